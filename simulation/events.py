@@ -1,0 +1,122 @@
+"""The event log: the single source of truth of one replication.
+
+Every change of state appends one row. Every metric is derived from the finished log, never from
+the model's internal state, so a result can always be traced back to the events behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+
+class EventKind(IntEnum):
+    """Vocabulary of events (append-only: codes are stored in result files)."""
+
+    ARRIVE = 1  # a child needs a placement; cohort: unit = where they live, value = days in care
+    SEARCH = 2  # a framework or spot search starts (unit: the market; value: search days)
+    PLACE = 3  # a child moves into a unit (value: weekly price at start-date prices)
+    DISPLACE = 4  # a child must leave a unit that closes; the child then seeks a new bed
+    EXIT = 5  # a child leaves residential care (route says where to)
+    UNIT_OPEN = 6  # beds become usable (value: number of beds)
+    UNIT_CLOSE = 7  # beds stop being usable (value: number of beds)
+
+
+class Route(IntEnum):
+    """Where a child goes on leaving residential care."""
+
+    FOSTER = 0
+    HOME = 1
+    SUPPORTED = 2
+    OTHER = 3
+    AGE_OUT = 4
+
+
+ROUTE_LABELS = {r.value: r.name.lower() for r in Route}
+NO_UNIT = -1
+
+
+class EventLog:
+    """Append-only log; rows are (time, kind, child, unit, need, value, in_city, route)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[float, int, int, int, int, float, int, int]] = []
+
+    def append(
+        self,
+        time: float,
+        kind: EventKind,
+        child: int = -1,
+        unit: int = NO_UNIT,
+        need: int = -1,
+        value: float = 0.0,
+        in_city: int = -1,
+        route: int = -1,
+    ) -> None:
+        self._rows.append((time, int(kind), child, unit, need, value, in_city, route))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def freeze(self) -> FrozenLog:
+        if self._rows:
+            cols = list(zip(*self._rows, strict=True))
+        else:
+            cols = [()] * 8
+        return FrozenLog(
+            time=np.asarray(cols[0], dtype=np.float64),
+            kind=np.asarray(cols[1], dtype=np.int8),
+            child=np.asarray(cols[2], dtype=np.int32),
+            unit=np.asarray(cols[3], dtype=np.int16),
+            need=np.asarray(cols[4], dtype=np.int16),
+            value=np.asarray(cols[5], dtype=np.float64),
+            in_city=np.asarray(cols[6], dtype=np.int8),
+            route=np.asarray(cols[7], dtype=np.int8),
+        )
+
+
+@dataclass(frozen=True)
+class FrozenLog:
+    """Columnar, read-only event log, in the order events happened."""
+
+    time: NDArray[np.float64]
+    kind: NDArray[np.int8]
+    child: NDArray[np.int32]
+    unit: NDArray[np.int16]
+    need: NDArray[np.int16]
+    value: NDArray[np.float64]
+    in_city: NDArray[np.int8]
+    route: NDArray[np.int8]
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def to_frame(
+        self, units: list[str] | None = None, needs: list[str] | None = None
+    ) -> pd.DataFrame:
+        """The log as a DataFrame, with names instead of codes where given."""
+        df = pd.DataFrame(
+            {
+                "time_days": self.time,
+                "kind": pd.Categorical.from_codes(
+                    self.kind.astype(int) - 1, [k.name for k in EventKind]
+                ),
+                "child": self.child,
+                "unit": self.unit,
+                "need": self.need,
+                "value": self.value,
+                "in_city": self.in_city,
+                "route": self.route,
+            }
+        )
+        if units is not None:
+            df["unit_name"] = [units[u] if u >= 0 else "" for u in self.unit]
+        if needs is not None:
+            df["need_name"] = [needs[n] if n >= 0 else "" for n in self.need]
+        return df

@@ -1,0 +1,332 @@
+"""Everything users see, derived from one replication's event log.
+
+The log is turned into spells (a child in a unit from a PLACE to the next PLACE, DISPLACE or EXIT;
+a child waiting from ARRIVE or DISPLACE to the next PLACE or EXIT; a unit usable from UNIT_OPEN to
+UNIT_CLOSE). Step functions of those spells, integrated over weeks or financial years, give every
+series and total, with costs indexed by inflation from the start date.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from simulation.calendar import DAYS_PER_YEAR, financial_year_edges, week_edges
+from simulation.events import ROUTE_LABELS, EventKind, FrozenLog
+from simulation.model import Replication
+from simulation.processes.placement import UnitInfo
+from simulation.scenario import Scenario
+
+Array = NDArray[np.float64]
+PROVISION_KINDS = ("internal", "block", "framework", "spot")
+
+# Headline metrics printed by the CLI (name, label, format).
+HEADLINE = (
+    ("internal_occupancy_pct", "Internal occupancy (%)", "{:.1f}"),
+    ("block_occupancy_pct", "Block occupancy (%)", "{:.1f}"),
+    ("void_bed_days", "Void bed-days (internal + block)", "{:,.0f}"),
+    ("void_cost_gbp", "Void cost (£)", "{:,.0f}"),
+    ("spot_placements", "New spot placements", "{:,.0f}"),
+    ("spot_placements_per_year", "New spot placements per year", "{:.1f}"),
+    ("spot_bed_days", "Spot bed-days", "{:,.0f}"),
+    ("spot_stock_mean", "Children in spot (mean)", "{:.1f}"),
+    ("out_of_city_share", "Share of placed child-days out of city", "{:.3f}"),
+    ("waiting_days_mean", "Days waiting per placement sought", "{:.1f}"),
+    ("cost_total_gbp", "Total cost (£)", "{:,.0f}"),
+    ("cost_per_year_gbp", "Cost per year (£)", "{:,.0f}"),
+)
+
+
+@dataclass(frozen=True)
+class ReplicationMetrics:
+    """Tidy results of one replication."""
+
+    summary: dict[str, float]
+    weekly: pd.DataFrame
+    units: pd.DataFrame
+    finance: pd.DataFrame
+
+
+def inflation_integral(inflation_per_year: float) -> Callable[[Array], Array]:
+    """G(t) = integral from 0 to t of the price index (1 + i)^(s / 365.25) ds."""
+    if inflation_per_year == 0.0:
+        return lambda t: np.asarray(t, dtype=float)
+    rate = math.log1p(inflation_per_year) / DAYS_PER_YEAR
+    return lambda t: np.expm1(rate * np.asarray(t, dtype=float)) / rate
+
+
+def step_integral(
+    t_on: Array,
+    t_off: Array,
+    weight: Array,
+    edges: Array,
+    transform: Callable[[Array], Array] | None = None,
+) -> Array:
+    """Integral over each bin of ``sum_i weight_i * 1[t_on_i <= t < t_off_i]``.
+
+    With ``transform`` = G, integrates against dG (for inflation-indexed costs).
+    """
+    g = transform or (lambda t: t)
+    if len(t_on) == 0:
+        return np.zeros(len(edges) - 1)
+    times = np.concatenate([t_on, t_off])
+    deltas = np.concatenate([weight, -np.asarray(weight, dtype=float)])
+    order = np.argsort(times, kind="stable")
+    times, deltas = times[order], deltas[order]
+    level = np.cumsum(deltas)
+    gt = g(times)
+    cum = np.concatenate([[0.0], np.cumsum(level[:-1] * np.diff(gt))])
+    idx = np.searchsorted(times, edges, side="right") - 1
+    safe = np.maximum(idx, 0)
+    at_edges = np.where(idx >= 0, cum[safe] + level[safe] * (g(edges) - gt[safe]), 0.0)
+    return np.diff(at_edges)
+
+
+@dataclass(frozen=True)
+class Spells:
+    """Intervals derived from the log (days, clipped to the horizon)."""
+
+    child: NDArray[np.int32]
+    unit: NDArray[np.int16]
+    start: Array
+    end: Array
+    price: Array  # weekly, start-date prices (markets only)
+    in_city: NDArray[np.bool_]
+
+
+def placement_spells(log: FrozenLog, horizon: float) -> Spells:
+    """A child in a unit: from PLACE to that child's next PLACE, DISPLACE or EXIT."""
+    mask = np.isin(log.kind, (EventKind.PLACE, EventKind.DISPLACE, EventKind.EXIT))
+    rows = np.flatnonzero(mask)
+    rows = rows[np.argsort(log.child[rows], kind="stable")]
+    child = log.child[rows]
+    is_place = log.kind[rows] == EventKind.PLACE
+    nxt_same = np.append(child[1:] == child[:-1], False)
+    end = np.where(nxt_same, np.append(log.time[rows][1:], horizon), horizon)
+    sel = rows[is_place]
+    return Spells(
+        child=log.child[sel],
+        unit=log.unit[sel],
+        start=log.time[sel],
+        end=np.minimum(end[is_place], horizon),
+        price=log.value[sel],
+        in_city=log.in_city[sel] == 1,
+    )
+
+
+def waiting_spells(log: FrozenLog, horizon: float) -> tuple[Array, Array]:
+    """A child without a bed: from ARRIVE or DISPLACE to the next PLACE or EXIT."""
+    kinds = (EventKind.ARRIVE, EventKind.DISPLACE, EventKind.PLACE, EventKind.EXIT)
+    rows = np.flatnonzero(np.isin(log.kind, kinds))
+    rows = rows[np.argsort(log.child[rows], kind="stable")]
+    child = log.child[rows]
+    starts = np.isin(log.kind[rows], (EventKind.ARRIVE, EventKind.DISPLACE))
+    nxt_same = np.append(child[1:] == child[:-1], False)
+    end = np.where(nxt_same, np.append(log.time[rows][1:], horizon), horizon)
+    return log.time[rows][starts], np.minimum(end[starts], horizon)
+
+
+def usable_spells(log: FrozenLog, horizon: float) -> tuple[NDArray[np.int16], Array, Array, Array]:
+    """Beds usable in a unit: (unit, start, end, beds) from UNIT_OPEN to UNIT_CLOSE."""
+    rows = np.flatnonzero(np.isin(log.kind, (EventKind.UNIT_OPEN, EventKind.UNIT_CLOSE)))
+    rows = rows[np.argsort(log.unit[rows], kind="stable")]
+    unit = log.unit[rows]
+    is_open = log.kind[rows] == EventKind.UNIT_OPEN
+    nxt_same = np.append(unit[1:] == unit[:-1], False)
+    end = np.where(nxt_same, np.append(log.time[rows][1:], horizon), horizon)
+    sel = rows[is_open]
+    return log.unit[sel], log.time[sel], np.minimum(end[is_open], horizon), log.value[sel]
+
+
+def _pct(num: float, den: float) -> float:
+    return 100.0 * num / den if den > 0 else math.nan
+
+
+def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
+    """Summary, weekly series, per-unit and per-financial-year results of one replication."""
+    log, units = rep.log, rep.units
+    horizon = scenario.horizon_days
+    start_date = scenario.run.start_date
+    years = horizon / DAYS_PER_YEAR
+    g = inflation_integral(scenario.costs.inflation_per_year)
+    kind_of = np.array([PROVISION_KINDS.index(u.kind) for u in units], dtype=np.int8)
+    wk_edges = week_edges(horizon)
+    wk_len = np.diff(wk_edges)
+    fy_edges, fy_labels = financial_year_edges(start_date, horizon)
+    all_edges = np.array([0.0, horizon])
+
+    sp = placement_spells(log, horizon)
+    sp_kind = kind_of[sp.unit] if len(sp.unit) else np.zeros(0, dtype=np.int8)
+    sp_len = sp.end - sp.start
+    ones = np.ones_like(sp.start)
+    w_on, w_off = waiting_spells(log, horizon)
+    us_unit, us_on, us_off, us_beds = usable_spells(log, horizon)
+    us_kind = kind_of[us_unit] if len(us_unit) else np.zeros(0, dtype=np.int8)
+
+    weekly: dict[str, Array] = {}
+    for k, kind in enumerate(PROVISION_KINDS):
+        m = sp_kind == k
+        weekly[f"children_{kind}"] = (
+            step_integral(sp.start[m], sp.end[m], ones[m], wk_edges) / wk_len
+        )
+    weekly["children_waiting"] = step_integral(w_on, w_off, np.ones_like(w_on), wk_edges) / wk_len
+    out = ~sp.in_city
+    weekly["children_out_of_city"] = (
+        step_integral(sp.start[out], sp.end[out], ones[out], wk_edges) / wk_len
+    )
+    for k, kind in enumerate(("internal", "block")):
+        m = us_kind == k
+        weekly[f"beds_{kind}"] = step_integral(us_on[m], us_off[m], us_beds[m], wk_edges) / wk_len
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weekly[f"{kind}_occupancy_pct"] = np.where(
+                weekly[f"beds_{kind}"] > 0,
+                100.0 * weekly[f"children_{kind}"] / weekly[f"beds_{kind}"],
+                np.nan,
+            )
+    place_rows = log.kind == EventKind.PLACE
+    spot_unit = [u.index for u in units if u.kind == "spot"]
+    new_spot = place_rows & np.isin(log.unit, spot_unit) & (log.time > 0)
+    weekly["spot_new_placements"] = np.histogram(log.time[new_spot], bins=wk_edges)[0].astype(float)
+
+    # -- costs: a daily rate per spell, integrated against the price index -------------------
+    cost_parts: dict[str, tuple[Array, Array, Array]] = {}
+    run_rate = np.array([u.weekly_cost_gbp / 7.0 for u in units])
+    m_int, m_blk = us_kind == 0, us_kind == 1
+    cost_parts["internal"] = (us_on[m_int], us_off[m_int], run_rate[us_unit[m_int]])
+    cost_parts["block"] = (us_on[m_blk], us_off[m_blk], run_rate[us_unit[m_blk]] * us_beds[m_blk])
+    for k, kind in ((2, "framework"), (3, "spot")):
+        m = sp_kind == k
+        cost_parts[kind] = (sp.start[m], sp.end[m], sp.price[m] / 7.0)
+    # Void cost: the cost of each usable bed minus that of each occupied bed, internal + block.
+    bed_rate = np.array(
+        [
+            (u.weekly_cost_gbp / u.beds if u.kind == "internal" else u.weekly_cost_gbp) / 7.0
+            if u.beds
+            else 0.0
+            for u in units
+        ]
+    )
+    in_beds = sp_kind <= 1
+    void_on = np.concatenate([us_on, sp.start[in_beds]])
+    void_off = np.concatenate([us_off, sp.end[in_beds]])
+    void_rate = np.concatenate([bed_rate[us_unit] * us_beds, -bed_rate[sp.unit[in_beds]]])
+
+    finance: dict[str, Array] = {}
+    weekly_cost = np.zeros(len(wk_len))
+    for part, (on, off, rate) in cost_parts.items():
+        finance[f"{part}_gbp"] = step_integral(on, off, rate, fy_edges, g)
+        weekly_cost += step_integral(on, off, rate, wk_edges, g)
+    finance["void_gbp"] = step_integral(void_on, void_off, void_rate, fy_edges, g)
+    finance["total_gbp"] = sum(finance[f"{p}_gbp"] for p in cost_parts)
+    finance["spot_new_placements"] = np.histogram(log.time[new_spot], bins=fy_edges)[0].astype(
+        float
+    )
+    weekly["cost_gbp"] = weekly_cost
+
+    # -- per unit ----------------------------------------------------------------------------
+    occupied = (
+        np.bincount(sp.unit, weights=sp_len, minlength=len(units))
+        if len(sp.unit)
+        else (np.zeros(len(units)))
+    )
+    usable = (
+        np.bincount(us_unit, weights=(us_off - us_on) * us_beds, minlength=len(units))
+        if len(us_unit)
+        else np.zeros(len(units))
+    )
+    unit_void_cost = np.zeros(len(units))
+    if len(us_unit):
+        unit_void_cost += np.bincount(
+            us_unit,
+            weights=bed_rate[us_unit] * us_beds * (g(us_off) - g(us_on)),
+            minlength=len(units),
+        )
+    if in_beds.any():
+        u_in = sp.unit[in_beds]
+        unit_void_cost -= np.bincount(
+            u_in,
+            weights=bed_rate[u_in] * (g(sp.end[in_beds]) - g(sp.start[in_beds])),
+            minlength=len(units),
+        )
+    unit_rows = []
+    for u in units:
+        is_bed_unit = u.kind in ("internal", "block")
+        unit_rows.append(
+            {
+                "unit": u.name,
+                "kind": u.kind,
+                "beds": u.beds,
+                "in_city": u.in_city,
+                "usable_bed_days": usable[u.index] if is_bed_unit else math.nan,
+                "occupied_bed_days": occupied[u.index],
+                "occupancy_pct": _pct(occupied[u.index], usable[u.index])
+                if is_bed_unit
+                else math.nan,
+                "void_bed_days": usable[u.index] - occupied[u.index] if is_bed_unit else math.nan,
+                "void_cost_gbp": unit_void_cost[u.index] if is_bed_unit else math.nan,
+                "assumed_occupancy_pct": 100.0 * u.assumed_occupancy
+                if u.assumed_occupancy is not None
+                else math.nan,
+            }
+        )
+
+    # -- summary -----------------------------------------------------------------------------
+    arrive = log.kind == EventKind.ARRIVE
+    exits = log.kind == EventKind.EXIT
+    initial = arrive & (log.unit >= 0)
+    summary: dict[str, float] = {
+        "children_initial": float(np.sum(initial)),
+        "arrivals": float(np.sum(arrive)) - float(np.sum(initial)),
+        "exits": float(np.sum(exits)),
+    }
+    summary["children_end"] = float(np.sum(arrive)) - summary["exits"]
+    for code, label in ROUTE_LABELS.items():
+        summary[f"exits_{label}"] = float(np.sum(exits & (log.route == code)))
+    summary["moves"] = float(np.sum(log.kind == EventKind.DISPLACE))
+    for k, kind in enumerate(PROVISION_KINDS):
+        summary[f"{kind}_bed_days"] = float(np.sum(sp_len[sp_kind == k]))
+    for k, kind in enumerate(("internal", "block")):
+        usable_days = float(np.sum(((us_off - us_on) * us_beds)[us_kind == k]))
+        summary[f"{kind}_usable_bed_days"] = usable_days
+        summary[f"{kind}_void_bed_days"] = usable_days - summary[f"{kind}_bed_days"]
+        summary[f"{kind}_occupancy_pct"] = _pct(summary[f"{kind}_bed_days"], usable_days)
+    summary["void_bed_days"] = summary["internal_void_bed_days"] + summary["block_void_bed_days"]
+    summary["void_cost_gbp"] = float(finance["void_gbp"].sum())
+    fw_unit = [u.index for u in units if u.kind == "framework"]
+    new_fw = place_rows & np.isin(log.unit, fw_unit) & (log.time > 0)
+    summary["spot_placements"] = float(np.sum(new_spot))
+    summary["spot_placements_per_year"] = summary["spot_placements"] / years
+    summary["framework_placements"] = float(np.sum(new_fw))
+    summary["spot_stock_mean"] = summary["spot_bed_days"] / horizon
+    summary["spot_stock_peak_week"] = float(np.max(weekly["children_spot"], initial=0.0))
+    placed_days = float(np.sum(sp_len))
+    summary["out_of_city_share"] = (
+        float(np.sum(sp_len[~sp.in_city])) / placed_days if placed_days > 0 else math.nan
+    )
+    summary["children_in_care_mean"] = float(
+        step_integral(sp.start, sp.end, ones, all_edges)[0] / horizon
+    )
+    wait_len = w_off - w_on
+    summary["waiting_days_total"] = float(np.sum(wait_len))
+    summary["waiting_days_mean"] = float(np.mean(wait_len)) if len(wait_len) else 0.0
+    for part in ("internal", "block", "framework", "spot"):
+        summary[f"cost_{part}_gbp"] = float(finance[f"{part}_gbp"].sum())
+    summary["cost_total_gbp"] = float(finance["total_gbp"].sum())
+    summary["cost_per_year_gbp"] = summary["cost_total_gbp"] / years
+
+    weekly_df = pd.DataFrame(weekly)
+    weekly_df.insert(0, "week", np.arange(len(wk_len)))
+    weekly_df.insert(
+        1, "week_start", pd.to_datetime(start_date) + pd.to_timedelta(wk_edges[:-1], unit="D")
+    )
+    finance_df = pd.DataFrame(finance)
+    finance_df.insert(0, "financial_year", fy_labels)
+    return ReplicationMetrics(summary, weekly_df, pd.DataFrame(unit_rows), finance_df)
+
+
+__all__ = ["HEADLINE", "ReplicationMetrics", "UnitInfo", "compute_metrics", "step_integral"]

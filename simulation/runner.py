@@ -1,0 +1,212 @@
+"""Monte Carlo: many replications of a scenario, serial or over local processes, and aggregates.
+
+Replication ``r`` is seeded from ``(seed, r)`` alone, so results do not depend on how
+replications are spread over workers: a parallel run equals the serial one, row for row.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from simulation.errors import ScenarioError
+from simulation.metrics import compute_metrics
+from simulation.model import simulate
+from simulation.scenario import Scenario, cross_check
+
+ProgressCallback = Callable[[int], None]
+
+QUANTILES = {"p5": 5, "p25": 25, "p50": 50, "p75": 75, "p95": 95}
+
+
+@dataclass
+class RunResult:
+    """All results of a run, as tidy DataFrames keyed by ``scenario`` and ``replication``."""
+
+    scenario: Scenario
+    seed: int
+    replications: int
+    summary: pd.DataFrame  # one row per replication
+    weekly: pd.DataFrame  # one row per replication and week
+    units: pd.DataFrame  # one row per replication and unit
+    finance: pd.DataFrame  # one row per replication and financial year
+    elapsed_seconds: float = 0.0
+    workers: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def stats(self) -> pd.DataFrame:
+        """Mean, sd, percentiles and 95% CI of the mean of every summary metric."""
+        return summarise(self.summary)
+
+    def fans(self) -> pd.DataFrame:
+        """Weekly percentile fans of every weekly series."""
+        return weekly_fans(self.weekly)
+
+
+def run_batch(
+    scenario: Scenario, replications: Sequence[int], seed: int
+) -> dict[str, pd.DataFrame]:
+    """Simulate and measure a batch of replications (the unit of work sent to a worker)."""
+    parts: dict[str, list[pd.DataFrame]] = {"summary": [], "weekly": [], "units": [], "finance": []}
+    for r in replications:
+        rep = simulate(scenario, r, seed)
+        m = compute_metrics(scenario, rep)
+        summary = pd.DataFrame([m.summary])
+        for name, df in (
+            ("summary", summary),
+            ("weekly", m.weekly),
+            ("units", m.units),
+            ("finance", m.finance),
+        ):
+            df = df.copy()
+            df.insert(0, "replication", r)
+            parts[name].append(df)
+    return {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+
+
+def _batches(n: int, workers: int) -> list[list[int]]:
+    # Enough batches to balance load and report progress, few enough to keep overhead small.
+    size = max(1, min(50, math.ceil(n / max(1, workers * 8))))
+    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+
+def _map(
+    scenario: Scenario,
+    batches: list[list[int]],
+    seed: int,
+    workers: int,
+    progress: ProgressCallback | None,
+) -> Iterable[dict[str, pd.DataFrame]]:
+    if workers <= 1 or len(batches) <= 1:
+        for batch in batches:
+            out = run_batch(scenario, batch, seed)
+            if progress:
+                progress(len(batch))
+            yield out
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: dict[Future[dict[str, pd.DataFrame]], int] = {
+            pool.submit(run_batch, scenario, b, seed): len(b) for b in batches
+        }
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                size = pending.pop(fut)
+                if progress:
+                    progress(size)
+                yield fut.result()
+
+
+def run(
+    scenario: Scenario,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run ``replications`` replications of ``scenario``.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario (see :func:`simulation.load_scenario`).
+    replications, seed
+        Default to the scenario's ``run.replications`` and ``run.seed``.
+    workers
+        Local processes to use; 0 means one per core. Results do not depend on it.
+    progress
+        Called with the number of replications just finished.
+    """
+    issues = cross_check(scenario)
+    if issues:
+        raise ScenarioError(issues)
+    n = scenario.run.replications if replications is None else replications
+    if n < 1:
+        raise ValueError(f"replications must be >= 1 (got {n})")
+    root_seed = scenario.run.seed if seed is None else seed
+    workers = (os.cpu_count() or 1) if workers == 0 else workers
+    t0 = time.perf_counter()
+    parts: dict[str, list[pd.DataFrame]] = {"summary": [], "weekly": [], "units": [], "finance": []}
+    for out in _map(scenario, _batches(n, workers), root_seed, workers, progress):
+        for k, df in out.items():
+            parts[k].append(df)
+    frames = {}
+    for k, dfs in parts.items():
+        df = pd.concat(dfs, ignore_index=True)
+        sort_cols = ["replication"] + (["week"] if k == "weekly" else [])
+        df = df.sort_values(sort_cols, kind="stable").reset_index(drop=True)
+        df.insert(0, "scenario", scenario.name)
+        df.insert(2, "seed", root_seed)
+        frames[k] = df
+    return RunResult(
+        scenario=scenario,
+        seed=root_seed,
+        replications=n,
+        elapsed_seconds=time.perf_counter() - t0,
+        workers=workers,
+        **frames,
+    )
+
+
+ID_COLUMNS = ("scenario", "replication", "seed", "week", "week_start")
+
+
+def summarise(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per metric: n, mean, sd, P5/P25/P50/P75/P95 and the CI of the mean (Student t)."""
+    rows = []
+    metrics = [c for c in summary.columns if c not in ID_COLUMNS]
+    for name in metrics:
+        x = summary[name].to_numpy(dtype=float)
+        x = x[~np.isnan(x)]
+        n = len(x)
+        row: dict[str, Any] = {"metric": name, "n": n}
+        if n == 0:
+            row |= {"mean": np.nan, "sd": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+            row |= dict.fromkeys(QUANTILES, np.nan)
+        else:
+            mean = float(np.mean(x))
+            sd = float(np.std(x, ddof=1)) if n > 1 else 0.0
+            half = (
+                float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+                if n > 1
+                else np.nan
+            )
+            row |= {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half}
+            pct = np.percentile(x, list(QUANTILES.values()))
+            row |= dict(zip(QUANTILES, pct.tolist(), strict=True))
+        rows.append(row)
+    cols = ["metric", "n", "mean", "sd", *QUANTILES, "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def weekly_fans(weekly: pd.DataFrame) -> pd.DataFrame:
+    """Per week and series: mean and P5/P25/P50/P75/P95 across replications (long format)."""
+    series = [c for c in weekly.columns if c not in ID_COLUMNS]
+    n_weeks = int(weekly["week"].max()) + 1
+    reps = weekly["replication"].nunique()
+    week_start = weekly.loc[weekly["replication"] == weekly["replication"].iloc[0], "week_start"]
+    frames = []
+    for name in series:
+        values = weekly[name].to_numpy(dtype=float).reshape(reps, n_weeks)
+        # All-NaN weeks (no beds of a kind yet) are expected: keep NaN, skip the warning.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            pct = np.nanpercentile(values, list(QUANTILES.values()), axis=0)
+            mean = np.nanmean(values, axis=0)
+        df = pd.DataFrame({"series": name, "week": np.arange(n_weeks)})
+        df["week_start"] = week_start.to_numpy()
+        df["mean"] = mean
+        for (label, _), row in zip(QUANTILES.items(), pct, strict=True):
+            df[label] = row
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)

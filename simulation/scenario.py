@@ -1,0 +1,482 @@
+"""The scenario: a council's strategy as a validated, frozen configuration.
+
+A scenario is loaded from YAML, checked field by field by pydantic (unknown keys rejected), then
+checked across fields (names that must refer to each other, dates inside the horizon). Every
+problem becomes an :class:`Issue` naming the field path, so the CLI can print one clear line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from simulation.calendar import end_date, horizon_days
+from simulation.distributions import Distribution, Fixed, Triangular
+from simulation.errors import Issue, ScenarioError, issues_from_validation_error
+
+ProvisionType = Literal["internal", "block", "framework", "spot"]
+PROVISION_TYPES: tuple[str, ...] = ("internal", "block", "framework", "spot")
+RouteName = Literal["foster", "home", "supported", "other"]
+ROUTE_NAMES: tuple[str, ...] = ("foster", "home", "supported", "other")
+MonthName = Literal[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"
+]
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _number_as_fixed(value: Any) -> Any:
+    """Let a plain number stand for a fixed distribution (an explicit child's known value)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"dist": "fixed", "value": value}
+    return value
+
+
+FixedOrDistribution = Annotated[Distribution, BeforeValidator(_number_as_fixed)]
+
+
+class Strict(BaseModel):
+    """Base for every config section: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunSettings(Strict):
+    """When the run starts, how long it lasts and how it is replicated."""
+
+    start_date: dt.date = Field(description="First day of the simulation (ISO date).")
+    horizon_years: float = Field(gt=0, le=50, description="Length of the run in years.")
+    replications: int = Field(100, ge=1, le=1_000_000, description="Monte Carlo replications.")
+    seed: int = Field(0, ge=0, description="Root seed of the run's SeedSequence.")
+
+
+class NeedDemand(Strict):
+    """Arrivals into residential care for one need category."""
+
+    arrivals_per_year: float = Field(ge=0, description="Mean new residential entries per year.")
+    trend_per_year: float = Field(
+        0.0, gt=-1, description="Yearly growth of the arrival rate (0.05 = +5% a year, compounded)."
+    )
+    seasonality: dict[MonthName, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="Relative arrival rate by month (others 1.0); rescaled to average 1 over a "
+        "year so arrivals_per_year stays the yearly mean.",
+    )
+    length_of_stay_days: Distribution = Field(
+        description="Planned length of the residential stay, from first placement, in days."
+    )
+    age_at_entry_years: Distribution = Field(
+        default_factory=lambda: Triangular(dist="triangular", min=11, mode=14, max=17),
+        description="Age when the child needs a residential placement, in years.",
+    )
+    scheduled_arrivals: list[dt.date] = Field(
+        default_factory=list,
+        description="Known arrivals on given dates, in addition to the random ones.",
+    )
+
+
+class CohortEntry(Strict):
+    """Children already in residential care on the start date."""
+
+    need: str
+    provision: ProvisionType
+    unit: str | None = Field(
+        None, description="Internal home or block contract name; omitted = first with room."
+    )
+    count: int = Field(1, ge=1)
+    elapsed_days: FixedOrDistribution = Field(
+        default_factory=lambda: Fixed(dist="fixed", value=0.0),
+        description="Days already spent in residential care at the start date.",
+    )
+    age_years: FixedOrDistribution | None = Field(
+        None, description="Age at the start date; default: age at entry plus elapsed time."
+    )
+    in_city: bool | None = Field(
+        None, description="Framework/spot only; default drawn from the market's in-city share."
+    )
+    weekly_price_gbp: float | None = Field(
+        None, ge=0, description="Framework/spot only; default drawn from the market's prices."
+    )
+
+
+class Demand(Strict):
+    needs: dict[str, NeedDemand] = Field(min_length=1)
+    initial_cohort: list[CohortEntry] = Field(default_factory=list)
+
+
+class Home(Strict):
+    """A council-run (internal) children's home."""
+
+    name: str = Field(min_length=1)
+    beds: int = Field(ge=1, le=50)
+    needs: list[str] = Field(min_length=1, description="Need categories the home accepts.")
+    in_city: bool = True
+    open_date: dt.date | None = Field(None, description="First day children can live there.")
+    close_date: dt.date | None = Field(None, description="Day the home closes (children move).")
+    weekly_running_cost_gbp: float = Field(
+        ge=0, description="Running cost per week while open, full or empty (mostly staff)."
+    )
+    assumed_occupancy: float | None = Field(
+        None, gt=0, le=1, description="Occupancy the business case assumes (for comparison)."
+    )
+
+
+class BlockContract(Strict):
+    """Beds bought in advance from a provider, paid for whether filled or not."""
+
+    name: str = Field(min_length=1)
+    beds: int = Field(ge=1, le=200)
+    needs: list[str] = Field(min_length=1)
+    in_city: bool = True
+    start: dt.date | None = Field(None, description="Contract start; omitted = before the run.")
+    end: dt.date | None = Field(None, description="Contract end (exclusive); omitted = never.")
+    weekly_price_per_bed_gbp: float = Field(ge=0)
+
+
+class Market(Strict):
+    """Beds bought one child at a time."""
+
+    search_days: Distribution = Field(
+        default_factory=lambda: Fixed(dist="fixed", value=0.0),
+        description="Days from starting a search to the child moving in.",
+    )
+    weekly_price_gbp: Distribution = Field(description="Weekly price at start-date prices.")
+    weekly_price_gbp_by_need: dict[str, Distribution] = Field(
+        default_factory=dict, description="Weekly price for particular needs, overriding the above."
+    )
+    in_city_share: float = Field(ge=0, le=1, description="Share of placements inside the city.")
+
+
+class FrameworkMarket(Market):
+    offer_probability: float = Field(
+        ge=0, le=1, description="Chance a framework provider offers a bed within the search time."
+    )
+
+
+class Provision(Strict):
+    homes: list[Home] = Field(default_factory=list)
+    block_contracts: list[BlockContract] = Field(default_factory=list)
+    framework: FrameworkMarket | None = None
+    spot: Market
+
+
+class PlacementPolicy(Strict):
+    order: list[ProvisionType] = Field(
+        default_factory=lambda: ["internal", "block", "framework", "spot"],
+        description="Where a child is sought a bed, in turn; spot must come last.",
+    )
+
+
+class StepDown(Strict):
+    routes: dict[str, dict[RouteName, Annotated[float, Field(ge=0, le=1)]]] = Field(
+        description="Per need, probability of each exit route at the end of a planned stay."
+    )
+    age_out_years: float = Field(18.0, gt=0, le=25)
+
+
+class Costs(Strict):
+    inflation_per_year: float = Field(
+        0.0, ge=-0.5, le=1.0, description="Yearly rise of all prices and running costs."
+    )
+
+
+class Scenario(Strict):
+    """A complete strategy to simulate."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    run: RunSettings
+    demand: Demand
+    provision: Provision
+    placement_policy: PlacementPolicy = Field(default_factory=PlacementPolicy)
+    step_down: StepDown
+    costs: Costs = Field(default_factory=Costs)
+
+    @property
+    def horizon_days(self) -> float:
+        return horizon_days(self.run.start_date, self.run.horizon_years)
+
+    @property
+    def end_date(self) -> dt.date:
+        return end_date(self.run.start_date, self.run.horizon_years)
+
+    @property
+    def need_names(self) -> list[str]:
+        return list(self.demand.needs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-friendly dict that validates back to an equal scenario."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-field checks
+
+
+def _allowed(values: list[str]) -> str:
+    return ", ".join(values) if values else "(none defined)"
+
+
+def _check_names(path: str, names: list[str], allowed: list[str]) -> Iterator[Issue]:
+    for i, name in enumerate(names):
+        if name not in allowed:
+            yield Issue(f"{path}[{i}]", f"unknown need '{name}' (allowed: {_allowed(allowed)})")
+
+
+def cross_check(s: Scenario) -> list[Issue]:
+    """Checks that span fields: references between sections and dates within the horizon."""
+    issues: list[Issue] = []
+    needs = s.need_names
+    start, end = s.run.start_date, s.end_date
+
+    for name in needs:
+        if not _NAME_RE.match(name):
+            issues.append(
+                Issue(f"demand.needs.{name}", "need names are lower-case letters, digits and _")
+            )
+        for j, when in enumerate(s.demand.needs[name].scheduled_arrivals):
+            if not start <= when < end:
+                issues.append(
+                    Issue(
+                        f"demand.needs.{name}.scheduled_arrivals[{j}]",
+                        f"{when} is outside the run ({start} to {end})",
+                    )
+                )
+
+    seen: dict[str, str] = {}
+    for i, home in enumerate(s.provision.homes):
+        path = f"provision.homes[{i}]"
+        issues += _check_names(f"{path}.needs", home.needs, needs)
+        if home.name in seen:
+            issues.append(Issue(f"{path}.name", f"'{home.name}' is used twice ({seen[home.name]})"))
+        seen[home.name] = path
+        if home.open_date is not None and home.open_date >= end:
+            issues.append(
+                Issue(
+                    f"{path}.open_date",
+                    f"{home.open_date} is on or after the end of the run ({end}); "
+                    f"lengthen run.horizon_years or remove the home",
+                )
+            )
+        if home.close_date is not None:
+            opened = home.open_date or start
+            if home.close_date <= opened:
+                issues.append(
+                    Issue(f"{path}.close_date", f"{home.close_date} is not after opening {opened}")
+                )
+    for i, block in enumerate(s.provision.block_contracts):
+        path = f"provision.block_contracts[{i}]"
+        issues += _check_names(f"{path}.needs", block.needs, needs)
+        if block.name in seen:
+            issues.append(
+                Issue(f"{path}.name", f"'{block.name}' is used twice ({seen[block.name]})")
+            )
+        seen[block.name] = path
+        if block.start is not None and block.start >= end:
+            issues.append(
+                Issue(f"{path}.start", f"{block.start} is on or after the end of the run ({end})")
+            )
+        if block.start is not None and block.end is not None and block.end <= block.start:
+            issues.append(Issue(f"{path}.end", f"{block.end} is not after start {block.start}"))
+
+    for market_name in ("framework", "spot"):
+        market = getattr(s.provision, market_name)
+        if market is None:
+            continue
+        for need in market.weekly_price_gbp_by_need:
+            if need not in needs:
+                issues.append(
+                    Issue(
+                        f"provision.{market_name}.weekly_price_gbp_by_need.{need}",
+                        f"unknown need (allowed: {_allowed(needs)})",
+                    )
+                )
+
+    order = s.placement_policy.order
+    if len(set(order)) != len(order):
+        issues.append(Issue("placement_policy.order", f"lists a provision twice: {order}"))
+    if not order or order[-1] != "spot":
+        issues.append(
+            Issue(
+                "placement_policy.order",
+                f"must end with spot, the market of last resort (got {order})",
+            )
+        )
+    if "framework" in order and s.provision.framework is None:
+        issues.append(
+            Issue("placement_policy.order", "includes framework but provision.framework is unset")
+        )
+
+    for need in s.step_down.routes:
+        if need not in needs:
+            issues.append(
+                Issue(f"step_down.routes.{need}", f"unknown need (allowed: {_allowed(needs)})")
+            )
+    for need in needs:
+        routes = s.step_down.routes.get(need)
+        if routes is None:
+            issues.append(
+                Issue(
+                    f"step_down.routes.{need}",
+                    f"missing: give the probability of each route ({', '.join(ROUTE_NAMES)})",
+                )
+            )
+        elif abs(sum(routes.values()) - 1.0) > 1e-6:
+            issues.append(
+                Issue(
+                    f"step_down.routes.{need}",
+                    f"probabilities must sum to 1 (they sum to {sum(routes.values()):.4g})",
+                )
+            )
+
+    issues += _check_cohort(s)
+    return issues
+
+
+def _check_cohort(s: Scenario) -> list[Issue]:
+    issues: list[Issue] = []
+    needs = s.need_names
+    units = {h.name: ("internal", h.needs) for h in s.provision.homes}
+    units |= {b.name: ("block", b.needs) for b in s.provision.block_contracts}
+    for i, entry in enumerate(s.demand.initial_cohort):
+        path = f"demand.initial_cohort[{i}]"
+        if entry.need not in needs:
+            issues.append(
+                Issue(f"{path}.need", f"unknown need '{entry.need}' (allowed: {_allowed(needs)})")
+            )
+        if entry.provision == "framework" and s.provision.framework is None:
+            issues.append(Issue(f"{path}.provision", "framework but provision.framework is unset"))
+        if entry.unit is not None:
+            same_kind = [n for n, (kind, _) in units.items() if kind == entry.provision]
+            if entry.provision not in ("internal", "block"):
+                issues.append(Issue(f"{path}.unit", "only internal and block children name a unit"))
+            elif entry.unit not in same_kind:
+                issues.append(
+                    Issue(
+                        f"{path}.unit",
+                        f"no {entry.provision} unit '{entry.unit}' "
+                        f"(allowed: {_allowed(same_kind)})",
+                    )
+                )
+            elif entry.need not in units[entry.unit][1]:
+                issues.append(Issue(f"{path}.need", f"'{entry.unit}' does not accept {entry.need}"))
+        if entry.provision in ("internal", "block") and (
+            entry.in_city is not None or entry.weekly_price_gbp is not None
+        ):
+            issues.append(
+                Issue(f"{path}", "in_city and weekly_price_gbp apply to framework/spot only")
+            )
+    if issues:
+        return issues
+    try:
+        assign_initial_units(s)
+    except ScenarioError as exc:
+        issues += exc.issues
+    return issues
+
+
+def assign_initial_units(s: Scenario) -> list[list[str | None]]:
+    """Deterministically assign each internal/block cohort child to a unit open at the start.
+
+    Returns, per cohort entry, the unit name of each of its ``count`` children (None for
+    framework/spot). Raises :class:`ScenarioError` if the children do not fit.
+    """
+    start = s.run.start_date
+    free: dict[str, int] = {}
+    serves: dict[str, tuple[str, list[str]]] = {}
+    for h in s.provision.homes:
+        is_open = (h.open_date is None or h.open_date <= start) and (
+            h.close_date is None or h.close_date > start
+        )
+        free[h.name] = h.beds if is_open else 0
+        serves[h.name] = ("internal", h.needs)
+    for b in s.provision.block_contracts:
+        is_open = (b.start is None or b.start <= start) and (b.end is None or b.end > start)
+        free[b.name] = b.beds if is_open else 0
+        serves[b.name] = ("block", b.needs)
+
+    result: list[list[str | None]] = [[] for _ in s.demand.initial_cohort]
+    # Named units first so that unnamed children fill only what is left.
+    ordered = sorted(enumerate(s.demand.initial_cohort), key=lambda p: p[1].unit is None)
+    for i, entry in ordered:
+        if entry.provision not in ("internal", "block"):
+            result[i] = [None] * entry.count
+            continue
+        for _ in range(entry.count):
+            if entry.unit is not None:
+                candidates = [entry.unit]
+            else:
+                candidates = [
+                    n
+                    for n, (kind, nd) in serves.items()
+                    if kind == entry.provision and entry.need in nd
+                ]
+            unit = next((n for n in candidates if free[n] > 0), None)
+            if unit is None:
+                where = entry.unit or f"{entry.provision} units accepting {entry.need}"
+                raise ScenarioError(
+                    [
+                        Issue(
+                            f"demand.initial_cohort[{i}].count",
+                            f"{entry.count} children do not fit: no free bed open on "
+                            f"{start} in {where}",
+                        )
+                    ]
+                )
+            free[unit] -= 1
+            result[i].append(unit)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def parse_scenario(data: Any, source: str = "<config>") -> Scenario:
+    """Validate a mapping into a :class:`Scenario`, raising :class:`ScenarioError` on problems."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError(
+            [Issue("(top level)", "a scenario must be a mapping of sections")], source
+        )
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(issues_from_validation_error(exc, Scenario), source) from None
+    issues = cross_check(scenario)
+    if issues:
+        raise ScenarioError(issues, source)
+    return scenario
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file, turning I/O and syntax problems into :class:`ScenarioError`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([Issue("(file)", "no such file")], str(p)) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Issue("(file)", f"cannot read: {exc}")], str(p)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([Issue(where, f"YAML syntax: {problem}")], str(p)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario YAML file.
+
+    Raises
+    ------
+    ScenarioError
+        With one :class:`Issue` per problem, each naming the field path.
+    """
+    return parse_scenario(read_yaml(path), str(path))
