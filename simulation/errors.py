@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from dataclasses import dataclass
@@ -127,6 +128,7 @@ def _field_names(model: type[BaseModel]) -> list[str]:
 def issues_from_validation_error(exc: ValidationError, root: type[BaseModel]) -> list[Issue]:
     """One :class:`Issue` per pydantic error, with readable paths and allowed values."""
     issues: list[Issue] = []
+    unknown: list[Issue] = []  # reported first: a typo'd key also makes a field "missing"
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         kind = err["type"]
@@ -135,10 +137,12 @@ def issues_from_validation_error(exc: ValidationError, root: type[BaseModel]) ->
             parent = _unwrap(parent)
             path = format_path((*clean_parent, loc[-1]))
             if isinstance(parent, type) and issubclass(parent, BaseModel):
-                allowed = ", ".join(f for f in _field_names(parent) if f != "dist")
-                issues.append(Issue(path, f"unknown field (allowed: {allowed})"))
+                names = [f for f in _field_names(parent) if f != "dist"]
+                close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                unknown.append(Issue(path, f"unknown field; {hint}allowed: {', '.join(names)}"))
             else:
-                issues.append(Issue(path, "unknown field"))
+                unknown.append(Issue(path, "unknown field"))
             continue
         key_problem = bool(loc) and loc[-1] == "[key]"
         if key_problem:
@@ -156,7 +160,7 @@ def issues_from_validation_error(exc: ValidationError, root: type[BaseModel]) ->
         if kind not in ("missing", "model_type", "dict_type") and _is_scalar(value):
             msg = f"{msg} (got {value!r})"
         issues.append(Issue(path, msg))
-    return issues
+    return unknown + issues
 
 
 def _is_scalar(value: Any) -> bool:

@@ -65,10 +65,7 @@ class EventLog:
         return len(self._rows)
 
     def freeze(self) -> FrozenLog:
-        if self._rows:
-            cols = list(zip(*self._rows, strict=True))
-        else:
-            cols = [()] * 8
+        cols = list(zip(*self._rows, strict=True)) if self._rows else [()] * 8
         return FrozenLog(
             time=np.asarray(cols[0], dtype=np.float64),
             kind=np.asarray(cols[1], dtype=np.int8),

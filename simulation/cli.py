@@ -1,0 +1,223 @@
+"""The ``sufficiency`` command line: run, validate, schema.
+
+Bad input (a config, a flag) ends with one line naming the field and what is allowed, and exit
+code 2; nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from simulation.errors import ScenarioError
+
+try:  # typer >= 0.20 vendors its own click
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exc  # type: ignore[no-redef]
+from simulation.metrics import HEADLINE
+from simulation.outputs import OUTPUT_FILES, write_outputs
+from simulation.runner import RunResult, run
+from simulation.scenario import Scenario, load_scenario
+
+EXIT_BAD_INPUT = 2
+
+app = typer.Typer(
+    name="sufficiency",
+    help="Capacity simulation of a council's children's homes and placements.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+# Wide enough for the summary table when output is piped or logged.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr, exit code 2."""
+    err_console.print(f"error: {message}", markup=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _load(config: Path) -> Scenario:
+    try:
+        return load_scenario(config)
+    except ScenarioError as exc:
+        fail(exc.one_line())
+
+
+def _default_out(scenario: Scenario) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario.name).strip("-") or "run"
+    return Path("results") / f"{slug}-{stamp}"
+
+
+def _fmt(fmt: str, value: float) -> str:
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "-" if missing else fmt.format(value)
+
+
+def summary_table(result: RunResult) -> Table:
+    stats = result.stats().set_index("metric")
+    table = Table(
+        title=f"{result.scenario.name}: {result.replications} replications, seed {result.seed}",
+        title_justify="left",
+    )
+    table.add_column("Metric (whole run)")
+    for col in ("Mean", "P5", "P50", "P95", "95% CI of mean"):
+        table.add_column(col, justify="right")
+    for name, label, fmt in HEADLINE:
+        if name not in stats.index:
+            continue
+        row = stats.loc[name]
+        ci = f"{_fmt(fmt, row['ci_low'])} – {_fmt(fmt, row['ci_high'])}"
+        table.add_row(
+            label,
+            _fmt(fmt, row["mean"]),
+            _fmt(fmt, row["p5"]),
+            _fmt(fmt, row["p50"]),
+            _fmt(fmt, row["p95"]),
+            ci,
+        )
+    return table
+
+
+@app.command("run")
+def run_command(
+    config: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    replications: Annotated[
+        int | None,
+        typer.Option("--replications", "-n", min=1, help="Replications (default: the config's)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", "-s", min=0, help="Root seed (default: the config's).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=0, help="Local processes; 0 = one per core.")
+    ] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (default: results/<name>-<time>)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an output folder that holds results.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+) -> None:
+    """Simulate a scenario many times and write the results."""
+    scenario = _load(config)
+    out_dir = out or _default_out(scenario)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
+        fail(f"--out: {out_dir} already exists and is not empty (use --overwrite to replace it)")
+    n = replications or scenario.run.replications
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task(f"Simulating {scenario.name}", total=n)
+        result = run(
+            scenario,
+            replications=n,
+            seed=seed,
+            workers=workers,
+            progress=lambda k: progress.advance(task, k),
+        )
+    written = write_outputs(result, out_dir, overwrite=overwrite)
+    if not quiet:
+        console.print(summary_table(result))
+        console.print(
+            f"{n} replications in {result.elapsed_seconds:.1f} s on {result.workers} worker(s); "
+            f"results in {written}/"
+        )
+    else:
+        print(written)
+
+
+@app.command("validate")
+def validate_command(
+    config: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+) -> None:
+    """Check a scenario; print every problem, one per line."""
+    try:
+        scenario = load_scenario(config)
+    except ScenarioError as exc:
+        for line in exc.lines():
+            err_console.print(f"error: {line}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    console.print(
+        f"{config}: valid — '{scenario.name}', {scenario.run.start_date} to {scenario.end_date}, "
+        f"{len(scenario.provision.homes)} homes, "
+        f"{len(scenario.provision.block_contracts)} block contracts, "
+        f"needs: {', '.join(scenario.need_names)}",
+        markup=False,
+    )
+
+
+@app.command("schema")
+def schema_command(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to a file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of scenario configs (for editors' completion and checks)."""
+    text = json.dumps(Scenario.model_json_schema(by_alias=True), indent=2)
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+
+
+@app.command("outputs")
+def outputs_command() -> None:
+    """List the files a run writes and what each holds."""
+    for name, what in OUTPUT_FILES.items():
+        print(f"{name:22s} {what}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: usage errors become one line and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=argv, prog_name="sufficiency", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except click_exc.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # Without standalone mode click returns an Exit's code rather than raising it.
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
