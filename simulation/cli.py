@@ -36,6 +36,7 @@ from simulation.metrics import HEADLINE
 from simulation.outputs import OUTPUT_FILES, write_outputs
 from simulation.runner import RunResult, run
 from simulation.scenario import Scenario, load_scenario
+from simulation.schema_doc import config_reference
 
 EXIT_BAD_INPUT = 2
 
@@ -182,9 +183,15 @@ def schema_command(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to a file instead of stdout.")
     ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="A Markdown field reference instead of JSON Schema.")
+    ] = False,
 ) -> None:
     """Print the JSON Schema of scenario configs (for editors' completion and checks)."""
-    text = json.dumps(Scenario.model_json_schema(by_alias=True), indent=2)
+    if markdown:
+        text = config_reference()
+    else:
+        text = json.dumps(Scenario.model_json_schema(by_alias=True), indent=2)
     if out is None:
         print(text)
     else:

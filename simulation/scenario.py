@@ -105,8 +105,15 @@ class CohortEntry(Strict):
 
 
 class Demand(Strict):
-    needs: dict[str, NeedDemand] = Field(min_length=1)
-    initial_cohort: list[CohortEntry] = Field(default_factory=list)
+    """Who needs a residential placement, and who is already in one."""
+
+    needs: dict[str, NeedDemand] = Field(
+        min_length=1,
+        description="Need categories by name (lower-case, e.g. ebd, disability, short_stay).",
+    )
+    initial_cohort: list[CohortEntry] = Field(
+        default_factory=list, description="Children in residential care on the start date."
+    )
 
 
 class Home(Strict):
@@ -159,13 +166,19 @@ class FrameworkMarket(Market):
 
 
 class Provision(Strict):
-    homes: list[Home] = Field(default_factory=list)
+    """Where children can live."""
+
+    homes: list[Home] = Field(default_factory=list, description="Council-run homes.")
     block_contracts: list[BlockContract] = Field(default_factory=list)
-    framework: FrameworkMarket | None = None
-    spot: Market
+    framework: FrameworkMarket | None = Field(
+        None, description="Framework market; omit if the council has none."
+    )
+    spot: Market = Field(description="Spot market, the placement of last resort.")
 
 
 class PlacementPolicy(Strict):
+    """How a bed is sought for a child."""
+
     order: list[ProvisionType] = Field(
         default_factory=lambda: ["internal", "block", "framework", "spot"],
         description="Where a child is sought a bed, in turn; spot must come last.",
@@ -173,13 +186,19 @@ class PlacementPolicy(Strict):
 
 
 class StepDown(Strict):
+    """Where children go when their residential stay ends."""
+
     routes: dict[str, dict[RouteName, Annotated[float, Field(ge=0, le=1)]]] = Field(
         description="Per need, probability of each exit route at the end of a planned stay."
     )
-    age_out_years: float = Field(18.0, gt=0, le=25)
+    age_out_years: float = Field(
+        18.0, gt=0, le=25, description="Age at which a child leaves residential care regardless."
+    )
 
 
 class Costs(Strict):
+    """Prices move with one index from the start date."""
+
     inflation_per_year: float = Field(
         0.0, ge=-0.5, le=1.0, description="Yearly rise of all prices and running costs."
     )
@@ -188,8 +207,8 @@ class Costs(Strict):
 class Scenario(Strict):
     """A complete strategy to simulate."""
 
-    name: str = Field(min_length=1)
-    description: str = ""
+    name: str = Field(min_length=1, description="Short name, used in result files.")
+    description: str = Field("", description="What the scenario represents, and its source.")
     run: RunSettings
     demand: Demand
     provision: Provision

@@ -199,3 +199,13 @@ def test_distribution_parameters_validated() -> None:
         Empirical(dist="empirical", values=[1, 2], weights=[1])
     with pytest.raises(ValueError):
         Lognormal(dist="lognormal", mean=-1, cv=1)
+
+
+def test_config_reference_is_current() -> None:
+    from simulation.schema_doc import config_reference
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "config-reference.md"
+    assert doc.read_text() == config_reference() + "\n", (
+        "docs/config-reference.md is stale: run `sufficiency schema --markdown -o "
+        "docs/config-reference.md`"
+    )

@@ -1,0 +1,106 @@
+"""A Markdown reference of the scenario config, generated from the pydantic models."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Union
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from simulation.distributions import DISTRIBUTION_NAMES
+from simulation.scenario import Scenario
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        inner = args[0]
+        if typing.get_origin(inner) in (Union, types.UnionType) and any(
+            isinstance(a, type) and issubclass(a, BaseModel) and "dist" in a.model_fields
+            for a in typing.get_args(inner)
+        ):
+            return "distribution"
+        return _type_name(inner)
+    if origin in (Union, types.UnionType):
+        real = [a for a in args if a is not type(None)]
+        if all(
+            isinstance(a, type) and issubclass(a, BaseModel) and "dist" in a.model_fields
+            for a in real
+        ):
+            return "distribution" + (" or null" if type(None) in args else "")
+        names = [_type_name(a) for a in real]
+        suffix = " or null" if type(None) in args else ""
+        return " | ".join(dict.fromkeys(names)) + suffix
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        return f"map of {_type_name(args[0])} to {_type_name(args[1])}"
+    if origin is typing.Literal:
+        return " / ".join(f"`{a}`" for a in args)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return f"[{tp.__name__}](#{tp.__name__.lower()})"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
+    seen: list[type[BaseModel]] = []
+
+    def visit(tp: Any) -> None:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if tp in seen or "dist" in tp.model_fields:
+                return
+            seen.append(tp)
+            for field in tp.model_fields.values():
+                visit(field.annotation)
+        for arg in typing.get_args(tp):
+            visit(arg)
+
+    visit(root)
+    return seen
+
+
+def _default(field: Any) -> str:
+    if field.default is not PydanticUndefined:
+        return "" if field.default is None else f"`{field.default}`"
+    if field.default_factory is not None:
+        value = field.default_factory()
+        if isinstance(value, BaseModel):
+            return f"`{value.model_dump(by_alias=True)}`"
+        return f"`{value}`" if value not in ({}, []) else "empty"
+    return "**required**"
+
+
+def config_reference() -> str:
+    """The whole config reference as Markdown."""
+    lines = [
+        "# Scenario config reference",
+        "",
+        "Generated from the schema by `sufficiency schema --markdown`; do not edit by hand.",
+        "Unknown keys are rejected. Dates are ISO (`2024-04-01`). Names carry their unit",
+        "(`_days`, `_years`, `_gbp`, `_per_year`).",
+        "",
+        "A **distribution** is a mapping with a `dist` key: "
+        + ", ".join(f"`{d}`" for d in DISTRIBUTION_NAMES)
+        + ". Parameters: exponential `mean`; lognormal and gamma `mean`, `cv` (sd / mean); "
+        "weibull `shape`, `scale`; triangular `min`, `mode`, `max`; uniform `min`, `max`; "
+        "fixed `value`; empirical `values` and optional `weights`. In the initial cohort, "
+        "`elapsed_days` and `age_years` may also be a plain number (a fixed value).",
+        "",
+    ]
+    for model in _models(Scenario):
+        lines += [f"## {model.__name__}", ""]
+        doc = (model.__doc__ or "").strip().splitlines()
+        if doc and not doc[0].startswith("!!!"):
+            lines += [doc[0], ""]
+        lines += ["| field | type | default | meaning |", "|---|---|---|---|"]
+        for name, field in model.model_fields.items():
+            key = field.alias or name
+            desc = (field.description or "").replace("|", "/")
+            lines.append(
+                f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {desc} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
