@@ -12,7 +12,7 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -72,7 +72,7 @@ def _default_out(scenario: Scenario) -> Path:
     return Path("results") / f"{slug}-{stamp}"
 
 
-def _fmt(fmt: str, value: float) -> str:
+def _fmt(fmt: str, value: Any) -> str:
     missing = value is None or (isinstance(value, float) and math.isnan(value))
     return "-" if missing else fmt.format(value)
 

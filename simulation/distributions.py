@@ -44,10 +44,10 @@ class _Dist(BaseModel):
 
         Used for residual stays: a child already ``lower`` days into a placement.
         """
-        u = np.asarray(u, dtype=float)
+        ua = np.asarray(u, dtype=float)
         f_low = np.clip(self.cdf(lower), 0.0, 1.0)
         # Keep strictly below 1 so heavy-tailed ppfs stay finite.
-        uu = np.minimum(f_low + u * (1.0 - f_low), 1.0 - 1e-12)
+        uu = np.minimum(f_low + ua * (1.0 - f_low), 1.0 - 1e-12)
         return np.maximum(self.ppf(uu), np.asarray(lower, dtype=float))
 
 
@@ -65,8 +65,8 @@ class Exponential(_Dist):
         return -self.mean_ * np.log1p(-np.asarray(u, dtype=float))
 
     def cdf(self, x: ArrayLike) -> FloatArray:
-        x = np.maximum(np.asarray(x, dtype=float), 0.0)
-        return -np.expm1(-x / self.mean_)
+        xa = np.maximum(np.asarray(x, dtype=float), 0.0)
+        return -np.expm1(-xa / self.mean_)
 
 
 class Lognormal(_Dist):
@@ -92,9 +92,9 @@ class Lognormal(_Dist):
         return np.exp(self._mu + self._sigma * special.ndtri(np.asarray(u, dtype=float)))
 
     def cdf(self, x: ArrayLike) -> FloatArray:
-        x = np.asarray(x, dtype=float)
+        xa = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore"):
-            z = (np.log(np.maximum(x, 0.0)) - self._mu) / self._sigma
+            z = (np.log(np.maximum(xa, 0.0)) - self._mu) / self._sigma
         return special.ndtr(z)
 
 
@@ -134,12 +134,12 @@ class Weibull(_Dist):
         return self.scale * math.gamma(1.0 + 1.0 / self.shape)
 
     def ppf(self, u: ArrayLike) -> FloatArray:
-        u = np.asarray(u, dtype=float)
-        return self.scale * (-np.log1p(-u)) ** (1.0 / self.shape)
+        ua = np.asarray(u, dtype=float)
+        return self.scale * (-np.log1p(-ua)) ** (1.0 / self.shape)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
-        x = np.maximum(np.asarray(x, dtype=float), 0.0)
-        return -np.expm1(-((x / self.scale) ** self.shape))
+        xa = np.maximum(np.asarray(x, dtype=float), 0.0)
+        return -np.expm1(-((xa / self.scale) ** self.shape))
 
 
 class Triangular(_Dist):
@@ -164,20 +164,20 @@ class Triangular(_Dist):
         return (self.min + self.mode + self.max) / 3.0
 
     def ppf(self, u: ArrayLike) -> FloatArray:
-        u = np.asarray(u, dtype=float)
+        ua = np.asarray(u, dtype=float)
         a, c, b = self.min, self.mode, self.max
         fc = (c - a) / (b - a)
-        left = a + np.sqrt(u * (b - a) * (c - a))
-        right = b - np.sqrt((1.0 - u) * (b - a) * (b - c))
-        return np.where(u < fc, left, right)
+        left = a + np.sqrt(ua * (b - a) * (c - a))
+        right = b - np.sqrt((1.0 - ua) * (b - a) * (b - c))
+        return np.where(ua < fc, left, right)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
-        x = np.clip(np.asarray(x, dtype=float), self.min, self.max)
+        xa = np.clip(np.asarray(x, dtype=float), self.min, self.max)
         a, c, b = self.min, self.mode, self.max
         with np.errstate(divide="ignore", invalid="ignore"):
-            left = (x - a) ** 2 / ((b - a) * (c - a)) if c > a else np.zeros_like(x)
-            right = 1.0 - (b - x) ** 2 / ((b - a) * (b - c)) if b > c else np.ones_like(x)
-        return np.where(x <= c, left, right)
+            left = (xa - a) ** 2 / ((b - a) * (c - a)) if c > a else np.zeros_like(xa)
+            right = 1.0 - (b - xa) ** 2 / ((b - a) * (b - c)) if b > c else np.ones_like(xa)
+        return np.where(xa <= c, left, right)
 
 
 class Uniform(_Dist):

@@ -140,7 +140,7 @@ def run(
     for out in _map(scenario, _batches(n, workers), root_seed, workers, progress):
         for k, df in out.items():
             parts[k].append(df)
-    frames = {}
+    frames: dict[str, pd.DataFrame] = {}
     for k, dfs in parts.items():
         df = pd.concat(dfs, ignore_index=True)
         sort_cols = ["replication"] + (["week"] if k == "weekly" else [])
@@ -154,7 +154,10 @@ def run(
         replications=n,
         elapsed_seconds=time.perf_counter() - t0,
         workers=workers,
-        **frames,
+        summary=frames["summary"],
+        weekly=frames["weekly"],
+        units=frames["units"],
+        finance=frames["finance"],
     )
 
 

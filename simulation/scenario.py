@@ -22,6 +22,7 @@ from simulation.errors import Issue, ScenarioError, issues_from_validation_error
 
 ProvisionType = Literal["internal", "block", "framework", "spot"]
 PROVISION_TYPES: tuple[str, ...] = ("internal", "block", "framework", "spot")
+DEFAULT_ORDER: tuple[ProvisionType, ...] = ("internal", "block", "framework", "spot")
 RouteName = Literal["foster", "home", "supported", "other"]
 ROUTE_NAMES: tuple[str, ...] = ("foster", "home", "supported", "other")
 MonthName = Literal[
@@ -180,7 +181,7 @@ class PlacementPolicy(Strict):
     """How a bed is sought for a child."""
 
     order: list[ProvisionType] = Field(
-        default_factory=lambda: ["internal", "block", "framework", "spot"],
+        default_factory=lambda: list(DEFAULT_ORDER),
         description="Where a child is sought a bed, in turn; spot must come last.",
     )
 
