@@ -102,6 +102,41 @@ def summary_table(result: RunResult) -> Table:
     return table
 
 
+def units_table(result: RunResult) -> Table | None:
+    """Occupancy of each home and block contract against the business case's assumption."""
+    units = result.units[result.units["kind"].isin(["internal", "block"])]
+    if units.empty:
+        return None
+    table = Table(title="Occupancy by home / contract (whole run)", title_justify="left")
+    for col, justify in (
+        ("Unit", "left"),
+        ("Kind", "left"),
+        ("Beds", "right"),
+        ("Occupancy % mean", "right"),
+        ("P5 – P95", "right"),
+        ("Assumed %", "right"),
+        ("P(at or above assumed)", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, grp in units.groupby("unit", sort=False):
+        occ = grp["occupancy_pct"].dropna()
+        assumed = grp["assumed_occupancy_pct"].iloc[0]
+        if occ.empty:
+            table.add_row(str(name), grp["kind"].iloc[0], str(grp["beds"].iloc[0]), "not open")
+            continue
+        meets = "-" if math.isnan(assumed) else f"{(occ >= assumed).mean():.2f}"
+        table.add_row(
+            str(name),
+            grp["kind"].iloc[0],
+            str(grp["beds"].iloc[0]),
+            f"{occ.mean():.1f}",
+            f"{occ.quantile(0.05):.1f} – {occ.quantile(0.95):.1f}",
+            _fmt("{:.1f}", assumed),
+            meets,
+        )
+    return table
+
+
 @app.command("run")
 def run_command(
     config: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
@@ -150,6 +185,9 @@ def run_command(
     written = write_outputs(result, out_dir, overwrite=overwrite)
     if not quiet:
         console.print(summary_table(result))
+        homes = units_table(result)
+        if homes is not None:
+            console.print(homes)
         console.print(
             f"{n} replications in {result.elapsed_seconds:.1f} s on {result.workers} worker(s); "
             f"results in {written}/"
