@@ -125,7 +125,10 @@ def waiting_spells(log: FrozenLog, horizon: float) -> tuple[Array, Array]:
     rows = np.flatnonzero(np.isin(log.kind, kinds))
     rows = rows[np.argsort(log.child[rows], kind="stable")]
     child = log.child[rows]
-    starts = np.isin(log.kind[rows], (EventKind.ARRIVE, EventKind.DISPLACE))
+    # The cohort's ARRIVE (logged with its unit) is no search for a bed: it is placed at once.
+    starts = (log.kind[rows] == EventKind.DISPLACE) | (
+        (log.kind[rows] == EventKind.ARRIVE) & (log.unit[rows] < 0)
+    )
     nxt_same = np.append(child[1:] == child[:-1], False)
     end = np.where(nxt_same, np.append(log.time[rows][1:], horizon), horizon)
     return log.time[rows][starts], np.minimum(end[starts], horizon)
@@ -189,8 +192,12 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
                 np.nan,
             )
     place_rows = log.kind == EventKind.PLACE
+    # New placements: all but the cohort's own placements on day 0 (arrivals on the start date
+    # are new placements too).
+    cohort = log.child[(log.kind == EventKind.ARRIVE) & (log.unit >= 0)]
+    new_place = place_rows & ((log.time > 0) | ~np.isin(log.child, cohort))
     spot_unit = [u.index for u in units if u.kind == "spot"]
-    new_spot = place_rows & np.isin(log.unit, spot_unit) & (log.time > 0)
+    new_spot = new_place & np.isin(log.unit, spot_unit)
     weekly["spot_new_placements"] = np.histogram(log.time[new_spot], bins=wk_edges)[0].astype(float)
 
     # -- costs: a daily rate per spell, integrated against the price index -------------------
@@ -298,7 +305,7 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     summary["void_bed_days"] = summary["internal_void_bed_days"] + summary["block_void_bed_days"]
     summary["void_cost_gbp"] = float(finance["void_gbp"].sum())
     fw_unit = [u.index for u in units if u.kind == "framework"]
-    new_fw = place_rows & np.isin(log.unit, fw_unit) & (log.time > 0)
+    new_fw = new_place & np.isin(log.unit, fw_unit)
     summary["spot_placements"] = float(np.sum(new_spot))
     summary["spot_placements_per_year"] = summary["spot_placements"] / years
     summary["framework_placements"] = float(np.sum(new_fw))

@@ -100,6 +100,8 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
     placements = Placements(env, log, units, children, list(scenario.placement_policy.order))
 
     for u, (open_day, close_day) in enumerate(_unit_dates(scenario)):
+        if close_day is not None:
+            placements.close_day[u] = close_day
         if open_day <= 0.0 and (close_day is None or close_day > 0.0):
             placements.open_unit(u)
         env.process(unit_schedule(env, placements, u, max(open_day, 0.0), close_day))

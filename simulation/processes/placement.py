@@ -12,6 +12,7 @@ Stays and searches are plain timeout callbacks rather than processes: they are t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 
@@ -58,6 +59,9 @@ class Placements:
         self.order = order
         self.occupants: list[set[int]] = [set() for _ in units]
         self.is_open = [False] * len(units)
+        # Day each unit closes: from then on it admits nobody, even before its close event at
+        # that instant has run (another unit closing the same day must not move children in).
+        self.close_day = [math.inf] * len(units)
         self.location = [NOT_ARRIVED] * len(children)
         self.placed_once = [False] * len(children)
         self.search_token = [0] * len(children)
@@ -153,6 +157,7 @@ class Placements:
         for u in self.bed_units[kind]:
             if (
                 self.is_open[u]
+                and self.env.now < self.close_day[u]
                 and len(self.occupants[u]) < self.units[u].beds
                 and need in self.units[u].needs
             ):
@@ -185,7 +190,11 @@ class Placements:
     def _offer_bed(self, unit: int) -> None:
         """Give free beds in ``unit`` to waiting children, first come first served."""
         info = self.units[unit]
-        if not self.is_open[unit] or info.kind not in self.kinds_in_order:
+        if (
+            not self.is_open[unit]
+            or self.env.now >= self.close_day[unit]
+            or info.kind not in self.kinds_in_order
+        ):
             return
         while len(self.occupants[unit]) < info.beds:
             child = next((ch for ch in self.waiting if self.children.need[ch] in info.needs), None)
