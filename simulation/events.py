@@ -24,6 +24,8 @@ class EventKind(IntEnum):
     EXIT = 5  # a child leaves residential care (route says where to)
     UNIT_OPEN = 6  # beds become usable (value: number of beds)
     UNIT_CLOSE = 7  # beds stop being usable (value: number of beds)
+    BED_HOLD = 8  # a vacated bed is held empty for turnaround (value: days)
+    BED_RELEASE = 9  # a held bed is ready for the next child
 
 
 class Route(IntEnum):

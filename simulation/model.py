@@ -10,9 +10,9 @@ from simulation.calendar import day_of
 from simulation.events import EventLog, FrozenLog
 from simulation.processes.arrivals import Children, arrival_process, draw_children
 from simulation.processes.homes import unit_schedule
-from simulation.processes.placement import Placements, UnitInfo
+from simulation.processes.placement import Placements, UnitDraws, UnitInfo
 from simulation.scenario import Scenario
-from simulation.streams import Streams
+from simulation.streams import DrawBuffer, Streams
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
                 needs=frozenset(needs[n] for n in h.needs),
                 weekly_cost_gbp=h.weekly_running_cost_gbp,
                 assumed_occupancy=h.assumed_occupancy,
+                match_probability=h.match_probability,
+                turnaround=h.turnaround_days,
             )
         )
     for b in scenario.provision.block_contracts:
@@ -57,6 +59,8 @@ def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
                 in_city=b.in_city,
                 needs=frozenset(needs[n] for n in b.needs),
                 weekly_cost_gbp=b.weekly_price_per_bed_gbp,
+                match_probability=b.match_probability,
+                turnaround=b.turnaround_days,
             )
         )
     for market in ("framework", "spot"):
@@ -65,6 +69,19 @@ def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
     index = {u.name: u.index for u in units if u.kind in ("internal", "block")}
     index |= {"@" + u.kind: u.index for u in units if u.kind in ("framework", "spot")}
     return units, index
+
+
+def unit_draws(units: list[UnitInfo], streams: Streams) -> list[UnitDraws]:
+    """Each bed unit's own streams, keyed by its name so other units never shift them."""
+    draws = []
+    for u in units:
+        d = UnitDraws()
+        if u.match_probability < 1.0:
+            d.match = DrawBuffer(streams(f"matching:{u.name}"))
+        if u.turnaround is not None:
+            d.turnaround = DrawBuffer(streams(f"turnaround:{u.name}"), u.turnaround.ppf)
+        draws.append(d)
+    return draws
 
 
 def _unit_dates(scenario: Scenario) -> list[tuple[float, float | None]]:
@@ -97,7 +114,14 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
     children = draw_children(scenario, streams, index)
     env = simpy.Environment()
     log = EventLog()
-    placements = Placements(env, log, units, children, list(scenario.placement_policy.order))
+    placements = Placements(
+        env,
+        log,
+        units,
+        children,
+        list(scenario.placement_policy.order),
+        unit_draws(units, streams),
+    )
 
     for u, (open_day, close_day) in enumerate(_unit_dates(scenario)):
         if close_day is not None:

@@ -132,6 +132,18 @@ class Home(Strict):
     assumed_occupancy: float | None = Field(
         None, gt=0, le=1, description="Occupancy the business case assumes (for comparison)."
     )
+    turnaround_days: Distribution | None = Field(
+        None,
+        description="Days a bed stays empty after a child leaves, before the next child can "
+        "move in (preparing the room, matching, a planned move-in). Omitted = none.",
+    )
+    match_probability: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Chance that a child can be matched with the children already living there; "
+        "a child who cannot tries the next option. An empty unit always matches.",
+    )
 
 
 class BlockContract(Strict):
@@ -144,6 +156,18 @@ class BlockContract(Strict):
     start: dt.date | None = Field(None, description="Contract start; omitted = before the run.")
     end: dt.date | None = Field(None, description="Contract end (exclusive); omitted = never.")
     weekly_price_per_bed_gbp: float = Field(ge=0)
+    turnaround_days: Distribution | None = Field(
+        None,
+        description="Days a bed stays empty after a child leaves, before the next child can "
+        "move in (preparing the room, matching, a planned move-in). Omitted = none.",
+    )
+    match_probability: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Chance that a child can be matched with the children already living there; "
+        "a child who cannot tries the next option. An empty unit always matches.",
+    )
 
 
 class Market(Strict):

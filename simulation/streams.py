@@ -9,8 +9,10 @@ stream never shifts another and strategies compared on the same seed share their
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def replication_seed(seed: int, replication: int) -> np.random.SeedSequence:
@@ -41,3 +43,34 @@ class Streams:
             gen = np.random.Generator(np.random.PCG64(ss))
             self._cache[name] = gen
         return gen
+
+
+class DrawBuffer:
+    """Scalar draws served from blocks of vectorised draws (one numpy call per block).
+
+    ``transform`` maps uniforms to values (a distribution's ppf); omitted, draws are uniforms.
+    Values come in stream order, so a replay draws exactly the same sequence.
+    """
+
+    __slots__ = ("_block", "_i", "_rng", "_transform", "_values")
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        transform: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
+        block: int = 64,
+    ) -> None:
+        self._rng = rng
+        self._transform = transform
+        self._block = block
+        self._values: list[float] = []
+        self._i = 0
+
+    def __call__(self) -> float:
+        if self._i >= len(self._values):
+            u = self._rng.random(self._block)
+            self._values = (self._transform(u) if self._transform else u).tolist()
+            self._i = 0
+        value = self._values[self._i]
+        self._i += 1
+        return value

@@ -104,6 +104,14 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 "beds": draw(st.integers(1, 4)),
                 "needs": draw(need_subsets),
             }
+            if draw(st.booleans()):
+                u["match_probability"] = draw(st.sampled_from([0.3, 0.7, 1.0]))
+            if draw(st.booleans()):
+                u["turnaround_days"] = draw(
+                    st.sampled_from(
+                        [{"dist": "fixed", "value": 7}, {"dist": "exponential", "mean": 10}]
+                    )
+                )
             opened = None
             if draw(st.booleans()):
                 opened = draw(date_in_run)
@@ -209,6 +217,7 @@ def check_log(s: Scenario, rep: Replication) -> dict[str, int]:
     first_place = [np.nan] * n_children
     is_open = [u.kind in MARKETS for u in units]
     occupants: list[set[int]] = [set() for _ in units]
+    held = [0] * len(units)  # beds emptied and held for turnaround
     opened_at: dict[int, list[float]] = {}
     waiting_since: dict[int, float] = {}
     waiting_days, searches = 0.0, 0
@@ -228,17 +237,22 @@ def check_log(s: Scenario, rep: Replication) -> dict[str, int]:
         for u in units:
             if u.kind in BED_KINDS:
                 usable = u.beds if is_open[u.index] else 0
-                assert len(occupants[u.index]) <= usable, f"unit {u.name} over-full at {t}"
+                assert len(occupants[u.index]) + held[u.index] <= usable, (
+                    f"unit {u.name} over-full at {t}"
+                )
         if beds_first:
             for c in (c for c in range(n_children) if where[c] == WAIT):
                 for u in units:
+                    # A child may fail to match a group (match_probability < 1): then a free
+                    # bed beside a waiting child is allowed; held beds are never free.
                     if (
                         u.kind in order
                         and u.kind in BED_KINDS
                         and is_open[u.index]
                         and ch.need[c] in u.needs
+                        and (u.match_probability == 1.0 or not occupants[u.index])
                     ):
-                        assert len(occupants[u.index]) == u.beds, (
+                        assert len(occupants[u.index]) + held[u.index] == u.beds, (
                             f"child {c} waits at {t} beside a free bed in {u.name}"
                         )
 
@@ -263,7 +277,9 @@ def check_log(s: Scenario, rep: Replication) -> dict[str, int]:
                 lo, hi = dates[u]
                 assert lo <= t < hi, f"placed in {info.name} at {t}, outside [{lo}, {hi})"
                 assert ch.need[c] in info.needs, f"{info.name} does not take {needs[ch.need[c]]}"
-                assert len(occupants[u]) < info.beds, f"{info.name} has no free bed at {t}"
+                assert len(occupants[u]) + held[u] < info.beds, (
+                    f"{info.name} has no free bed at {t}"
+                )
             if not ch.initial[c] or t > 0:
                 assert info.kind in order, f"placed in {info.kind}, not in the policy"
             occupants[u].add(c)
@@ -296,9 +312,16 @@ def check_log(s: Scenario, rep: Replication) -> dict[str, int]:
             assert units[u].kind in BED_KINDS and not is_open[u]
             is_open[u] = True
             opened_at.setdefault(u, []).append(t)
+        elif kind == EventKind.BED_HOLD:
+            assert units[u].kind in BED_KINDS and is_open[u] and units[u].turnaround is not None
+            held[u] += 1
+        elif kind == EventKind.BED_RELEASE:
+            assert held[u] > 0 and is_open[u]
+            held[u] -= 1
         elif kind == EventKind.UNIT_CLOSE:
             assert units[u].kind in BED_KINDS
             is_open[u] = False
+            held[u] = 0
             closed_at.setdefault(u, []).append(t)
         if i + 1 == len(log) or log.time[i + 1] > t:
             settle(t)

@@ -350,3 +350,68 @@ def test_day_zero_arrival_is_a_new_spot_placement():
     assert m.weekly["spot_new_placements"].iloc[0] == 2
     assert m.weekly["spot_new_placements"].sum() == 2
     assert m.finance["spot_new_placements"].sum() == 2
+
+
+def test_turnaround_holds_a_vacated_bed() -> None:
+    """A 1-bed home with a 7-day turnaround: the next child moves in 7 days after the last left,
+    waiting meanwhile (spot search 30 days, longer than the turnaround)."""
+    config = base_config(
+        {
+            "ebd": {
+                "arrivals_per_year": 0,
+                "length_of_stay_days": fixed(20),
+                "age_at_entry_years": fixed(14),
+                "scheduled_arrivals": [day(d) for d in (0, 10)],
+            }
+        },
+        homes=[{"name": "Elm", "beds": 1, "needs": ["ebd"], "turnaround_days": fixed(7)}],
+        spot_search=fixed(30),
+        order=["internal", "spot"],
+    )
+    rep = simulate(scenario(config), 0)
+    HOLD, RELEASE = EventKind.BED_HOLD, EventKind.BED_RELEASE
+    assert log_rows(rep) == [
+        (0.0, OPEN, NONE, 0),
+        (0.0, A, 0, NONE),
+        (0.0, P, 0, 0),
+        (10.0, A, 1, NONE),
+        (10.0, S, 1, 1),
+        (20.0, X, 0, 0),
+        (20.0, HOLD, NONE, 0),
+        (27.0, RELEASE, NONE, 0),
+        (27.0, P, 1, 0),
+        (47.0, X, 1, 0),
+        (47.0, HOLD, NONE, 0),
+        (54.0, RELEASE, NONE, 0),
+    ]
+    m = compute_metrics(scenario(config), rep)
+    # Held days are paid, empty bed-days: voids.
+    assert m.summary["internal_bed_days"] == 40.0
+    assert m.summary["internal_void_bed_days"] == m.summary["internal_usable_bed_days"] - 40.0
+
+
+def test_matching_never_blocks_an_empty_home_and_lowers_occupancy() -> None:
+    """A 4-bed home: the first child always moves into the empty home; with a low chance of
+    matching the group, more children go to spot and occupancy falls (paired, same seeds)."""
+
+    def config(p: float) -> dict:
+        return base_config(
+            {"ebd": {"arrivals_per_year": 30, "length_of_stay_days": fixed(120)}},
+            homes=[{"name": "Elm", "beds": 4, "needs": ["ebd"], "match_probability": p}],
+            order=["internal", "spot"],
+            horizon_years=5,
+        )
+
+    spot_easy, spot_hard, occ_easy, occ_hard = [], [], [], []
+    for r in range(10):
+        easy = simulate(scenario(config(1.0)), r)
+        hard = simulate(scenario(config(0.3)), r)
+        first = int(hard.log.child[hard.log.kind == EventKind.ARRIVE][0])
+        first_unit = hard.log.unit[(hard.log.kind == EventKind.PLACE) & (hard.log.child == first)]
+        assert first_unit[0] == 0, "the first child finds the home empty and moves in"
+        for rep, spot, occ in ((easy, spot_easy, occ_easy), (hard, spot_hard, occ_hard)):
+            m = compute_metrics(scenario(config(1.0)), rep)
+            spot.append(m.summary["spot_placements"])
+            occ.append(m.summary["internal_occupancy_pct"])
+    assert sum(spot_hard) > sum(spot_easy)
+    assert sum(occ_hard) < sum(occ_easy)

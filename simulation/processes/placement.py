@@ -18,8 +18,10 @@ from functools import partial
 
 import simpy
 
+from simulation.distributions import Distribution
 from simulation.events import EventKind, EventLog, Route
 from simulation.processes.arrivals import Children
+from simulation.streams import DrawBuffer
 
 WAITING = -1
 GONE = -2
@@ -39,6 +41,16 @@ class UnitInfo:
     needs: frozenset[int]
     weekly_cost_gbp: float  # internal: the home's running cost; block: price per bed
     assumed_occupancy: float | None = None
+    match_probability: float = 1.0
+    turnaround: Distribution | None = None
+
+
+@dataclass
+class UnitDraws:
+    """Per-unit random draws: matching a child to the group, and bed turnaround days."""
+
+    match: DrawBuffer | None = None
+    turnaround: DrawBuffer | None = None
 
 
 class Placements:
@@ -51,6 +63,7 @@ class Placements:
         units: list[UnitInfo],
         children: Children,
         order: list[str],
+        draws: list[UnitDraws] | None = None,
     ) -> None:
         self.env = env
         self.log = log
@@ -58,6 +71,9 @@ class Placements:
         self.children = children
         self.order = order
         self.occupants: list[set[int]] = [set() for _ in units]
+        self.held = [0] * len(units)  # beds emptied but not yet ready for the next child
+        self.hold_epoch = [0] * len(units)  # bumps on closure, voiding pending releases
+        self.draws = draws or [UnitDraws() for _ in units]
         self.is_open = [False] * len(units)
         # Day each unit closes: from then on it admits nobody, even before its close event at
         # that instant has run (another unit closing the same day must not move children in).
@@ -110,8 +126,7 @@ class Placements:
         if where == WAITING:
             del self.waiting[child]
         elif where >= 0:
-            self.occupants[where].discard(child)
-            self._offer_bed(where)
+            self._vacate(child, where)
 
     # -- the cascade ------------------------------------------------------------------------
 
@@ -153,16 +168,46 @@ class Placements:
         else:
             self.seek(child, stage + 1)
 
+    def _has_room(self, u: int) -> bool:
+        return (
+            self.is_open[u]
+            and self.env.now < self.close_day[u]
+            and len(self.occupants[u]) + self.held[u] < self.units[u].beds
+        )
+
+    def _matches(self, u: int) -> bool:
+        """Whether the next child seeking a bed in ``u`` can join the children there."""
+        match = self.draws[u].match
+        if match is None or not self.occupants[u]:
+            return True
+        return match() < self.units[u].match_probability
+
     def _free_unit(self, kind: str, need: int) -> int:
         for u in self.bed_units[kind]:
-            if (
-                self.is_open[u]
-                and self.env.now < self.close_day[u]
-                and len(self.occupants[u]) < self.units[u].beds
-                and need in self.units[u].needs
-            ):
+            if self._has_room(u) and need in self.units[u].needs and self._matches(u):
                 return u
         return -1
+
+    def _vacate(self, child: int, unit: int) -> None:
+        """A child leaves a bed unit: the bed is held for turnaround, or offered at once."""
+        self.occupants[unit].discard(child)
+        turnaround = self.draws[unit].turnaround
+        days = turnaround() if turnaround is not None else 0.0
+        if days > 0.0:
+            self.held[unit] += 1
+            self.log.append(self.env.now, EventKind.BED_HOLD, unit=unit, value=days)
+            self.env.timeout(days).callbacks.append(
+                partial(self._release_bed, unit, self.hold_epoch[unit])
+            )
+        else:
+            self._offer_bed(unit)
+
+    def _release_bed(self, unit: int, epoch: int, _event: simpy.Event) -> None:
+        if epoch != self.hold_epoch[unit]:
+            return  # the unit closed meanwhile: its holds went with it
+        self.held[unit] -= 1
+        self.log.append(self.env.now, EventKind.BED_RELEASE, unit=unit)
+        self._offer_bed(unit)
 
     def _place(self, child: int, unit: int) -> None:
         c = self.children
@@ -190,14 +235,17 @@ class Placements:
     def _offer_bed(self, unit: int) -> None:
         """Give free beds in ``unit`` to waiting children, first come first served."""
         info = self.units[unit]
-        if (
-            not self.is_open[unit]
-            or self.env.now >= self.close_day[unit]
-            or info.kind not in self.kinds_in_order
-        ):
+        if info.kind not in self.kinds_in_order:
             return
-        while len(self.occupants[unit]) < info.beds:
-            child = next((ch for ch in self.waiting if self.children.need[ch] in info.needs), None)
+        while self._has_room(unit):
+            child = next(
+                (
+                    ch
+                    for ch in self.waiting
+                    if self.children.need[ch] in info.needs and self._matches(unit)
+                ),
+                None,
+            )
             if child is None:
                 return
             self._place(child, unit)
@@ -211,6 +259,8 @@ class Placements:
 
     def close_unit(self, unit: int) -> None:
         self.is_open[unit] = False
+        self.held[unit] = 0
+        self.hold_epoch[unit] += 1
         self.log.append(self.env.now, EventKind.UNIT_CLOSE, unit=unit, value=self.units[unit].beds)
         residents = sorted(self.occupants[unit])
         self.occupants[unit].clear()
