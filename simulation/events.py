@@ -42,6 +42,20 @@ ROUTE_LABELS = {r.value: r.name.lower() for r in Route}
 NO_UNIT = -1
 
 
+_ROW_DTYPE = np.dtype(
+    [
+        ("time", np.float64),
+        ("kind", np.int8),
+        ("child", np.int32),
+        ("unit", np.int16),
+        ("need", np.int16),
+        ("value", np.float64),
+        ("in_city", np.int8),
+        ("route", np.int8),
+    ]
+)
+
+
 class EventLog:
     """Append-only log; rows are (time, kind, child, unit, need, value, in_city, route)."""
 
@@ -67,17 +81,9 @@ class EventLog:
         return len(self._rows)
 
     def freeze(self) -> FrozenLog:
-        cols = list(zip(*self._rows, strict=True)) if self._rows else [()] * 8
-        return FrozenLog(
-            time=np.asarray(cols[0], dtype=np.float64),
-            kind=np.asarray(cols[1], dtype=np.int8),
-            child=np.asarray(cols[2], dtype=np.int32),
-            unit=np.asarray(cols[3], dtype=np.int16),
-            need=np.asarray(cols[4], dtype=np.int16),
-            value=np.asarray(cols[5], dtype=np.float64),
-            in_city=np.asarray(cols[6], dtype=np.int8),
-            route=np.asarray(cols[7], dtype=np.int8),
-        )
+        # One C-level conversion of the row tuples, then contiguous columns.
+        rows = np.array(self._rows, dtype=_ROW_DTYPE)
+        return FrozenLog(**{name: np.ascontiguousarray(rows[name]) for name in _ROW_DTYPE.names})
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,13 @@ class Placements:
         self.search_token = [0] * len(children)
         self.waiting: dict[int, None] = {}  # insertion-ordered: first come, first served
         self.bed_units = {k: [u.index for u in units if u.kind == k] for k in BED_KINDS}
+        n_needs = 1 + max((n for u in units for n in u.needs), default=0)
+        # Bed units of each kind that accept each need, in priority (config) order.
+        self.candidates = {
+            (k, n): [u for u in self.bed_units[k] if n in units[u].needs]
+            for k in BED_KINDS
+            for n in range(n_needs)
+        }
         self.market_unit = {u.kind: u.index for u in units if u.kind in ("framework", "spot")}
         self.kinds_in_order = frozenset(order)
 
@@ -91,7 +98,6 @@ class Placements:
     def arrive(self, child: int) -> None:
         c = self.children
         self.log.append(self.env.now, EventKind.ARRIVE, child, need=c.need[child])
-        self._schedule_age_out(child)
         self.location[child] = WAITING
         self.waiting[child] = None
         self.seek(child, 0)
@@ -100,13 +106,17 @@ class Placements:
         """Place a child of the initial cohort, already in care on day 0."""
         c = self.children
         self.log.append(0.0, EventKind.ARRIVE, child, unit, c.need[child], value=c.elapsed[child])
-        self._schedule_age_out(child)
         self.location[child] = WAITING
         self._place(child, unit)
 
     def _schedule_age_out(self, child: int) -> None:
         delay = self.children.age_out_at[child] - self.env.now
         self.env.timeout(max(delay, 0.0)).callbacks.append(partial(self._age_out, child))
+
+    # Each child's exit is one timeout, set at the first placement: the planned end of stay or
+    # the age-out day, whichever is first. A child who has never been placed can only reach the
+    # age-out day while searching, so a search that would outlast it sets the age-out instead.
+    # (Events are the hot path: most children never need a separate age-out timeout.)
 
     def _age_out(self, child: int, _event: simpy.Event) -> None:
         if self.location[child] != GONE:
@@ -150,6 +160,8 @@ class Placements:
         self.search_token[child] += 1
         token = self.search_token[child]
         unit = self.market_unit[market]
+        if not self.placed_once[child] and self.env.now + days >= c.age_out_at[child]:
+            self._schedule_age_out(child)
         self.log.append(self.env.now, EventKind.SEARCH, child, unit, c.need[child], value=days)
         if days <= 0.0:
             self._search_done(child, token, market, stage, None)
@@ -183,8 +195,8 @@ class Placements:
         return match() < self.units[u].match_probability
 
     def _free_unit(self, kind: str, need: int) -> int:
-        for u in self.bed_units[kind]:
-            if self._has_room(u) and need in self.units[u].needs and self._matches(u):
+        for u in self.candidates[kind, need]:
+            if self._has_room(u) and self._matches(u):
                 return u
         return -1
 
@@ -228,9 +240,10 @@ class Placements:
         )
         if not self.placed_once[child]:
             self.placed_once[child] = True
-            end = self.env.now + c.los[child]
-            if end < c.age_out_at[child]:
+            if self.env.now + c.los[child] < c.age_out_at[child]:
                 self.env.timeout(c.los[child]).callbacks.append(partial(self._planned_exit, child))
+            else:
+                self._schedule_age_out(child)
 
     def _offer_bed(self, unit: int) -> None:
         """Give free beds in ``unit`` to waiting children, first come first served."""
