@@ -83,7 +83,8 @@ class EventLog:
     def freeze(self) -> FrozenLog:
         # One C-level conversion of the row tuples, then contiguous columns.
         rows = np.array(self._rows, dtype=_ROW_DTYPE)
-        return FrozenLog(**{name: np.ascontiguousarray(rows[name]) for name in _ROW_DTYPE.names})
+        names = _ROW_DTYPE.names or ()
+        return FrozenLog(**{name: np.ascontiguousarray(rows[name]) for name in names})
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class FrozenLog:
             {
                 "time_days": self.time,
                 "kind": pd.Categorical.from_codes(
-                    self.kind.astype(int) - 1, [k.name for k in EventKind]
+                    self.kind.astype(np.int64) - 1, pd.Index([k.name for k in EventKind])
                 ),
                 "child": self.child,
                 "unit": self.unit,

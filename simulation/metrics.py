@@ -229,7 +229,7 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
         finance[f"{part}_gbp"] = step_integral(on, off, rate, fy_edges, g)
         weekly_cost += step_integral(on, off, rate, wk_edges, g)
     finance["void_gbp"] = step_integral(void_on, void_off, void_rate, fy_edges, g)
-    finance["total_gbp"] = sum(finance[f"{p}_gbp"] for p in cost_parts)
+    finance["total_gbp"] = np.sum([finance[f"{p}_gbp"] for p in cost_parts], axis=0)
     finance["spot_new_placements"] = np.histogram(log.time[new_spot], bins=fy_edges)[0].astype(
         float
     )

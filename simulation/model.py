@@ -129,9 +129,9 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
         if open_day <= 0.0 and (close_day is None or close_day > 0.0):
             placements.open_unit(u)
         env.process(unit_schedule(env, placements, u, max(open_day, 0.0), close_day))
-    for u in units:
-        if u.kind in ("framework", "spot"):
-            placements.is_open[u.index] = True
+    for info in units:
+        if info.kind in ("framework", "spot"):
+            placements.is_open[info.index] = True
     for child in range(len(children)):
         if children.initial[child]:
             placements.start_in_unit(child, children.initial_unit[child])

@@ -67,7 +67,8 @@ class Children:
 def seasonal_factors(scenario: Scenario, need: str) -> NDArray[np.float64]:
     """Twelve monthly multipliers, rescaled so that they average 1 over the year."""
     season = scenario.demand.needs[need].seasonality
-    factors = np.array([season.get(m, 1.0) for m in MONTHS], dtype=float)  # type: ignore[call-overload]
+    by_month: dict[str, float] = {str(k): v for k, v in season.items()}
+    factors = np.array([by_month.get(m, 1.0) for m in MONTHS], dtype=np.float64)
     days_in_month = np.array([31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
     return factors / (np.sum(factors * days_in_month) / np.sum(days_in_month))
 
@@ -204,7 +205,7 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
 
     if not cols:
         empty: list[Any] = []
-        return Children(*([empty] * 15))  # type: ignore[arg-type]
+        return Children(*([empty] * 15))
     arr = {k: np.concatenate(v) for k, v in cols.items()}
     # Cohort first (arrival 0, flagged initial), then arrivals by time; stable on ties.
     order = np.lexsort((~arr["initial"], arr["arrival"]))
