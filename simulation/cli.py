@@ -243,6 +243,10 @@ def outputs_command() -> None:
         print(f"{name:22s} {what}")
 
 
+# -- command groups from other modules (one line each; keep in this block) --
+# -- end of command groups --
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: usage errors become one line and exit code 2."""
     command = typer.main.get_command(app)
