@@ -26,6 +26,14 @@ class EventKind(IntEnum):
     UNIT_CLOSE = 7  # beds stop being usable (value: number of beds)
     BED_HOLD = 8  # a vacated bed is held empty for turnaround (value: days)
     BED_RELEASE = 9  # a held bed is ready for the next child
+    READY = 10  # due to step down to foster care, but no carer is free: stays in the bed
+    CARER_FREE = 11  # a step-down foster carer becomes free again
+    CARER_ADDED = 12  # step-down foster carers recruited (value: how many)
+    MOVE = 13  # a child leaves a unit for another (the PLACE follows at the same instant)
+    BREAKDOWN = 14  # a placement breaks down: the child seeks a new one
+    PREVENT = 15  # a would-be arrival is diverted home by a prevention service
+    PRICE_CHANGE = 16  # a running placement's weekly price changes (value: new price)
+    RETAINER = 17  # a retainer is paid to hold a bed before moving in (value: days)
 
 
 class Route(IntEnum):
@@ -39,6 +47,9 @@ class Route(IntEnum):
 
 
 ROUTE_LABELS = {r.value: r.name.lower() for r in Route}
+# Why a child moved (the ``route`` column of a MOVE row).
+MOVE_FOUND = 0  # the search ended: from an unregistered placement to the bed found
+MOVE_REPATRIATION = 1  # brought back into a freed in-city bed
 NO_UNIT = -1
 
 

@@ -17,13 +17,14 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from simulation.calendar import DAYS_PER_YEAR, financial_year_edges, week_edges
-from simulation.events import ROUTE_LABELS, EventKind, FrozenLog
+from simulation.events import MOVE_REPATRIATION, ROUTE_LABELS, EventKind, FrozenLog
 from simulation.model import Replication
 from simulation.processes.placement import UnitInfo
 from simulation.scenario import Scenario
 
 Array = NDArray[np.float64]
-PROVISION_KINDS = ("internal", "block", "framework", "spot")
+PROVISION_KINDS = ("internal", "block", "framework", "spot", "unregistered")
+MARKETS = ("framework", "spot", "unregistered")
 
 # Headline metrics printed by the CLI (name, label, format).
 HEADLINE = (
@@ -97,53 +98,93 @@ class Spells:
     end: Array
     price: Array  # weekly, start-date prices (markets only)
     in_city: NDArray[np.bool_]
+    placement: NDArray[np.int64]  # spells split by a price change share a placement id
+
+
+def _spells(
+    log: FrozenLog,
+    horizon: float,
+    kinds: tuple[EventKind, ...],
+    starts: NDArray[np.bool_],
+    key: NDArray[np.integer],
+) -> tuple[NDArray[np.intp], Array, NDArray[np.bool_]]:
+    """Rows of ``kinds`` grouped by ``key`` (a child or a unit) in log order; each row where
+    ``starts`` holds opens a spell that the group's next row (or the horizon) closes.
+
+    Returns the sorted rows, each row's end, and the mask of spell-opening rows among them.
+    """
+    rows = np.flatnonzero(np.isin(log.kind, kinds))
+    order = np.argsort(key[rows], kind="stable")
+    rows = rows[order]
+    k = key[rows]
+    nxt_same = np.append(k[1:] == k[:-1], False)
+    end = np.where(nxt_same, np.append(log.time[rows][1:], horizon), horizon)
+    return rows, np.minimum(end, horizon), starts[rows]
 
 
 def placement_spells(log: FrozenLog, horizon: float) -> Spells:
-    """A child in a unit: from PLACE to that child's next PLACE, DISPLACE or EXIT."""
-    mask = np.isin(log.kind, (EventKind.PLACE, EventKind.DISPLACE, EventKind.EXIT))
-    rows = np.flatnonzero(mask)
-    rows = rows[np.argsort(log.child[rows], kind="stable")]
-    child = log.child[rows]
-    is_place = log.kind[rows] == EventKind.PLACE
-    nxt_same = np.append(child[1:] == child[:-1], False)
-    end = np.where(nxt_same, np.append(log.time[rows][1:], horizon), horizon)
-    sel = rows[is_place]
+    """A child in a unit at a price: from PLACE (or PRICE_CHANGE) to that child's next
+    PLACE, PRICE_CHANGE, MOVE, DISPLACE, BREAKDOWN or EXIT."""
+    opens = (log.kind == EventKind.PLACE) | (log.kind == EventKind.PRICE_CHANGE)
+    rows, end, is_start = _spells(log, horizon, PLACEMENT_BOUNDARIES, opens, log.child)
+    # A price change continues its placement: number placements by their PLACE rows.
+    placement_id = np.cumsum(log.kind[rows] == EventKind.PLACE)
+    sel = rows[is_start]
     return Spells(
         child=log.child[sel],
         unit=log.unit[sel],
         start=log.time[sel],
-        end=np.minimum(end[is_place], horizon),
+        end=end[is_start],
         price=log.value[sel],
         in_city=log.in_city[sel] == 1,
+        placement=placement_id[is_start],
     )
 
 
 def waiting_spells(log: FrozenLog, horizon: float) -> tuple[Array, Array]:
-    """A child without a bed: from ARRIVE or DISPLACE to the next PLACE or EXIT."""
-    kinds = (EventKind.ARRIVE, EventKind.DISPLACE, EventKind.PLACE, EventKind.EXIT)
-    rows = np.flatnonzero(np.isin(log.kind, kinds))
-    rows = rows[np.argsort(log.child[rows], kind="stable")]
-    child = log.child[rows]
+    """A child without a bed: from ARRIVE, DISPLACE or BREAKDOWN to the next PLACE or EXIT."""
     # The cohort's ARRIVE (logged with its unit) is no search for a bed: it is placed at once.
-    starts = (log.kind[rows] == EventKind.DISPLACE) | (
-        (log.kind[rows] == EventKind.ARRIVE) & (log.unit[rows] < 0)
+    opens = (
+        (log.kind == EventKind.DISPLACE)
+        | (log.kind == EventKind.BREAKDOWN)
+        | ((log.kind == EventKind.ARRIVE) & (log.unit < 0))
     )
-    nxt_same = np.append(child[1:] == child[:-1], False)
-    end = np.where(nxt_same, np.append(log.time[rows][1:], horizon), horizon)
-    return log.time[rows][starts], np.minimum(end[starts], horizon)
+    kinds = (
+        EventKind.ARRIVE,
+        EventKind.DISPLACE,
+        EventKind.BREAKDOWN,
+        EventKind.PLACE,
+        EventKind.EXIT,
+    )
+    rows, end, is_start = _spells(log, horizon, kinds, opens, log.child)
+    return log.time[rows][is_start], end[is_start]
+
+
+def ready_spells(log: FrozenLog, horizon: float) -> tuple[Array, Array]:
+    """A child ready to step down to foster care with no carer: from READY to its EXIT."""
+    opens = log.kind == EventKind.READY
+    kinds = (EventKind.READY, EventKind.EXIT)
+    rows, end, is_start = _spells(log, horizon, kinds, opens, log.child)
+    return log.time[rows][is_start], end[is_start]
 
 
 def usable_spells(log: FrozenLog, horizon: float) -> tuple[NDArray[np.int16], Array, Array, Array]:
     """Beds usable in a unit: (unit, start, end, beds) from UNIT_OPEN to UNIT_CLOSE."""
-    rows = np.flatnonzero(np.isin(log.kind, (EventKind.UNIT_OPEN, EventKind.UNIT_CLOSE)))
-    rows = rows[np.argsort(log.unit[rows], kind="stable")]
-    unit = log.unit[rows]
-    is_open = log.kind[rows] == EventKind.UNIT_OPEN
-    nxt_same = np.append(unit[1:] == unit[:-1], False)
-    end = np.where(nxt_same, np.append(log.time[rows][1:], horizon), horizon)
-    sel = rows[is_open]
-    return log.unit[sel], log.time[sel], np.minimum(end[is_open], horizon), log.value[sel]
+    opens = log.kind == EventKind.UNIT_OPEN
+    kinds = (EventKind.UNIT_OPEN, EventKind.UNIT_CLOSE)
+    rows, end, is_start = _spells(log, horizon, kinds, opens, log.unit)
+    sel = rows[is_start]
+    return log.unit[sel], log.time[sel], end[is_start], log.value[sel]
+
+
+PLACEMENT_BOUNDARIES = (
+    EventKind.PLACE,
+    EventKind.PRICE_CHANGE,
+    EventKind.MOVE,
+    EventKind.DISPLACE,
+    EventKind.BREAKDOWN,
+    EventKind.EXIT,
+)
 
 
 def _pct(num: float, den: float) -> float:
@@ -157,6 +198,11 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     start_date = scenario.run.start_date
     years = horizon / DAYS_PER_YEAR
     g = inflation_integral(scenario.costs.inflation_per_year)
+    growth = math.log1p(scenario.costs.inflation_per_year) / DAYS_PER_YEAR
+
+    def price_index(t: Array) -> Array:
+        return np.exp(growth * np.asarray(t, dtype=float))
+
     kind_of = np.array([PROVISION_KINDS.index(u.kind) for u in units], dtype=np.int8)
     wk_edges = week_edges(horizon)
     wk_len = np.diff(wk_edges)
@@ -178,6 +224,10 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
             step_integral(sp.start[m], sp.end[m], ones[m], wk_edges) / wk_len
         )
     weekly["children_waiting"] = step_integral(w_on, w_off, np.ones_like(w_on), wk_edges) / wk_len
+    r_on, r_off = ready_spells(log, horizon)
+    weekly["children_awaiting_carer"] = (
+        step_integral(r_on, r_off, np.ones_like(r_on), wk_edges) / wk_len
+    )
     out = ~sp.in_city
     weekly["children_out_of_city"] = (
         step_integral(sp.start[out], sp.end[out], ones[out], wk_edges) / wk_len
@@ -206,8 +256,8 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     m_int, m_blk = us_kind == 0, us_kind == 1
     cost_parts["internal"] = (us_on[m_int], us_off[m_int], run_rate[us_unit[m_int]])
     cost_parts["block"] = (us_on[m_blk], us_off[m_blk], run_rate[us_unit[m_blk]] * us_beds[m_blk])
-    for k, kind in ((2, "framework"), (3, "spot")):
-        m = sp_kind == k
+    for kind in MARKETS:
+        m = sp_kind == PROVISION_KINDS.index(kind)
         cost_parts[kind] = (sp.start[m], sp.end[m], sp.price[m] / 7.0)
     # Void cost: the cost of each usable bed minus that of each occupied bed, internal + block.
     bed_rate = np.array(
@@ -228,8 +278,15 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     for part, (on, off, rate) in cost_parts.items():
         finance[f"{part}_gbp"] = step_integral(on, off, rate, fy_edges, g)
         weekly_cost += step_integral(on, off, rate, wk_edges, g)
+    # Retainers: the placement's weekly price for the days the bed was held, paid on moving in
+    # (the PLACE it belongs to is the row just before it).
+    ret_rows = np.flatnonzero(log.kind == EventKind.RETAINER)
+    ret_time = log.time[ret_rows]
+    ret_cost = log.value[ret_rows - 1] / 7.0 * log.value[ret_rows] * price_index(ret_time)
+    finance["retainer_gbp"] = np.histogram(ret_time, bins=fy_edges, weights=ret_cost)[0]
+    weekly_cost += np.histogram(ret_time, bins=wk_edges, weights=ret_cost)[0]
     finance["void_gbp"] = step_integral(void_on, void_off, void_rate, fy_edges, g)
-    finance["total_gbp"] = np.sum([finance[f"{p}_gbp"] for p in cost_parts], axis=0)
+    finance["total_gbp"] = np.sum([finance[f"{p}_gbp"] for p in (*cost_parts, "retainer")], axis=0)
     finance["spot_new_placements"] = np.histogram(log.time[new_spot], bins=fy_edges)[0].astype(
         float
     )
@@ -294,7 +351,20 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     summary["children_end"] = float(np.sum(arrive)) - summary["exits"]
     for code, label in ROUTE_LABELS.items():
         summary[f"exits_{label}"] = float(np.sum(exits & (log.route == code)))
-    summary["moves"] = float(np.sum(log.kind == EventKind.DISPLACE))
+    # Stability: every placement after a child's first is a move (closures, breakdowns,
+    # repatriation, an unregistered placement replaced by a registered one).
+    placed_children = np.unique(log.child[place_rows])
+    summary["moves"] = float(np.sum(place_rows) - len(placed_children))
+    summary["moves_per_child"] = (
+        summary["moves"] / len(placed_children) if len(placed_children) else 0.0
+    )
+    summary["displacements"] = float(np.sum(log.kind == EventKind.DISPLACE))
+    summary["breakdowns"] = float(np.sum(log.kind == EventKind.BREAKDOWN))
+    move_rows = log.kind == EventKind.MOVE
+    summary["repatriations"] = float(np.sum(move_rows & (log.route == MOVE_REPATRIATION)))
+    summary["prevented"] = float(np.sum(log.kind == EventKind.PREVENT))
+    summary["delayed_step_downs"] = float(len(r_on))
+    summary["delayed_step_down_days"] = float(np.sum(r_off - r_on))
     for k, kind in enumerate(PROVISION_KINDS):
         summary[f"{kind}_bed_days"] = float(np.sum(sp_len[sp_kind == k]))
     for k, kind in enumerate(("internal", "block")):
@@ -315,13 +385,36 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     summary["out_of_city_share"] = (
         float(np.sum(sp_len[~sp.in_city])) / placed_days if placed_days > 0 else math.nan
     )
-    summary["children_in_care_mean"] = float(
+    summary["children_placed_mean"] = float(
         step_integral(sp.start, sp.end, ones, all_edges)[0] / horizon
     )
+    summary["children_waiting_mean"] = float(
+        step_integral(w_on, w_off, np.ones_like(w_on), all_edges)[0] / horizon
+    )
+    unreg_unit = [u.index for u in units if u.kind == "unregistered"]
+    summary["unregistered_placements"] = float(np.sum(new_place & np.isin(log.unit, unreg_unit)))
+    # Prices in cash terms at placement: the P95 weekly price of new spot placements.
+    spot_prices = log.value[new_spot] * price_index(log.time[new_spot])
+    summary["spot_price_p95_weekly_gbp"] = (
+        float(np.percentile(spot_prices, 95)) if len(spot_prices) else math.nan
+    )
+    # The most expensive 5% of market placements (whole placements, across price changes).
+    in_market = sp_kind >= PROVISION_KINDS.index("framework")
+    if in_market.any():
+        spell_cost = sp.price[in_market] / 7.0 * (g(sp.end[in_market]) - g(sp.start[in_market]))
+        _, pid = np.unique(sp.placement[in_market], return_inverse=True)
+        per_placement = np.sort(np.bincount(pid, weights=spell_cost))[::-1]
+        top = per_placement[: math.ceil(0.05 * len(per_placement))]
+        summary["cost_top5pct_placements_gbp"] = float(top.sum())
+        total = per_placement.sum()
+        summary["cost_top5pct_share"] = float(top.sum() / total) if total > 0 else math.nan
+    else:
+        summary["cost_top5pct_placements_gbp"] = 0.0
+        summary["cost_top5pct_share"] = math.nan
     wait_len = w_off - w_on
     summary["waiting_days_total"] = float(np.sum(wait_len))
     summary["waiting_days_mean"] = float(np.mean(wait_len)) if len(wait_len) else 0.0
-    for part in ("internal", "block", "framework", "spot"):
+    for part in ("internal", "block", "framework", "spot", "unregistered", "retainer"):
         summary[f"cost_{part}_gbp"] = float(finance[f"{part}_gbp"].sum())
     summary["cost_total_gbp"] = float(finance["total_gbp"].sum())
     summary["cost_per_year_gbp"] = summary["cost_total_gbp"] / years

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
-from simulation.calendar import day_of
+from simulation.calendar import DAYS_PER_YEAR, day_of
 from simulation.events import EventLog, FrozenLog
 from simulation.processes.arrivals import Children, arrival_process, draw_children
 from simulation.processes.homes import unit_schedule
-from simulation.processes.placement import Placements, UnitDraws, UnitInfo
+from simulation.processes.market import uplift_rounds
+from simulation.processes.placement import (
+    MARKET_KINDS,
+    Flows,
+    Placements,
+    PreventionRule,
+    RepatriationRule,
+    UnitDraws,
+    UnitInfo,
+)
+from simulation.processes.step_down import carer_recruitment
 from simulation.scenario import Scenario
 from simulation.streams import DrawBuffer, Streams
 
@@ -66,8 +78,10 @@ def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
     for market in ("framework", "spot"):
         if getattr(scenario.provision, market) is not None:
             units.append(UnitInfo(len(units), market, market, 0, False, all_needs, 0.0))
+    if scenario.provision.spot.unregistered_after_days is not None:
+        units.append(UnitInfo(len(units), "unregistered", "unregistered", 0, False, all_needs, 0.0))
     index = {u.name: u.index for u in units if u.kind in ("internal", "block")}
-    index |= {"@" + u.kind: u.index for u in units if u.kind in ("framework", "spot")}
+    index |= {"@" + u.kind: u.index for u in units if u.kind in MARKET_KINDS}
     return units, index
 
 
@@ -82,6 +96,60 @@ def unit_draws(units: list[UnitInfo], streams: Streams) -> list[UnitDraws]:
             d.turnaround = DrawBuffer(streams(f"turnaround:{u.name}"), u.turnaround.ppf)
         draws.append(d)
     return draws
+
+
+def build_flows(scenario: Scenario, streams: Streams, index: dict[str, int]) -> Flows:
+    """The optional flows (carers, repatriation, breakdowns, unregistered, prevention)."""
+    needs = {n: i for i, n in enumerate(scenario.need_names)}
+    start = scenario.run.start_date
+    carers = scenario.step_down.foster_carers
+    policy = scenario.placement_policy
+    flows = Flows()
+    if carers is not None:
+        flows.carers_limited = True
+        if carers.needs is not None:
+            flows.carer_needs = frozenset(needs[n] for n in carers.needs)
+    if policy.repatriation is not None:
+        r = policy.repatriation
+        flows.repatriation = RepatriationRule(
+            tuple(r.from_provisions),
+            r.out_of_city_only,
+            r.min_remaining_days,
+            r.max_moves_per_month,
+            r.priority,
+        )
+        days = np.datetime64(start, "D") + np.arange(int(np.ceil(scenario.horizon_days)) + 1)
+        flows.month_of_day = days.astype("datetime64[M]").astype(np.int64)
+    if policy.breakdown_rate_per_year:
+        flows.breakdown_rate_per_day = {
+            str(k): v / DAYS_PER_YEAR for k, v in policy.breakdown_rate_per_year.items() if v > 0
+        }
+        flows.breakdown_draws = [DrawBuffer(streams(f"breakdown:{n}")) for n in needs]
+    flows.unregistered_after_days = scenario.provision.spot.unregistered_after_days
+    rules = []
+    for p in scenario.demand.prevention:
+        rules.append(
+            PreventionRule(
+                needs=frozenset(needs[n] for n in p.needs),
+                share=p.share,
+                start=day_of(start, p.start) if p.start else -np.inf,
+                end=day_of(start, p.end) if p.end else np.inf,
+                home=index[p.home] if p.home else -1,
+            )
+        )
+    flows.prevention = tuple(rules)
+    return flows
+
+
+def april_firsts(scenario: Scenario) -> list[float]:
+    """Days of every 1 April after the start and before the end of the run."""
+    start, horizon = scenario.run.start_date, scenario.horizon_days
+    days = []
+    for year in range(start.year, scenario.end_date.year + 1):
+        d = day_of(start, dt.date(year, 4, 1))
+        if 0 < d < horizon:
+            days.append(d)
+    return days
 
 
 def _unit_dates(scenario: Scenario) -> list[tuple[float, float | None]]:
@@ -121,6 +189,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
         children,
         list(scenario.placement_policy.order),
         unit_draws(units, streams),
+        build_flows(scenario, streams, index),
     )
 
     for u, (open_day, close_day) in enumerate(_unit_dates(scenario)):
@@ -135,6 +204,23 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
     for child in range(len(children)):
         if children.initial[child]:
             placements.start_in_unit(child, children.initial_unit[child])
+    carers = scenario.step_down.foster_carers
+    if carers is not None:
+        env.process(carer_recruitment(env, placements, carers.initial, carers.added_per_year))
+    for market in ("framework", "spot"):
+        m = getattr(scenario.provision, market)
+        if m is not None and m.uplift_probability_per_year > 0 and m.uplift is not None:
+            env.process(
+                uplift_rounds(
+                    env,
+                    placements,
+                    april_firsts(scenario),
+                    market,
+                    m.uplift_probability_per_year,
+                    DrawBuffer(streams(f"uplift:{market}")),
+                    DrawBuffer(streams(f"uplift_size:{market}"), m.uplift.ppf),
+                )
+            )
     env.process(arrival_process(env, placements, children))
     env.run(until=scenario.horizon_days)
     return Replication(replication, root_seed, log.freeze(), units, children)

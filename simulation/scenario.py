@@ -105,6 +105,19 @@ class CohortEntry(Strict):
     )
 
 
+class Prevention(Strict):
+    """A service that diverts a share of would-be arrivals back home (e.g. edge of care)."""
+
+    name: str = Field(min_length=1)
+    needs: list[str] = Field(min_length=1)
+    share: float = Field(ge=0, le=1, description="Share of arrivals diverted while it runs.")
+    start: dt.date | None = Field(None, description="First day; omitted = from the start.")
+    end: dt.date | None = Field(None, description="Last day (exclusive); omitted = never.")
+    home: str | None = Field(
+        None, description="Runs only while this internal home is open (e.g. a short-stay home)."
+    )
+
+
 class Demand(Strict):
     """Who needs a residential placement, and who is already in one."""
 
@@ -114,6 +127,9 @@ class Demand(Strict):
     )
     initial_cohort: list[CohortEntry] = Field(
         default_factory=list, description="Children in residential care on the start date."
+    )
+    prevention: list[Prevention] = Field(
+        default_factory=list, description="Services that keep some children out of care."
     )
 
 
@@ -182,6 +198,50 @@ class Market(Strict):
         default_factory=dict, description="Weekly price for particular needs, overriding the above."
     )
     in_city_share: float = Field(ge=0, le=1, description="Share of placements inside the city.")
+    high_cost_share: float = Field(
+        0.0, ge=0, le=1, description="Share of placements priced from the high-cost tail."
+    )
+    high_cost_weekly_price_gbp: Distribution | None = Field(
+        None, description="Weekly price of a high-cost placement (e.g. £10k-£60k), start prices."
+    )
+    uplift_probability_per_year: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Chance, each 1 April, that a running placement's provider gets an uplift.",
+    )
+    uplift: Distribution | None = Field(
+        None, description="Size of an uplift as a fraction of the price (0.1 = +10%)."
+    )
+    retainer_probability: float = Field(
+        0.0, ge=0, le=1, description="Chance a placement needs a retainer to hold the bed."
+    )
+    retainer_days: Distribution | None = Field(
+        None, description="Days of retainer paid (at the placement's price) before moving in."
+    )
+
+    def _check_pairs(self, path: str) -> list[Issue]:
+        issues = []
+        for share, dist in (
+            ("high_cost_share", "high_cost_weekly_price_gbp"),
+            ("uplift_probability_per_year", "uplift"),
+            ("retainer_probability", "retainer_days"),
+        ):
+            if getattr(self, share) > 0 and getattr(self, dist) is None:
+                issues.append(Issue(f"{path}.{dist}", f"required when {share} > 0"))
+        return issues
+
+
+class SpotMarket(Market):
+    unregistered_after_days: float | None = Field(
+        None,
+        gt=0,
+        description="A search longer than this puts the child in an unregistered / emergency "
+        "placement at a premium until a registered bed is found. Omitted = never.",
+    )
+    unregistered_weekly_price_gbp: Distribution | None = Field(
+        None, description="Weekly price of an unregistered placement, start-date prices."
+    )
 
 
 class FrameworkMarket(Market):
@@ -198,15 +258,57 @@ class Provision(Strict):
     framework: FrameworkMarket | None = Field(
         None, description="Framework market; omit if the council has none."
     )
-    spot: Market = Field(description="Spot market, the placement of last resort.")
+    spot: SpotMarket = Field(description="Spot market, the placement of last resort.")
+
+
+class Repatriation(Strict):
+    """Moving children from market placements into freed in-city beds nobody is waiting for."""
+
+    from_provisions: list[Literal["framework", "spot", "unregistered"]] = Field(
+        default_factory=lambda: ["unregistered", "spot", "framework"],
+        description="Placements a child may be brought back from.",
+    )
+    out_of_city_only: bool = Field(True, description="Only children placed out of the city.")
+    min_remaining_days: float = Field(
+        90, ge=0, description="Move only a child with at least this long left to stay."
+    )
+    max_moves_per_month: int = Field(2, ge=0, description="Cap on moves per calendar month.")
+    priority: Literal["longest_remaining", "most_expensive", "longest_placed"] = Field(
+        "longest_remaining", description="Which eligible child moves first."
+    )
 
 
 class PlacementPolicy(Strict):
-    """How a bed is sought for a child."""
+    """How a bed is sought for a child, and when children move."""
 
     order: list[ProvisionType] = Field(
         default_factory=lambda: list(DEFAULT_ORDER),
         description="Where a child is sought a bed, in turn; spot must come last.",
+    )
+    repatriation: Repatriation | None = Field(
+        None, description="Bring children back into freed in-city beds. Omitted = never."
+    )
+    breakdown_rate_per_year: dict[
+        Literal["internal", "block", "framework", "spot"], Annotated[float, Field(ge=0, le=20)]
+    ] = Field(
+        default_factory=dict,
+        description="Placement breakdowns per placement-year, by provision: a breakdown sends "
+        "the child back through the cascade. Omitted = none.",
+    )
+
+
+class FosterCarers(Strict):
+    """ "Next step" foster carers: a child stepping down to foster care needs a free carer."""
+
+    initial: int = Field(ge=0, description="Carers free on the start date.")
+    added_per_year: float = Field(
+        0.0, ge=0, description="Carers recruited per year, spread evenly through the year."
+    )
+    placement_days: Distribution = Field(
+        description="How long a child stays with the carer, who takes nobody else meanwhile."
+    )
+    needs: list[str] | None = Field(
+        None, description="Needs whose foster step-down uses these carers; omitted = all."
     )
 
 
@@ -218,6 +320,11 @@ class StepDown(Strict):
     )
     age_out_years: float = Field(
         18.0, gt=0, le=25, description="Age at which a child leaves residential care regardless."
+    )
+    foster_carers: FosterCarers | None = Field(
+        None,
+        description="A limited pool of step-down foster carers: a child ready to step down with "
+        "no free carer stays in the residential bed. Omitted = carers are always found.",
     )
 
 
@@ -332,6 +439,7 @@ def cross_check(s: Scenario) -> list[Issue]:
         market = getattr(s.provision, market_name)
         if market is None:
             continue
+        issues += market._check_pairs(f"provision.{market_name}")
         for need in market.weekly_price_gbp_by_need:
             if need not in needs:
                 issues.append(
@@ -378,6 +486,27 @@ def cross_check(s: Scenario) -> list[Issue]:
                 )
             )
 
+    spot = s.provision.spot
+    if spot.unregistered_after_days is not None and spot.unregistered_weekly_price_gbp is None:
+        issues.append(
+            Issue(
+                "provision.spot.unregistered_weekly_price_gbp",
+                "required when unregistered_after_days is set",
+            )
+        )
+    carers = s.step_down.foster_carers
+    if carers is not None and carers.needs is not None:
+        issues += _check_names("step_down.foster_carers.needs", carers.needs, needs)
+    home_names = [h.name for h in s.provision.homes]
+    for i, prev in enumerate(s.demand.prevention):
+        path = f"demand.prevention[{i}]"
+        issues += _check_names(f"{path}.needs", prev.needs, needs)
+        if prev.home is not None and prev.home not in home_names:
+            issues.append(
+                Issue(f"{path}.home", f"no home '{prev.home}' (allowed: {_allowed(home_names)})")
+            )
+        if prev.start is not None and prev.end is not None and prev.end <= prev.start:
+            issues.append(Issue(f"{path}.end", f"{prev.end} is not after start {prev.start}"))
     issues += _check_cohort(s)
     return issues
 

@@ -10,7 +10,7 @@ numbers) and adding an attribute (a spare column) shifts nothing.
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,6 +39,17 @@ COL_SPOT_PRICE = 9
 COL_ELAPSED = 10  # initial cohort only
 N_COLUMNS = 16  # spare columns for attributes to come
 
+# A second row of uniforms per child, on its own stream, for the flows added later (step-down
+# carers, prevention, price tails, retainers, unregistered placements). Append-only too.
+FLOW_SPOT_TAIL = 0
+FLOW_FW_TAIL = 1
+FLOW_CARER_DAYS = 2
+FLOW_PREVENT = 3
+FLOW_UNREG_PRICE = 4
+FLOW_RETAINER = 5
+FLOW_RETAINER_DAYS = 6
+N_FLOW_COLUMNS = 16
+
 
 @dataclass
 class Children:
@@ -59,6 +70,11 @@ class Children:
     spot_search: list[float]
     spot_in_city: list[bool]
     spot_price: list[float]
+    fw_retainer_days: list[float]  # 0 when no retainer is paid
+    spot_retainer_days: list[float]
+    carer_days: list[float]  # time with a step-down foster carer (when carers are limited)
+    prevent_u: list[float]  # uniform compared with a prevention service's share
+    unregistered_price: list[float]
 
     def __len__(self) -> int:
         return len(self.need)
@@ -104,8 +120,32 @@ def _price(scenario: Scenario, market: str, need: str) -> Distribution | None:
     return dist
 
 
-def _attributes(scenario: Scenario, need: str, u: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
-    """Transform a block of uniforms (one row per child) into attributes."""
+def _market_price(
+    scenario: Scenario, market: str, need: str, u_price: NDArray[np.float64], u_tail: NDArray[Any]
+) -> NDArray[np.float64]:
+    """Weekly prices: the need's price distribution, or the high-cost tail for a share."""
+    m = getattr(scenario.provision, market)
+    price = _price(scenario, market, need).ppf(u_price)  # type: ignore[union-attr]
+    if m.high_cost_share > 0 and m.high_cost_weekly_price_gbp is not None:
+        tail = u_tail < m.high_cost_share
+        price = np.where(tail, m.high_cost_weekly_price_gbp.ppf(u_price), price)
+    return np.asarray(price, dtype=np.float64)
+
+
+def _retainer_days(
+    scenario: Scenario, market: str, u_pick: NDArray[Any], u_days: NDArray[Any]
+) -> NDArray[np.float64]:
+    m = getattr(scenario.provision, market)
+    if m is None or m.retainer_probability <= 0 or m.retainer_days is None:
+        return np.zeros(len(u_pick))
+    days = np.maximum(m.retainer_days.ppf(u_days), 0.0)
+    return np.where(u_pick < m.retainer_probability, days, 0.0)
+
+
+def _attributes(
+    scenario: Scenario, need: str, u: NDArray[np.float64], v: NDArray[np.float64]
+) -> dict[str, NDArray[Any]]:
+    """Transform blocks of uniforms (one row per child in each) into attributes."""
     spec = scenario.demand.needs[need]
     routes = scenario.step_down.routes[need]
     cum = np.cumsum([routes.get(r, 0.0) for r in ROUTE_NAMES])  # type: ignore[call-overload]
@@ -116,14 +156,35 @@ def _attributes(scenario: Scenario, need: str, u: NDArray[np.float64]) -> dict[s
         "route": np.searchsorted(cum, u[:, COL_ROUTE], side="right"),
         "spot_search": scenario.provision.spot.search_days.ppf(u[:, COL_SPOT_SEARCH]),
         "spot_in_city": u[:, COL_SPOT_IN_CITY] < scenario.provision.spot.in_city_share,
-        "spot_price": _price(scenario, "spot", need).ppf(u[:, COL_SPOT_PRICE]),  # type: ignore[union-attr]
+        "spot_price": _market_price(
+            scenario, "spot", need, u[:, COL_SPOT_PRICE], v[:, FLOW_SPOT_TAIL]
+        ),
+        "spot_retainer_days": _retainer_days(
+            scenario, "spot", v[:, FLOW_RETAINER], v[:, FLOW_RETAINER_DAYS]
+        ),
+        "fw_retainer_days": _retainer_days(
+            scenario, "framework", v[:, FLOW_RETAINER], v[:, FLOW_RETAINER_DAYS]
+        ),
+        "prevent_u": v[:, FLOW_PREVENT],
     }
+    carers = scenario.step_down.foster_carers
+    out["carer_days"] = (
+        np.maximum(carers.placement_days.ppf(v[:, FLOW_CARER_DAYS]), 0.0)
+        if carers is not None
+        else np.zeros(len(u))
+    )
+    unreg = scenario.provision.spot.unregistered_weekly_price_gbp
+    out["unregistered_price"] = (
+        unreg.ppf(v[:, FLOW_UNREG_PRICE]) if unreg is not None else np.zeros(len(u))
+    )
     fw = scenario.provision.framework
     if fw is not None:
         out["fw_offer"] = u[:, COL_FW_OFFER] < fw.offer_probability
         out["fw_search"] = fw.search_days.ppf(u[:, COL_FW_SEARCH])
         out["fw_in_city"] = u[:, COL_FW_IN_CITY] < fw.in_city_share
-        out["fw_price"] = _price(scenario, "framework", need).ppf(u[:, COL_FW_PRICE])  # type: ignore[union-attr]
+        out["fw_price"] = _market_price(
+            scenario, "framework", need, u[:, COL_FW_PRICE], v[:, FLOW_FW_TAIL]
+        )
     else:
         n = len(u)
         out["fw_offer"] = np.zeros(n, dtype=bool)
@@ -147,11 +208,13 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
     # The initial cohort: children in care on the start date.
     assigned = assign_initial_units(scenario)
     rng = streams("cohort")
+    rng_flows = streams("cohort_flows")
     for entry, units in zip(scenario.demand.initial_cohort, assigned, strict=True):
         n = entry.count
         u = rng.random((n, N_COLUMNS))
+        v = rng_flows.random((n, N_FLOW_COLUMNS))
         spec = scenario.demand.needs[entry.need]
-        attrs = _attributes(scenario, entry.need, u)
+        attrs = _attributes(scenario, entry.need, u, v)
         elapsed = entry.elapsed_days.ppf(u[:, COL_ELAPSED])
         residual = spec.length_of_stay_days.ppf_above(u[:, COL_LOS], elapsed) - elapsed
         if entry.age_years is not None:
@@ -185,14 +248,16 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
         spec = scenario.demand.needs[need]
         times = draw_arrival_times(scenario, need, streams(f"arrivals:{need}"), months)
         u = streams(f"child:{need}").random((len(times), N_COLUMNS))
+        v = streams(f"child_flows:{need}").random((len(times), N_FLOW_COLUMNS))
         scheduled = np.array(
             [(d - scenario.run.start_date).days for d in spec.scheduled_arrivals], dtype=float
         )
         u_sched = streams(f"scheduled:{need}").random((len(scheduled), N_COLUMNS))
-        for t, uu in ((times, u), (scheduled, u_sched)):
+        v_sched = streams(f"scheduled_flows:{need}").random((len(scheduled), N_FLOW_COLUMNS))
+        for t, uu, vv in ((times, u, v), (scheduled, u_sched, v_sched)):
             if len(t) == 0:
                 continue
-            attrs = _attributes(scenario, need, uu)
+            attrs = _attributes(scenario, need, uu, vv)
             n = len(t)
             add(
                 need=np.full(n, k),
@@ -204,8 +269,7 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
             )
 
     if not cols:
-        empty: list[Any] = []
-        return Children(*([empty] * 15))
+        return Children(**{f.name: [] for f in fields(Children)})
     arr = {k: np.concatenate(v) for k, v in cols.items()}
     # Cohort first (arrival 0, flagged initial), then arrivals by time; stable on ties.
     order = np.lexsort((~arr["initial"], arr["arrival"]))
@@ -227,6 +291,11 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
         spot_search=arr["spot_search"].tolist(),
         spot_in_city=arr["spot_in_city"].tolist(),
         spot_price=arr["spot_price"].tolist(),
+        fw_retainer_days=arr["fw_retainer_days"].tolist(),
+        spot_retainer_days=arr["spot_retainer_days"].tolist(),
+        carer_days=arr["carer_days"].tolist(),
+        prevent_u=arr["prevent_u"].tolist(),
+        unregistered_price=arr["unregistered_price"].tolist(),
     )
 
 

@@ -1,11 +1,18 @@
-"""The placement cascade: finding each child a bed, and freeing it when the child leaves.
+"""The placement cascade: finding each child a bed, moving children, and freeing beds.
 
 A child needing a placement tries each provision in the policy's order. Internal homes and block
-contracts admit at once when an open unit that accepts the child's need has a free bed. Framework
-and spot are markets: a search takes time; a framework offer comes with some probability,
-spot always finds a bed. While searching the child waits (unplaced), and takes the first matching
-internal or block bed that frees up before the search ends. Stays end by the planned length of
-stay (exit by the sampled route) or at the age-out age, whichever comes first.
+contracts admit at once when an open unit that accepts the child's need has a free bed (and the
+child can be matched with the children there). Framework and spot are markets: a search takes
+time; a framework offer comes with some probability, spot always finds a bed. While searching the
+child waits (unplaced), and takes the first matching internal or block bed that frees up before
+the search ends. A spot search that outlasts a limit puts the child in an unregistered placement
+until the registered bed is found.
+
+A stay ends at its planned length (exit by the sampled route) or at the age-out age, whichever
+comes first. A child due to step down to foster care needs a free "next step" carer when carers
+are limited: without one the child stays in the bed (a delayed step-down). Placements can break
+down (the child goes back through the cascade), and freed in-city beds that nobody waits for can
+bring a child back from a market placement (repatriation).
 
 Stays and searches are plain timeout callbacks rather than processes: they are the hot path.
 """
@@ -13,13 +20,14 @@ Stays and searches are plain timeout callbacks rather than processes: they are t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import simpy
+from numpy.typing import NDArray
 
 from simulation.distributions import Distribution
-from simulation.events import EventKind, EventLog, Route
+from simulation.events import MOVE_FOUND, MOVE_REPATRIATION, EventKind, EventLog, Route
 from simulation.processes.arrivals import Children
 from simulation.streams import DrawBuffer
 
@@ -27,6 +35,7 @@ WAITING = -1
 GONE = -2
 NOT_ARRIVED = -3
 BED_KINDS = ("internal", "block")
+MARKET_KINDS = ("framework", "spot", "unregistered")
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class UnitInfo:
 
     index: int
     name: str
-    kind: str  # internal | block | framework | spot
+    kind: str  # internal | block | framework | spot | unregistered
     beds: int  # 0 for a market (unbounded)
     in_city: bool
     needs: frozenset[int]
@@ -53,6 +62,40 @@ class UnitDraws:
     turnaround: DrawBuffer | None = None
 
 
+@dataclass(frozen=True)
+class PreventionRule:
+    """A prevention service in model time: needs, share, active days, optional home."""
+
+    needs: frozenset[int]
+    share: float
+    start: float
+    end: float
+    home: int  # unit index, or -1
+
+
+@dataclass(frozen=True)
+class RepatriationRule:
+    from_kinds: tuple[str, ...]
+    out_of_city_only: bool
+    min_remaining_days: float
+    max_moves_per_month: int
+    priority: str
+
+
+@dataclass
+class Flows:
+    """Settings and random draws of the flows beyond the basic cascade (all off by default)."""
+
+    carers_limited: bool = False
+    carer_needs: frozenset[int] | None = None  # None: every need's foster step-down
+    repatriation: RepatriationRule | None = None
+    breakdown_rate_per_day: dict[str, float] = field(default_factory=dict)
+    breakdown_draws: list[DrawBuffer] = field(default_factory=list)  # per need: uniforms
+    unregistered_after_days: float | None = None
+    prevention: tuple[PreventionRule, ...] = ()
+    month_of_day: NDArray | None = None  # calendar month number of each whole day
+
+
 class Placements:
     """Occupancy state of every unit and the cascade that fills them."""
 
@@ -64,12 +107,15 @@ class Placements:
         children: Children,
         order: list[str],
         draws: list[UnitDraws] | None = None,
+        flows: Flows | None = None,
     ) -> None:
         self.env = env
         self.log = log
         self.units = units
         self.children = children
         self.order = order
+        self.flows = flows or Flows()
+        n = len(children)
         self.occupants: list[set[int]] = [set() for _ in units]
         self.held = [0] * len(units)  # beds emptied but not yet ready for the next child
         self.hold_epoch = [0] * len(units)  # bumps on closure, voiding pending releases
@@ -78,29 +124,55 @@ class Placements:
         # Day each unit closes: from then on it admits nobody, even before its close event at
         # that instant has run (another unit closing the same day must not move children in).
         self.close_day = [math.inf] * len(units)
-        self.location = [NOT_ARRIVED] * len(children)
-        self.placed_once = [False] * len(children)
-        self.search_token = [0] * len(children)
+        self.location = [NOT_ARRIVED] * n
+        self.placed_once = [False] * n
+        self.search_token = [0] * n
+        self.place_token = [0] * n  # bumps at every placement: voids stale breakdown timers
+        self.exit_at = [math.inf] * n  # planned exit day, set at the first placement
+        self.placed_since = [0.0] * n
+        self.price_now = [0.0] * n  # weekly price of the current market placement
+        self.in_city_now = [False] * n
+        self.barred = [-1] * n  # the unit a child's placement just broke down in
         self.waiting: dict[int, None] = {}  # insertion-ordered: first come, first served
+        self.foster_queue: dict[int, None] = {}  # ready to step down, no carer yet
+        self.carers_free = 0
+        self.moves_in_month: dict[int, int] = {}
         self.bed_units = {k: [u.index for u in units if u.kind == k] for k in BED_KINDS}
-        n_needs = 1 + max((n for u in units for n in u.needs), default=0)
+        n_needs = 1 + max((nd for u in units for nd in u.needs), default=0)
         # Bed units of each kind that accept each need, in priority (config) order.
         self.candidates = {
-            (k, n): [u for u in self.bed_units[k] if n in units[u].needs]
+            (k, nd): [u for u in self.bed_units[k] if nd in units[u].needs]
             for k in BED_KINDS
-            for n in range(n_needs)
+            for nd in range(n_needs)
         }
-        self.market_unit = {u.kind: u.index for u in units if u.kind in ("framework", "spot")}
+        self.market_unit = {u.kind: u.index for u in units if u.kind in MARKET_KINDS}
         self.kinds_in_order = frozenset(order)
 
     # -- arrivals and exits -----------------------------------------------------------------
 
     def arrive(self, child: int) -> None:
         c = self.children
+        if self.flows.prevention and self._prevented(child):
+            self.log.append(self.env.now, EventKind.PREVENT, child, need=c.need[child])
+            self.location[child] = GONE
+            return
         self.log.append(self.env.now, EventKind.ARRIVE, child, need=c.need[child])
         self.location[child] = WAITING
         self.waiting[child] = None
         self.seek(child, 0)
+
+    def _prevented(self, child: int) -> bool:
+        """Diverted home by a prevention service running now (the largest share applies)."""
+        now, need = self.env.now, self.children.need[child]
+        share = 0.0
+        for rule in self.flows.prevention:
+            if (
+                need in rule.needs
+                and rule.start <= now < rule.end
+                and (rule.home < 0 or (self.is_open[rule.home] and now < self.close_day[rule.home]))
+            ):
+                share = max(share, rule.share)
+        return self.children.prevent_u[child] < share
 
     def start_in_unit(self, child: int, unit: int) -> None:
         """Place a child of the initial cohort, already in care on day 0."""
@@ -115,7 +187,8 @@ class Placements:
 
     # Each child's exit is one timeout, set at the first placement: the planned end of stay or
     # the age-out day, whichever is first. A child who has never been placed can only reach the
-    # age-out day while searching, so a search that would outlast it sets the age-out instead.
+    # age-out day while searching, so a search that would outlast it sets the age-out instead;
+    # a child held waiting for a foster carer gets its own age-out timeout.
     # (Events are the hot path: most children never need a separate age-out timeout.)
 
     def _age_out(self, child: int, _event: simpy.Event) -> None:
@@ -123,20 +196,76 @@ class Placements:
             self.exit(child, Route.AGE_OUT)
 
     def _planned_exit(self, child: int, _event: simpy.Event) -> None:
-        if self.location[child] != GONE:
-            self.exit(child, self.children.route[child])
+        if self.location[child] == GONE:
+            return
+        route = self.children.route[child]
+        flows = self.flows
+        if (
+            route == Route.FOSTER
+            and flows.carers_limited
+            and (flows.carer_needs is None or self.children.need[child] in flows.carer_needs)
+        ):
+            if self.carers_free > 0:
+                self._step_down_to_carer(child)
+            else:
+                # No carer: the child stays where it is (a bed, or unplaced) until one is free
+                # or it turns 18, and stops seeking a residential placement.
+                self.waiting.pop(child, None)
+                self.search_token[child] += 1
+                self.log.append(
+                    self.env.now,
+                    EventKind.READY,
+                    child,
+                    self.location[child],
+                    self.children.need[child],
+                )
+                self.foster_queue[child] = None
+                self._schedule_age_out(child)
+            return
+        self.exit(child, route)
 
-    def exit(self, child: int, route: int) -> None:
+    def exit(self, child: int, route: int, value: float = 0.0) -> None:
         where = self.location[child]
         self.location[child] = GONE
         self.search_token[child] += 1
+        self.place_token[child] += 1
+        self.foster_queue.pop(child, None)
         self.log.append(
-            self.env.now, EventKind.EXIT, child, where, self.children.need[child], route=route
+            self.env.now,
+            EventKind.EXIT,
+            child,
+            where,
+            self.children.need[child],
+            value=value,
+            route=route,
         )
-        if where == WAITING:
-            del self.waiting[child]
-        elif where >= 0:
-            self._vacate(child, where)
+        self.waiting.pop(child, None)
+        if where >= 0:
+            self.occupants[where].discard(child)
+            self._vacated(where)
+
+    # -- step-down foster carers ------------------------------------------------------------
+
+    def add_carers(self, count: int) -> None:
+        self.carers_free += count
+        self.log.append(self.env.now, EventKind.CARER_ADDED, value=count)
+        self._serve_foster_queue()
+
+    def _step_down_to_carer(self, child: int) -> None:
+        days = self.children.carer_days[child]
+        self.carers_free -= 1
+        self.exit(child, Route.FOSTER, value=days)
+        self.env.timeout(days).callbacks.append(self._carer_free)
+
+    def _carer_free(self, _event: simpy.Event) -> None:
+        self.carers_free += 1
+        self.log.append(self.env.now, EventKind.CARER_FREE)
+        self._serve_foster_queue()
+
+    def _serve_foster_queue(self) -> None:
+        while self.carers_free > 0 and self.foster_queue:
+            child = next(iter(self.foster_queue))
+            self._step_down_to_carer(child)
 
     # -- the cascade ------------------------------------------------------------------------
 
@@ -146,7 +275,7 @@ class Placements:
         for i in range(stage, len(order)):
             kind = order[i]
             if kind in BED_KINDS:
-                unit = self._free_unit(kind, self.children.need[child])
+                unit = self._free_unit(kind, child)
                 if unit >= 0:
                     self._place(child, unit)
                     return
@@ -163,6 +292,9 @@ class Placements:
         if not self.placed_once[child] and self.env.now + days >= c.age_out_at[child]:
             self._schedule_age_out(child)
         self.log.append(self.env.now, EventKind.SEARCH, child, unit, c.need[child], value=days)
+        limit = self.flows.unregistered_after_days
+        if market == "spot" and limit is not None and days > limit:
+            self.env.timeout(limit).callbacks.append(partial(self._go_unregistered, child, token))
         if days <= 0.0:
             self._search_done(child, token, market, stage, None)
         else:
@@ -170,10 +302,14 @@ class Placements:
                 partial(self._search_done, child, token, market, stage)
             )
 
+    def _go_unregistered(self, child: int, token: int, _event: simpy.Event) -> None:
+        if token == self.search_token[child] and self.location[child] == WAITING:
+            self._place(child, self.market_unit["unregistered"], keep_searching=True)
+
     def _search_done(
         self, child: int, token: int, market: str, stage: int, _event: simpy.Event | None
     ) -> None:
-        if token != self.search_token[child] or self.location[child] != WAITING:
+        if token != self.search_token[child] or child not in self.waiting:
             return  # placed elsewhere or gone while searching
         if market == "spot" or self.children.fw_offer[child]:
             self._place(child, self.market_unit[market])
@@ -194,15 +330,15 @@ class Placements:
             return True
         return match() < self.units[u].match_probability
 
-    def _free_unit(self, kind: str, need: int) -> int:
-        for u in self.candidates[kind, need]:
-            if self._has_room(u) and self._matches(u):
+    def _free_unit(self, kind: str, child: int) -> int:
+        barred = self.barred[child]
+        for u in self.candidates[kind, self.children.need[child]]:
+            if u != barred and self._has_room(u) and self._matches(u):
                 return u
         return -1
 
-    def _vacate(self, child: int, unit: int) -> None:
-        """A child leaves a bed unit: the bed is held for turnaround, or offered at once."""
-        self.occupants[unit].discard(child)
+    def _vacated(self, unit: int) -> None:
+        """A bed in ``unit`` was just emptied: hold it for turnaround, or offer it at once."""
         turnaround = self.draws[unit].turnaround
         days = turnaround() if turnaround is not None else 0.0
         if days > 0.0:
@@ -221,32 +357,83 @@ class Placements:
         self.log.append(self.env.now, EventKind.BED_RELEASE, unit=unit)
         self._offer_bed(unit)
 
-    def _place(self, child: int, unit: int) -> None:
+    def _place(
+        self, child: int, unit: int, keep_searching: bool = False, reason: int = MOVE_FOUND
+    ) -> None:
+        """Move ``child`` into ``unit`` (from waiting, or from another unit)."""
         c = self.children
+        now = self.env.now
         info = self.units[unit]
-        if self.location[child] == WAITING:
+        need = c.need[child]
+        previous = self.location[child]
+        if previous >= 0:
+            self.log.append(now, EventKind.MOVE, child, previous, need, route=reason)
+            self.occupants[previous].discard(child)
+        if not keep_searching:
             self.waiting.pop(child, None)
-        self.search_token[child] += 1
+            self.search_token[child] += 1
         self.location[child] = unit
         self.occupants[unit].add(child)
-        if info.kind == "framework":
+        self.place_token[child] += 1
+        self.placed_since[child] = now
+        self.barred[child] = -1
+        kind = info.kind
+        if kind == "framework":
             price, in_city = c.fw_price[child], c.fw_in_city[child]
-        elif info.kind == "spot":
+        elif kind == "spot":
             price, in_city = c.spot_price[child], c.spot_in_city[child]
+        elif kind == "unregistered":
+            price, in_city = c.unregistered_price[child], c.spot_in_city[child]
         else:
             price, in_city = 0.0, info.in_city
-        self.log.append(
-            self.env.now, EventKind.PLACE, child, unit, c.need[child], price, int(in_city)
+        self.price_now[child] = price
+        self.in_city_now[child] = in_city
+        self.log.append(now, EventKind.PLACE, child, unit, need, price, int(in_city))
+        retainer = (
+            c.spot_retainer_days[child]
+            if kind == "spot"
+            else c.fw_retainer_days[child]
+            if kind == "framework"
+            else 0.0
         )
+        if retainer > 0.0:
+            self.log.append(now, EventKind.RETAINER, child, unit, need, value=retainer)
         if not self.placed_once[child]:
             self.placed_once[child] = True
-            if self.env.now + c.los[child] < c.age_out_at[child]:
+            if now + c.los[child] < c.age_out_at[child]:
+                self.exit_at[child] = now + c.los[child]
                 self.env.timeout(c.los[child]).callbacks.append(partial(self._planned_exit, child))
             else:
+                self.exit_at[child] = c.age_out_at[child]
                 self._schedule_age_out(child)
+        rate = self.flows.breakdown_rate_per_day.get(kind, 0.0)
+        if rate > 0.0:
+            delay = -math.log1p(-self.flows.breakdown_draws[need]()) / rate
+            if now + delay < self.exit_at[child]:
+                self.env.timeout(delay).callbacks.append(
+                    partial(self._breakdown, child, self.place_token[child])
+                )
+        if previous >= 0:
+            self._vacated(previous)
+
+    def _breakdown(self, child: int, token: int, _event: simpy.Event) -> None:
+        """The placement ends unplanned: the child seeks a new one through the cascade."""
+        unit = self.location[child]
+        if token != self.place_token[child] or unit < 0:
+            return
+        self.log.append(self.env.now, EventKind.BREAKDOWN, child, unit, self.children.need[child])
+        self.occupants[unit].discard(child)
+        self.place_token[child] += 1
+        self.location[child] = WAITING
+        self.waiting[child] = None
+        self.barred[child] = unit  # a placement that broke down is not offered again
+        self._vacated(unit)
+        if self.location[child] == WAITING:
+            self.seek(child, 0)
 
     def _offer_bed(self, unit: int) -> None:
-        """Give free beds in ``unit`` to waiting children, first come first served."""
+        """Give free beds in ``unit`` to waiting children (first come first served), then
+        to children brought back from market placements when repatriation is on."""
         info = self.units[unit]
         if info.kind not in self.kinds_in_order:
             return
@@ -255,13 +442,75 @@ class Placements:
                 (
                     ch
                     for ch in self.waiting
-                    if self.children.need[ch] in info.needs and self._matches(unit)
+                    if self.children.need[ch] in info.needs
+                    and self.barred[ch] != unit
+                    and self._matches(unit)
                 ),
                 None,
             )
             if child is None:
-                return
+                break
             self._place(child, unit)
+        if self.flows.repatriation is not None and info.in_city and info.kind in BED_KINDS:
+            self._repatriate(unit)
+
+    def _repatriate(self, unit: int) -> None:
+        rule = self.flows.repatriation
+        months = self.flows.month_of_day
+        if rule is None or months is None:
+            return
+        info = self.units[unit]
+        now = self.env.now
+        month = int(months[min(int(now), len(months) - 1)])
+        while self._has_room(unit) and self.moves_in_month.get(month, 0) < rule.max_moves_per_month:
+            best, best_key = -1, -math.inf
+            for kind in rule.from_kinds:
+                market = self.market_unit.get(kind)
+                if market is None:
+                    continue
+                for ch in self.occupants[market]:
+                    if (
+                        self.children.need[ch] not in info.needs
+                        or (rule.out_of_city_only and self.in_city_now[ch])
+                        or self.exit_at[ch] - now < rule.min_remaining_days
+                        or ch in self.foster_queue
+                    ):
+                        continue
+                    if rule.priority == "most_expensive":
+                        key = self.price_now[ch]
+                    elif rule.priority == "longest_placed":
+                        key = now - self.placed_since[ch]
+                    else:
+                        key = self.exit_at[ch] - now
+                    if key > best_key or (key == best_key and ch < best):
+                        best, best_key = ch, key
+            if best < 0 or not self._matches(unit):
+                return
+            self.moves_in_month[month] = self.moves_in_month.get(month, 0) + 1
+            self._place(best, unit, reason=MOVE_REPATRIATION)
+
+    # -- prices -----------------------------------------------------------------------------
+
+    def uplift(
+        self, kinds: tuple[str, ...], probability: float, draw: DrawBuffer, size: DrawBuffer
+    ) -> None:
+        """Providers' yearly uplift requests: each running placement may get a price rise."""
+        for kind in kinds:
+            market = self.market_unit.get(kind)
+            if market is None:
+                continue
+            for child in sorted(self.occupants[market]):
+                if draw() < probability:
+                    self.price_now[child] *= 1.0 + size()
+                    self.log.append(
+                        self.env.now,
+                        EventKind.PRICE_CHANGE,
+                        child,
+                        market,
+                        self.children.need[child],
+                        self.price_now[child],
+                        int(self.in_city_now[child]),
+                    )
 
     # -- units opening and closing ----------------------------------------------------------
 
@@ -282,6 +531,7 @@ class Placements:
                 self.env.now, EventKind.DISPLACE, child, unit, self.children.need[child]
             )
             self.location[child] = WAITING
+            self.place_token[child] += 1
             self.waiting[child] = None
         for child in residents:
             if self.location[child] == WAITING:
