@@ -261,11 +261,15 @@ class Provision(Strict):
     spot: SpotMarket = Field(description="Spot market, the placement of last resort.")
 
 
+MarketName = Literal["framework", "spot", "unregistered"]
+REPATRIATE_FROM: tuple[MarketName, ...] = ("unregistered", "spot", "framework")
+
+
 class Repatriation(Strict):
     """Moving children from market placements into freed in-city beds nobody is waiting for."""
 
-    from_provisions: list[Literal["framework", "spot", "unregistered"]] = Field(
-        default_factory=lambda: ["unregistered", "spot", "framework"],
+    from_provisions: list[MarketName] = Field(
+        default_factory=lambda: list(REPATRIATE_FROM),
         description="Placements a child may be brought back from.",
     )
     out_of_city_only: bool = Field(True, description="Only children placed out of the city.")
