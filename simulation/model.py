@@ -206,7 +206,14 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
             placements.start_in_unit(child, children.initial_unit[child])
     carers = scenario.step_down.foster_carers
     if carers is not None:
-        env.process(carer_recruitment(env, placements, carers.initial, carers.added_per_year))
+        until = (
+            day_of(scenario.run.start_date, carers.recruit_until)
+            if carers.recruit_until
+            else np.inf
+        )
+        env.process(
+            carer_recruitment(env, placements, carers.initial, carers.added_per_year, until)
+        )
     for market in ("framework", "spot"):
         m = getattr(scenario.provision, market)
         if m is not None and m.uplift_probability_per_year > 0 and m.uplift is not None:

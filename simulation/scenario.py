@@ -308,6 +308,9 @@ class FosterCarers(Strict):
     added_per_year: float = Field(
         0.0, ge=0, description="Carers recruited per year, spread evenly through the year."
     )
+    recruit_until: dt.date | None = Field(
+        None, description="Recruitment stops on this day; omitted = it goes on all run."
+    )
     placement_days: Distribution = Field(
         description="How long a child stays with the carer, who takes nobody else meanwhile."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 
 import simpy
@@ -11,13 +12,18 @@ from simulation.processes.placement import Placements
 
 
 def carer_recruitment(
-    env: simpy.Environment, placements: Placements, initial: int, added_per_year: float
+    env: simpy.Environment,
+    placements: Placements,
+    initial: int,
+    added_per_year: float,
+    until_day: float = math.inf,
 ) -> Generator[simpy.Event, None, None]:
-    """The initial carers on day 0, then one new carer every 1/added_per_year years."""
+    """The initial carers on day 0, then one new carer every 1/added_per_year years until
+    ``until_day``."""
     placements.add_carers(initial)
     if added_per_year <= 0:
         return
     gap = DAYS_PER_YEAR / added_per_year
-    while True:
+    while env.now + gap < until_day:
         yield env.timeout(gap)
         placements.add_carers(1)
