@@ -523,3 +523,44 @@ def test_flows_off_by_default_leave_coventry_unchanged() -> None:
     b = simulate(parse_scenario(explicit), 3).log
     for col in ("time", "kind", "child", "unit", "value"):
         np.testing.assert_array_equal(getattr(a, col), getattr(b, col))
+
+
+def test_repatriation_can_raise_out_of_city_days_on_one_path() -> None:
+    """Why the paired test above is on the mean: Elm (1 bed) frees on day 50; child 1, in spot
+    out of city with 100 days left, is brought back; child 2 arrives on day 51 for 150 days and
+    now goes out of city instead of taking Elm (and has too little left to be brought back when
+    Elm frees again). Out-of-city days rise on this path: 49 + 150 against 149."""
+
+    def config(on: bool) -> dict[str, Any]:
+        cfg = base_config(
+            {"a": _need([0, 1, 51], 0)},
+            homes=[{"name": "Elm", "beds": 1, "needs": ["a"]}],
+            order=["internal", "spot"],
+            horizon_years=3,
+        )
+        cfg["demand"]["needs"]["a"]["scheduled_arrivals"] = [day(0), day(1), day(51)]
+        cfg["demand"]["initial_cohort"] = []
+        # Stays by arrival order: 50, 149 (100 left on day 50), 150 days.
+        cfg["demand"]["needs"]["a"]["length_of_stay_days"] = {
+            "dist": "empirical",
+            "values": [50, 149, 150],
+        }
+        if on:
+            cfg["placement_policy"]["repatriation"] = {"min_remaining_days": 90}
+        return cfg
+
+    for r in range(200):
+        rep_off = simulate(scenario(config(False)), r)
+        if list(rep_off.children.los) == [50.0, 149.0, 150.0]:
+            break
+    else:
+        pytest.skip("no replication drew the stays in order")
+    rep_on = simulate(scenario(config(True)), r)
+
+    def out_days(rep: Any) -> float:
+        m = compute_metrics(scenario(config(False)), rep).summary
+        return m["out_of_city_share"] * m["children_placed_mean"] * 1096
+
+    assert np.sum(rep_on.log.kind == MOVE) == 1
+    assert out_days(rep_off) == pytest.approx(149.0)
+    assert out_days(rep_on) == pytest.approx(49.0 + 150.0)
