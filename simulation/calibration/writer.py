@@ -1,0 +1,402 @@
+"""Write a calibration as a scenario YAML in which every number says where it comes from.
+
+Each estimate carries a comment with its value, sample size and 95% interval; every number the
+903 cannot give (prices, running costs, search times, inflation) is marked as a placeholder with
+its source, so a reviewer can see at a glance what is data and what is assumption. The text is
+validated with :func:`simulation.parse_scenario` before anyone writes it to disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from typing import Any
+
+import yaml
+
+from simulation.calendar import MONTHS
+from simulation.calibration.codes import return_year
+from simulation.calibration.pipeline import Calibration
+from simulation.scenario import ROUTE_NAMES, Scenario, parse_scenario
+
+# DESIGN.md s8 defaults, used where the 903 is silent.
+SPOT_PRICE_2024_GBP = 6000.0  # NAO 2025
+HOME_COST_PER_CHILD_WEEK_2019_GBP = 4750.0  # Revolution Consulting 2020, at 85% occupancy
+INFLATION = 0.06  # Revolution Consulting
+OUT_OF_AREA_SHARE = 0.67  # NAO 2025: children's home residents outside their own LA
+
+
+def _num(x: float, digits: int = 4) -> float | int:
+    """A float rounded to ``digits`` significant figures (ints stay ints)."""
+    if isinstance(x, int) or (float(x).is_integer() and abs(x) < 1e15):
+        return int(x)
+    if x == 0 or not math.isfinite(x):
+        return 0
+    places = max(digits - 1 - math.floor(math.log10(abs(x))), 0)
+    return round(float(x), places)
+
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .()/-]*$")
+
+
+def flow(value: Any) -> str:
+    """YAML flow style for one value: ``{dist: lognormal, mean: 300, cv: 0.8}``."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(flow(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(_num(value, 6) if isinstance(value, float) else value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value)
+    reserved = text.lower() in ("true", "false", "yes", "no", "null", "on", "off", "~")
+    if _PLAIN.match(text) and not reserved and text == text.strip():
+        return text
+    return json.dumps(text)
+
+
+class _Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def comment(self, text: str, indent: int = 0) -> None:
+        for part in text.split("\n"):
+            self.lines.append(" " * indent + ("# " + part if part else "#"))
+
+    def kv(self, indent: int, key: str, value: Any = None, note: str = "") -> None:
+        line = " " * indent + f"{key}:"
+        if value is not None:
+            line += " " + flow(value)
+        if note:
+            line += "   # " + note
+        self.lines.append(line)
+
+    def item(self, indent: int, value: Any, note: str = "") -> None:
+        self.lines.append(" " * indent + "- " + flow(value) + (f"   # {note}" if note else ""))
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:+.1f}%"
+
+
+def _inflated(value_gbp: float, base_year: int, year: int) -> float:
+    return value_gbp * (1 + INFLATION) ** max(year - base_year, 0)
+
+
+def scenario_text(
+    cal: Calibration,
+    name: str,
+    horizon_years: float = 5.0,
+    replications: int = 200,
+    seed: int = 0,
+    report_dir: str | None = None,
+) -> str:
+    """The scenario YAML for ``cal``, with a comment on every estimate."""
+    out = _Lines()
+    start = cal.as_of + dt.timedelta(days=1)
+    year = return_year(cal.as_of) + 1
+    window_years = (cal.as_of - cal.window_start).days / 365.25 + 1 / 365.25
+    codes = ", ".join(cal.rules.residential_codes)
+    c = cal.cleaning
+    out.comment(
+        f"Calibrated from SSDA903 data by `sufficiency calibrate` on {dt.date.today()}.\n"
+        f"Episodes: {cal.episodes_file} ({c['rows_read']} rows; cleaning dropped "
+        f"{c['duplicates_dropped']} duplicates, trimmed {c['overlaps_trimmed']} overlaps, closed "
+        f"{c['open_episodes_closed']} open episodes followed by another,\n"
+        f"merged {c['status_only_merged']} legal-status-only changes). Header: {cal.header_file}.\n"
+        f"Residential care = placement codes {codes}; a stay runs from the first residential "
+        f"episode to the first day out of residential care.\n"
+        f"Observation window {cal.window_start} to {cal.as_of} ({window_years:.2f} years); "
+        f"{len(cal.stays)} residential stays seen in it; {len(cal.warnings)} data warnings.\n"
+        f"Each estimate below gives its value, sample size (n) and 95% interval. Numbers the 903 "
+        f"does not hold (prices, running costs,\n"
+        f"search times, inflation) are marked PLACEHOLDER with their source: review them."
+        + (f"\nFigures and the Kaplan-Meier curves: {report_dir}/" if report_dir else "")
+    )
+    out.kv(0, "name", name)
+    out.kv(
+        0,
+        "description",
+        f"Calibrated from the SSDA903 extract {cal.episodes_file} as of {cal.as_of}",
+    )
+    out.lines.append("")
+    out.kv(0, "run")
+    out.kv(
+        2,
+        "start_date",
+        start,
+        f"the day after the as-of date {cal.as_of}: the cohort below is in residential care on it",
+    )
+    out.kv(2, "horizon_years", horizon_years)
+    out.kv(2, "replications", replications)
+    out.kv(2, "seed", seed)
+    out.lines.append("")
+    out.kv(0, "demand")
+    out.kv(2, "needs")
+    for need in cal.needs:
+        a, los, ages = cal.arrivals[need], cal.los[need], cal.ages[need]
+        out.kv(4, need)
+        if a.trend_used:
+            rate_note = (
+                f"fitted rate on {start} with the trend below: n={a.n} entries in "
+                f"{a.years:.2f} years, 95% CI {a.rate.low:.1f}-{a.rate.high:.1f} (mean over the "
+                f"window {a.mean_rate.value:.1f})"
+            )
+        else:
+            rate_note = (
+                f"n={a.n} residential entries in {a.years:.2f} years = {a.mean_rate.value:.2f} "
+                f"a year (95% CI {a.mean_rate.low:.1f}-{a.mean_rate.high:.1f}, exact Poisson)"
+            )
+        out.kv(6, "arrivals_per_year", _num(a.rate.value), rate_note)
+        if a.trend is None:
+            out.kv(6, "trend_per_year", 0.0, "too little data to fit a trend")
+        else:
+            verdict = "significant at 5%: used" if a.trend_used else "not significant at 5%: none"
+            out.kv(
+                6,
+                "trend_per_year",
+                _num(a.trend.value) if a.trend_used else 0.0,
+                f"fitted {_pct(a.trend.value)} a year (95% CI {_pct(a.trend.low)} to "
+                f"{_pct(a.trend.high)}, p={a.trend_p:.2g}): {verdict}",
+            )
+        factors = {m: _num(f, 3) for m, f in a.seasonality.items()}
+        if a.seasonality_used:
+            out.kv(
+                6,
+                "seasonality",
+                factors,
+                f"monthly factors, Poisson fit, likelihood-ratio test p={a.seasonality_p:.2g}",
+            )
+        else:
+            listing = ", ".join(f"{m} {factors[m]}" for m in MONTHS)
+            out.comment(
+                f"seasonality: none (likelihood-ratio test p={a.seasonality_p:.2g}); fitted "
+                f"monthly factors were {listing}",
+                6,
+            )
+        best = los.best
+        aics = " / ".join(f"{f.family} {f.aic:.1f}" for f in los.fits)
+        dist = {k: (_num(v, 5) if isinstance(v, float) else v) for k, v in best.dist.items()}
+        median = los.km.loc[los.km["survival"] <= 0.5, "days"]
+        median_text = f"{median.iloc[0]:.0f} days" if len(median) else "not reached"
+        pooled = "pooled over all needs (too few ended stays of this need); " if los.pooled else ""
+        out.kv(
+            6,
+            "length_of_stay_days",
+            dist,
+            f"{pooled}mean {best.mean.value:.0f} days (95% CI {best.mean.low:.0f}-"
+            f"{best.mean.high:.0f}); best by AIC of {aics}; n={los.n} stays, {los.events} ended, "
+            f"{los.censored_as_of} still in care (censored), {los.censored_age_out} cut short "
+            f"at {cal.age_out_years:g} (censored), {los.truncated} started before the window "
+            f"(left-truncated); Kaplan-Meier median {median_text}, restricted mean "
+            f"{los.km_restricted_mean:.0f} days",
+        )
+        if ages is not None:
+            out.kv(
+                6,
+                "age_at_entry_years",
+                {"dist": "empirical", "values": ages.values, "weights": ages.weights},
+                f"ages at first residential placement, n={ages.n}: mean {ages.mean:.1f}, "
+                f"quartiles {ages.q25:.1f}-{ages.q75:.1f}",
+            )
+        else:
+            out.comment("age_at_entry_years: no dates of birth: the schema default is used", 6)
+    _cohort(out, cal)
+    out.lines.append("")
+    _provision(out, cal, year)
+    out.lines.append("")
+    out.kv(0, "step_down")
+    out.kv(2, "routes")
+    for need in cal.needs:
+        r = cal.routes[need]
+        if r.default:
+            note = "PLACEHOLDER: no exits observed; configs/minimal.yaml's routes"
+        else:
+            parts = ", ".join(
+                f"{k} {r.counts[k]} ({r.intervals[k][0]:.2f}-{r.intervals[k][1]:.2f})"
+                for k in ROUTE_NAMES
+            )
+            pooled = "pooled over all needs (fewer than 5 exits of this need); " if r.pooled else ""
+            note = (
+                f"{pooled}n={r.n} exits before {cal.age_out_years:g} (count, 95% CI): {parts}; "
+                f"{r.age_outs} left at {cal.age_out_years:g} (the model's age-out)"
+            )
+        out.kv(4, need, {k: r.probs[k] for k in ROUTE_NAMES}, note)
+    out.kv(2, "age_out_years", cal.age_out_years, "children leave residential care at 18")
+    out.lines.append("")
+    out.kv(0, "costs")
+    out.kv(
+        2,
+        "inflation_per_year",
+        INFLATION,
+        "PLACEHOLDER: not in the 903; DESIGN.md s8 (Revolution Consulting, 6%/yr nominal)",
+    )
+    return out.text()
+
+
+def _cohort(out: _Lines, cal: Calibration) -> None:
+    kids = sorted(cal.cohort, key=lambda k: (k.need, k.provision, k.unit, k.elapsed_days))
+    if not kids:
+        out.kv(2, "initial_cohort", [], f"nobody in residential care on {cal.as_of}")
+        return
+    by: dict[tuple[str, str], int] = {}
+    for k in kids:
+        by[(k.need, k.provision)] = by.get((k.need, k.provision), 0) + 1
+    summary = ", ".join(f"{n} {need}/{prov}" for (need, prov), n in by.items())
+    out.kv(2, "initial_cohort")
+    out.comment(
+        f"{len(kids)} children in residential care on {cal.as_of} ({summary}); elapsed days "
+        f"and ages on the start date, one line per child",
+        4,
+    )
+    for k in kids:
+        entry: dict[str, Any] = {"need": k.need, "provision": k.provision}
+        if k.provision in ("internal", "block"):
+            entry["unit"] = k.unit
+        entry["elapsed_days"] = k.elapsed_days
+        if math.isfinite(k.age_years):
+            entry["age_years"] = round(min(k.age_years, cal.age_out_years - 0.01), 2)
+        if k.provision in ("framework", "spot") and k.in_city is not None:
+            entry["in_city"] = k.in_city
+        out.item(4, entry)
+
+
+def _provision(out: _Lines, cal: Calibration, year: int) -> None:
+    out.kv(0, "provision")
+    homes = [u for u in cal.units if u.kind == "internal"]
+    blocks = [u for u in cal.units if u.kind == "block"]
+    has_fw = cal.framework_offer is not None or any(
+        p.provision == "framework" for p in cal.rules.providers.values()
+    )
+    if not cal.rules.providers:
+        out.comment(
+            "No providers file: the 903 does not say which beds are the council's own, block, "
+            "framework or spot (DESIGN.md s9),\nso there are no council homes and every child is "
+            "placed on the spot market. Give --providers to model them.",
+            2,
+        )
+    home_cost = _inflated(HOME_COST_PER_CHILD_WEEK_2019_GBP * 0.85, 2019, year)
+    if homes:
+        out.kv(2, "homes")
+        for u in homes:
+            out.lines.append(f"    - name: {flow(u.name)}")
+            out.kv(6, "beds", u.beds, u.beds_source)
+            out.kv(6, "needs", u.needs, f"URN {', '.join(u.urns)}")
+            out.kv(6, "in_city", u.in_city)
+            if u.weekly_cost_gbp is not None:
+                out.kv(6, "weekly_running_cost_gbp", _num(u.weekly_cost_gbp), "providers file")
+            else:
+                out.kv(
+                    6,
+                    "weekly_running_cost_gbp",
+                    round(home_cost * u.beds),
+                    f"PLACEHOLDER: £4,750 per child-week x 85% x {u.beds} beds (2019, "
+                    f"DESIGN.md s8) inflated 6%/yr to {year}",
+                )
+    if blocks:
+        out.kv(2, "block_contracts")
+        for u in blocks:
+            out.lines.append(f"    - name: {flow(u.name)}")
+            out.kv(6, "beds", u.beds, u.beds_source)
+            out.kv(6, "needs", u.needs, f"URN {', '.join(u.urns)}")
+            out.kv(6, "in_city", u.in_city)
+            price = u.weekly_cost_gbp
+            if price is not None:
+                out.kv(6, "weekly_price_per_bed_gbp", _num(price), "providers file")
+            else:
+                out.kv(
+                    6,
+                    "weekly_price_per_bed_gbp",
+                    round(_inflated(HOME_COST_PER_CHILD_WEEK_2019_GBP, 2019, year)),
+                    f"PLACEHOLDER: £4,750 per bed-week (2019, DESIGN.md s8) inflated to {year}",
+                )
+    spot_price = round(_inflated(SPOT_PRICE_2024_GBP, 2024, year), -1)
+    if has_fw:
+        out.kv(2, "framework")
+        fo = cal.framework_offer
+        if fo is not None:
+            out.kv(
+                4,
+                "offer_probability",
+                _num(fo.value, 3),
+                f"share of new framework/spot placements that were framework: "
+                f"{round(fo.value * fo.n)} of {fo.n} (95% CI {fo.low:.2f}-{fo.high:.2f})",
+            )
+        else:
+            out.kv(4, "offer_probability", 0.5, "PLACEHOLDER: no new framework/spot placements")
+        out.kv(
+            4,
+            "search_days",
+            {"dist": "fixed", "value": 0},
+            "PLACEHOLDER: the 903 shows placements, not searches",
+        )
+        out.kv(
+            4,
+            "weekly_price_gbp",
+            {"dist": "lognormal", "mean": spot_price * 0.9, "cv": 0.3},
+            "PLACEHOLDER: 90% of the spot price (DESIGN.md s8 £6,000 in 2024, +6%/yr)",
+        )
+        _share(out, cal, "framework")
+    out.kv(2, "spot")
+    out.kv(
+        4,
+        "search_days",
+        {"dist": "fixed", "value": 0},
+        "PLACEHOLDER: the 903 shows placements, not searches",
+    )
+    out.kv(
+        4,
+        "weekly_price_gbp",
+        {"dist": "lognormal", "mean": spot_price, "cv": 0.4},
+        f"PLACEHOLDER: DESIGN.md s8 (NAO 2025: £6,000/week in 2024) inflated 6%/yr to {year}",
+    )
+    _share(out, cal, "spot")
+    out.lines.append("")
+    order = (
+        (["internal"] if homes else [])
+        + (["block"] if blocks else [])
+        + (["framework"] if has_fw else [])
+        + ["spot"]
+    )
+    out.kv(0, "placement_policy")
+    out.kv(2, "order", order, "the cascade: council homes, block, framework, then spot")
+
+
+def _share(out: _Lines, cal: Calibration, market: str) -> None:
+    est = cal.in_city.get(market)
+    if est is not None:
+        where = f"postcode area {cal.city_area}" if cal.city_area else "the council's area"
+        out.kv(
+            4,
+            "in_city_share",
+            _num(est.value, 3),
+            f"{round(est.value * est.n)} of {est.n} new {market} placements in {where} "
+            f"(providers file, else placement postcode; 95% CI {est.low:.2f}-{est.high:.2f})",
+        )
+    else:
+        out.kv(
+            4,
+            "in_city_share",
+            round(1 - OUT_OF_AREA_SHARE, 2),
+            "PLACEHOLDER: no postcodes; NAO 2025: 67% of children's home residents live "
+            "outside their own LA",
+        )
+
+
+def render(cal: Calibration, name: str, **kwargs: Any) -> tuple[str, Scenario]:
+    """The scenario text and the validated scenario it parses to.
+
+    Raises :class:`simulation.ScenarioError` if the text does not validate (a bug, or a need
+    name in the providers file that the schema refuses).
+    """
+    text = scenario_text(cal, name, **kwargs)
+    scenario = parse_scenario(yaml.safe_load(text), "calibrated scenario")
+    return text, scenario

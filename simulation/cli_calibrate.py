@@ -1,0 +1,350 @@
+"""Command line for SSDA903 calibration: ``calibrate``, ``backtest`` and ``synth-903``.
+
+Registered on the main ``sufficiency`` app by :func:`register`. Bad input ends with ``error:``
+lines naming the file, row and column (or the flag), exit code 2, and nothing written: outputs go
+to temporary paths and are moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from simulation.calibration.codes import DEFAULT_RESIDENTIAL
+from simulation.calibration.estimate import CalibrationError
+from simulation.calibration.mapping import Rules, check_residential_codes, read_providers
+from simulation.calibration.readers import DataIssue, Extract, ExtractError, read_extract
+from simulation.errors import ScenarioError
+
+MAX_WARNINGS_SHOWN = 10
+DEFAULT_CODES = ",".join(DEFAULT_RESIDENTIAL)
+
+
+def _fail(message: str) -> NoReturn:
+    from simulation.cli import fail  # imported here: simulation.cli imports this module
+
+    fail(message)
+
+
+def _fail_extract(exc: ExtractError) -> NoReturn:
+    from simulation.cli import EXIT_BAD_INPUT, err_console
+
+    for line in exc.lines():
+        err_console.print(f"error: {line}", markup=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _warn(warnings: list[DataIssue]) -> None:
+    from simulation.cli import err_console
+
+    for w in warnings[:MAX_WARNINGS_SHOWN]:
+        err_console.print(f"warning: {w}", markup=False)
+    if len(warnings) > MAX_WARNINGS_SHOWN:
+        err_console.print(
+            f"warning: ... and {len(warnings) - MAX_WARNINGS_SHOWN} more (see the report)",
+            markup=False,
+        )
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return None if value is None else value.date()
+
+
+def _rules(providers: Path | None, residential_codes: str, city_postcodes: str | None) -> Rules:
+    try:
+        codes = check_residential_codes(residential_codes.split(","))
+    except ValueError as exc:
+        _fail(f"--residential-codes: {exc}")
+    areas = tuple(a.strip().upper() for a in (city_postcodes or "").split(",") if a.strip())
+    try:
+        provs = read_providers(providers) if providers is not None else {}
+    except ExtractError as exc:
+        _fail_extract(exc)
+    return Rules(residential_codes=codes, providers=provs, city_postcode_areas=areas)
+
+
+def _extract(episodes: Path, header: Path, strict: bool) -> Extract:
+    try:
+        return read_extract(episodes, header, strict=strict)
+    except ExtractError as exc:
+        _fail_extract(exc)
+
+
+@contextmanager
+def _atomic_dir(target: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary folder beside ``target``, moved onto it when the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            if not overwrite:
+                raise FileExistsError(f"{target} already exists (use --overwrite to replace it)")
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _atomic_write(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+EpisodesOpt = Annotated[Path, typer.Option("--episodes", "-e", help="903 Episodes table (CSV).")]
+HeaderOpt = Annotated[Path, typer.Option("--header", help="903 Header table (CSV).")]
+AsOfOpt = Annotated[
+    dt.datetime,
+    typer.Option("--as-of", formats=["%Y-%m-%d"], help="Date the cohort is taken (YYYY-MM-DD)."),
+]
+ProvidersOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--providers",
+        "-p",
+        help="Council file: URN,provision,need,name,beds,in_city,weekly_cost_gbp.",
+    ),
+]
+CodesOpt = Annotated[
+    str,
+    typer.Option("--residential-codes", help="Placement codes counted as residential care."),
+]
+CityOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--city-postcodes",
+        help="The council's postcode areas, e.g. CV (default: the commonest home postcode area).",
+    ),
+]
+SinceOpt = Annotated[
+    dt.datetime | None,
+    typer.Option(
+        "--since",
+        formats=["%Y-%m-%d"],
+        help="Start of the observation window (default: 1 April of the first return year).",
+    ),
+]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Treat data warnings (trimmed overlaps, ...) as errors.")
+]
+
+
+def calibrate_command(
+    episodes: EpisodesOpt,
+    header: HeaderOpt,
+    as_of: AsOfOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scenario YAML to write.")],
+    providers: ProvidersOpt = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Scenario name (default: the file's stem).")
+    ] = None,
+    horizon_years: Annotated[
+        float, typer.Option("--horizon-years", min=0.1, max=50, help="Run length to write.")
+    ] = 5.0,
+    residential_codes: CodesOpt = DEFAULT_CODES,
+    city_postcodes: CityOpt = None,
+    since: SinceOpt = None,
+    strict: StrictOpt = False,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write the calibration report folder.")
+    ] = True,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing scenario and report.")
+    ] = False,
+) -> None:
+    """Calibrate a scenario from a council's SSDA903 extract.
+
+    Writes the scenario YAML (every estimate commented with its n and 95% interval) and, beside
+    it, a report folder <name>-calibration/ with fitted vs empirical curves.
+    """
+    from simulation.calibration.pipeline import calibrate
+    from simulation.calibration.writer import render
+    from simulation.cli import console
+
+    if out.exists() and not overwrite:
+        _fail(f"--out: {out} already exists (use --overwrite to replace it)")
+    rules = _rules(providers, residential_codes, city_postcodes)
+    extract = _extract(episodes, header, strict)
+    try:
+        cal = calibrate(extract, as_of.date(), rules, window_start=_date(since), strict=strict)
+    except ExtractError as exc:
+        _fail_extract(exc)
+    except CalibrationError as exc:
+        _fail(str(exc))
+    _warn(cal.warnings)
+    scenario_name = name or out.stem
+    report_dir = out.with_name(f"{out.stem}-calibration")
+    try:
+        text, _ = render(
+            cal,
+            scenario_name,
+            horizon_years=horizon_years,
+            report_dir=report_dir.name if report else None,
+        )
+    except ScenarioError as exc:
+        _fail(exc.one_line())
+    if report:
+        from simulation.calibration.report import write_report
+
+        with _atomic_dir(report_dir, overwrite=True) as tmp:
+            write_report(cal, tmp, scenario_name)
+    _atomic_write(out, text)
+    for need in cal.needs:
+        a, los = cal.arrivals[need], cal.los[need]
+        console.print(
+            f"{need}: {a.rate.value:.2f} entries/year (95% CI {a.rate.low:.2f}-{a.rate.high:.2f}, "
+            f"n={a.n}); stay {los.best.family} mean {los.best.mean.value:.0f} days "
+            f"(95% CI {los.best.mean.low:.0f}-{los.best.mean.high:.0f}, n={los.n})",
+            markup=False,
+        )
+    console.print(
+        f"{len(cal.cohort)} children in residential care on {cal.as_of}; scenario written to "
+        f"{out}" + (f", report in {report_dir}/" if report else ""),
+        markup=False,
+    )
+
+
+def backtest_command(
+    episodes: EpisodesOpt,
+    header: HeaderOpt,
+    as_of: AsOfOpt,
+    until: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--until",
+            formats=["%Y-%m-%d"],
+            help="End of the comparison (default: the last date in the data).",
+        ),
+    ] = None,
+    providers: ProvidersOpt = None,
+    replications: Annotated[
+        int, typer.Option("--replications", "-n", min=10, help="Simulated futures.")
+    ] = 200,
+    draws: Annotated[
+        int,
+        typer.Option("--draws", min=1, help="Parameter draws (1 = point estimates only)."),
+    ] = 20,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0)] = 0,
+    residential_codes: CodesOpt = DEFAULT_CODES,
+    city_postcodes: CityOpt = None,
+    since: SinceOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for backtest.csv, backtest.png, scenario.yaml."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Calibrate on data up to --as-of, simulate forward, score against the later data.
+
+    Prints, month by month, the observed children in residential care against the simulated
+    P5-P95 band, and the share of months inside it (coverage).
+    """
+    from simulation.calibration.backtest import backtest
+    from simulation.calibration.report import backtest_figure
+    from simulation.cli import console
+
+    if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
+        _fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
+    rules = _rules(providers, residential_codes, city_postcodes)
+    extract = _extract(episodes, header, strict=False)
+    try:
+        result = backtest(
+            extract,
+            as_of.date(),
+            until=_date(until),
+            rules=rules,
+            replications=replications,
+            parameter_draws=draws,
+            seed=seed,
+            window_start=_date(since),
+        )
+    except ExtractError as exc:
+        _fail_extract(exc)
+    except (CalibrationError, ValueError) as exc:
+        _fail(str(exc))
+    m = result.months
+    for rec in m.itertuples(index=False):
+        flag = "" if rec.covered else "  <- outside"
+        console.print(
+            f"{str(rec.month)[:7]}  observed {rec.observed:6.1f}   P5-P95 {rec.p5:6.1f} - "
+            f"{rec.p95:6.1f}   P50 {rec.p50:6.1f}{flag}",
+            markup=False,
+        )
+    console.print(
+        f"coverage of the P5-P95 band: {result.coverage:.0%} of {len(m)} months "
+        f"({result.replications} replications over {result.parameter_draws} parameter draws; "
+        f"calibrated on data to {result.as_of})",
+        markup=False,
+    )
+    if out is not None:
+        with _atomic_dir(out, overwrite=True) as tmp:
+            m.to_csv(tmp / "backtest.csv", index=False)
+            backtest_figure(
+                m,
+                tmp / "backtest.png",
+                f"Back-test from {result.as_of}: coverage {result.coverage:.0%}",
+            )
+            (tmp / "scenario.yaml").write_text(result.scenario_text, encoding="utf-8")
+        console.print(f"written to {out}/", markup=False)
+
+
+def synth_command(
+    config: Annotated[Path, typer.Argument(help="Scenario YAML: the 'true' demand.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the extract.")],
+    seed: Annotated[
+        int | None, typer.Option("--seed", "-s", min=0, help="Seed (default: the config's).")
+    ] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option("--as-of", formats=["%Y-%m-%d"], help="Extract date (default: run end)."),
+    ] = None,
+    messiness: Annotated[
+        float, typer.Option("--messiness", min=0.0, max=1.0, help="Untidiness to clean (0-1).")
+    ] = 0.1,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Write a synthetic 903 extract (episodes, header, providers) simulated from a scenario."""
+    from simulation.calibration.synth import synth_903
+    from simulation.cli import _load, console
+
+    scenario = _load(config)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        _fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
+    s = synth_903(
+        scenario,
+        seed=scenario.run.seed if seed is None else seed,
+        as_of=_date(as_of),
+        messiness=messiness,
+    )
+    with _atomic_dir(out, overwrite=True) as tmp:
+        s.write(str(tmp))
+        # The truth, to compare a calibration with.
+        shutil.copyfile(config, tmp / "truth.yaml")
+    console.print(
+        f"{len(s.episodes)} episodes of {len(s.header)} children, {s.extract_start} to "
+        f"{s.as_of}, written to {out}/ (episodes.csv, header.csv, providers.csv, truth.yaml)",
+        markup=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``calibrate``, ``backtest`` and ``synth-903`` to the ``sufficiency`` app."""
+    app.command("calibrate")(calibrate_command)
+    app.command("backtest")(backtest_command)
+    app.command("synth-903")(synth_command)
