@@ -1,0 +1,79 @@
+"""Regenerate the images in docs/: two report figures and a screenshot of the what-if app.
+
+    python docs/make_images.py          # needs chromium at /usr/bin/chromium and playwright
+
+The figures come from Coventry 2023 with the config's replications and seed; the screenshot is of
+the app after moving EBD home 2's opening from April 2026 to April 2030 and running 50 pairs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from simulation import load_scenario, plots, run
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PORT = 8599
+
+
+def figures() -> None:
+    scenario = load_scenario(ROOT / "configs" / "coventry-2023.yaml")
+    result = run(scenario, workers=0)
+    plots.save_figure(
+        plots.occupancy_fan(result.weekly, result.units), DOCS / "fan-occupancy.png", dpi=110
+    )
+    plots.save_figure(plots.cost_by_year(result.finance), DOCS / "cost-by-year.png", dpi=110)
+
+
+def screenshot() -> None:
+    from playwright.sync_api import sync_playwright
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulation.cli", "app", "--no-browser", "--port", str(PORT)],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{PORT}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"],
+            )
+            page = browser.new_page(viewport={"width": 1500, "height": 1500})
+            page.goto(url)
+            button = page.get_by_role("button", name="Run baseline and edited")
+            button.wait_for(timeout=60_000)
+            page.locator(".st-key-shipped-coventry-2023-yaml-home-8-open [data-type=year]").click()
+            page.keyboard.type("2030")
+            page.get_by_role("heading", name="sufficiency: what if?").click()
+            page.get_by_text("EBD home 2: opens 2030-04-01").wait_for(timeout=30_000)
+            button.click()
+            page.get_by_role("button", name="Download the results (zip)").wait_for(timeout=120_000)
+            page.wait_for_timeout(1500)
+            page.locator("[data-testid=stMain]").evaluate("e => e.scrollTo(0, 0)")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(DOCS / "app.png"))
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    figures()
+    screenshot()

@@ -1,0 +1,244 @@
+"""The what-if levers, as pure functions the web page calls (and tests call without a browser).
+
+A lever edit is a plain mapping; :func:`apply_levers` turns a validated scenario's dict plus the
+edits into a new config dict, which the page validates with :func:`parse_scenario` like any
+config, so a bad edit (a home opening after it closes, say) is reported field by field.
+
+Nothing here accepts a file-system path or code from the browser: shipped configs are offered by
+name, and an upload is parsed with ``yaml.safe_load`` (plain data only).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import io
+import json
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pandas as pd
+import yaml
+
+from simulation.errors import Issue, ScenarioError
+from simulation.outputs import write_outputs
+from simulation.runner import RunResult
+from simulation.scenario import Scenario, parse_scenario
+
+MAX_UPLOAD_BYTES = 1_000_000
+# Parameters of every distribution kind that scale with the variable (lengths in days):
+# multiplying them all by k multiplies every draw, hence the mean, by k.
+SCALE_KEYS = ("mean", "scale", "min", "mode", "max", "value")
+
+
+class HomeEdit(TypedDict):
+    """Levers of one council home (config order)."""
+
+    open_date: dt.date | None
+    beds: int
+
+
+class NeedEdit(TypedDict):
+    """Levers of one need category."""
+
+    arrivals_per_year: float
+    los_mean_days: float
+
+
+class Edits(TypedDict):
+    """All levers: homes and block contracts in config order, needs by name."""
+
+    homes: list[HomeEdit]
+    block_beds: list[int]
+    needs: dict[str, NeedEdit]
+
+
+def configs_dir() -> Path:
+    """The shipped ``configs/`` folder of a source checkout (may not exist when installed)."""
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Shipped configs by file name (the browser sees and sends names only)."""
+    folder = configs_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.name: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def scenario_from_upload(content: bytes, filename: str = "upload.yaml") -> Scenario:
+    """Validate an uploaded YAML file's bytes; problems raise :class:`ScenarioError`."""
+    source = Path(filename).name or "upload.yaml"
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise ScenarioError(
+            [Issue("(file)", f"too large ({len(content):,} bytes; at most {MAX_UPLOAD_BYTES:,})")],
+            source,
+        )
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError([Issue("(file)", "not UTF-8 text")], source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ScenarioError([Issue(where, f"YAML syntax: {problem}")], source) from None
+    return parse_scenario(data, source)
+
+
+def mean_of(dist: Mapping[str, Any]) -> float:
+    """Mean of a distribution given as a config mapping."""
+    kind = dist.get("dist")
+    if kind in ("lognormal", "gamma", "exponential"):
+        return float(dist["mean"])
+    if kind == "fixed":
+        return float(dist["value"])
+    if kind == "uniform":
+        return (float(dist["min"]) + float(dist["max"])) / 2.0
+    if kind == "triangular":
+        return (float(dist["min"]) + float(dist["mode"]) + float(dist["max"])) / 3.0
+    if kind == "empirical":
+        values = [float(v) for v in dist["values"]]
+        weights = [float(w) for w in dist.get("weights") or [1.0] * len(values)]
+        return sum(v * w for v, w in zip(values, weights, strict=True)) / sum(weights)
+    if kind == "weibull":
+        import math
+
+        return float(dist["scale"]) * math.gamma(1.0 + 1.0 / float(dist["shape"]))
+    raise ValueError(f"unknown distribution {kind!r}")
+
+
+def scale_distribution(dist: Mapping[str, Any], factor: float) -> dict[str, Any]:
+    """The same distribution with every draw multiplied by ``factor`` (shape and cv kept)."""
+    if factor <= 0:
+        raise ValueError(f"scale factor must be positive (got {factor})")
+    out = dict(dist)
+    for key in SCALE_KEYS:
+        if key in out:
+            out[key] = float(out[key]) * factor
+    if "values" in out:
+        out["values"] = [float(v) * factor for v in out["values"]]
+    return out
+
+
+def current_levers(config: Mapping[str, Any]) -> Edits:
+    """The lever values a config has (the starting point of the page's widgets)."""
+    prov = config.get("provision", {})
+    return {
+        "homes": [
+            {
+                "open_date": dt.date.fromisoformat(h["open_date"]) if h.get("open_date") else None,
+                "beds": int(h["beds"]),
+            }
+            for h in prov.get("homes", [])
+        ],
+        "block_beds": [int(b["beds"]) for b in prov.get("block_contracts", [])],
+        "needs": {
+            name: {
+                "arrivals_per_year": float(need["arrivals_per_year"]),
+                "los_mean_days": mean_of(need["length_of_stay_days"]),
+            }
+            for name, need in config["demand"]["needs"].items()
+        },
+    }
+
+
+def apply_levers(config: Mapping[str, Any], edits: Edits) -> dict[str, Any]:
+    """A new config dict: ``config`` (a scenario's ``to_dict()``) with the levers applied.
+
+    A home's ``open_date`` of None leaves it open from before the start; a date on or before the
+    start date means the same. The result is not validated: pass it to ``parse_scenario``.
+    """
+    out: dict[str, Any] = copy.deepcopy(dict(config))
+    start = dt.date.fromisoformat(str(out["run"]["start_date"]))
+    homes = out.get("provision", {}).get("homes", [])
+    if len(edits["homes"]) != len(homes):
+        raise ValueError("home levers do not match the config's homes")
+    for home, edit in zip(homes, edits["homes"], strict=True):
+        home["beds"] = int(edit["beds"])
+        opens = edit["open_date"]
+        if opens is None or opens <= start:
+            home.pop("open_date", None)
+        else:
+            home["open_date"] = opens.isoformat()
+    blocks = out.get("provision", {}).get("block_contracts", [])
+    if len(edits["block_beds"]) != len(blocks):
+        raise ValueError("block-contract levers do not match the config's contracts")
+    for block, beds in zip(blocks, edits["block_beds"], strict=True):
+        block["beds"] = int(beds)
+    for name, need_edit in edits["needs"].items():
+        need = out["demand"]["needs"][name]
+        need["arrivals_per_year"] = float(need_edit["arrivals_per_year"])
+        los = need["length_of_stay_days"]
+        old = mean_of(los)
+        new = float(need_edit["los_mean_days"])
+        if old > 0 and new > 0 and abs(new - old) > 1e-9 * old:
+            need["length_of_stay_days"] = scale_distribution(los, new / old)
+        elif new <= 0:
+            # Leave it to validation to name the field: a non-positive mean is not a stay.
+            need["length_of_stay_days"] = {"dist": "fixed", "value": new}
+    return out
+
+
+def changed_levers(base: Edits, edited: Edits, config: Mapping[str, Any]) -> list[str]:
+    """Human-readable list of the levers that differ between two lever sets."""
+    out: list[str] = []
+    homes = config.get("provision", {}).get("homes", [])
+    start = dt.date.fromisoformat(str(config["run"]["start_date"]))
+
+    def _norm(d: dt.date | None) -> dt.date | None:
+        return None if d is None or d <= start else d
+
+    for home, a, b in zip(homes, base["homes"], edited["homes"], strict=True):
+        if _norm(a["open_date"]) != _norm(b["open_date"]):
+            before = a["open_date"] or "before the start"
+            after = _norm(b["open_date"]) or "before the start"
+            out.append(f"{home['name']}: opens {after} (was {before})")
+        if a["beds"] != b["beds"]:
+            out.append(f"{home['name']}: {b['beds']} beds (was {a['beds']})")
+    blocks = config.get("provision", {}).get("block_contracts", [])
+    for block, a_beds, b_beds in zip(blocks, base["block_beds"], edited["block_beds"], strict=True):
+        if a_beds != b_beds:
+            out.append(f"{block['name']}: {b_beds} beds (was {a_beds})")
+    for name, a_need in base["needs"].items():
+        b_need = edited["needs"][name]
+        if abs(a_need["arrivals_per_year"] - b_need["arrivals_per_year"]) > 1e-9:
+            out.append(
+                f"{name}: {b_need['arrivals_per_year']:g} arrivals a year "
+                f"(was {a_need['arrivals_per_year']:g})"
+            )
+        if abs(a_need["los_mean_days"] - b_need["los_mean_days"]) > 1e-6:
+            out.append(
+                f"{name}: mean stay {b_need['los_mean_days']:g} days "
+                f"(was {a_need['los_mean_days']:g})"
+            )
+    return out
+
+
+def run_key(config: Mapping[str, Any], replications: int, seed: int) -> str:
+    """A stable key for caching a run of ``config``."""
+    blob = json.dumps({"c": config, "n": replications, "s": seed}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def scenario_yaml(scenario: Scenario) -> str:
+    """A scenario as YAML text (what the page offers for download)."""
+    return yaml.safe_dump(scenario.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def results_zip(baseline: RunResult, edited: RunResult, comparison: pd.DataFrame) -> bytes:
+    """Both runs' result folders (as ``sufficiency run`` writes them) and the comparison, zipped."""
+    buf = io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for label, result in (("baseline", baseline), ("edited", edited)):
+            folder = write_outputs(result, Path(tmp) / label)
+            for f in sorted(folder.iterdir()):
+                z.write(f, f"{label}/{f.name}")
+        z.writestr("comparison.csv", comparison.to_csv(index=False))
+    return buf.getvalue()

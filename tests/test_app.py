@@ -1,0 +1,165 @@
+"""The what-if app, driven headless through Streamlit's AppTest, and its pure lever functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
+
+from simulation import load_scenario, parse_scenario
+from simulation.app import levers
+from simulation.errors import ScenarioError
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "simulation" / "app" / "main.py"
+COVENTRY = ROOT / "configs" / "coventry-2023.yaml"
+SID = "shipped:coventry-2023.yaml"
+EBD2 = 8  # EBD home 2, planned to open 1 April 2026
+
+
+def start_app() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.number_input(key="replications").set_value(4).run()
+    return at
+
+
+def comparison_row(at: AppTest, label: str) -> dict[str, str]:
+    table = at.dataframe[0].value
+    row = table[table["Metric (whole run)"] == label]
+    assert len(row) == 1, f"no row {label!r}"
+    return {str(k): str(v) for k, v in row.iloc[0].items()}
+
+
+def test_opening_date_changes_the_result() -> None:
+    at = start_app()
+    assert at.date_input(key=f"{SID}:home:{EBD2}:open").value == dt.date(2026, 4, 1)
+    # Unedited: the edited scenario is the baseline, so nothing differs.
+    at.button(key="run").click().run()
+    assert not at.exception and not at.error
+    assert any("equals the baseline" in i.value for i in at.info)
+    assert comparison_row(at, "Council homes' running cost (£)")["Difference (95% CI)"] == (
+        "0 (0 to 0)"
+    )
+    # Open EBD home 2 four years late: four years less running cost, fewer usable beds.
+    at.date_input(key=f"{SID}:home:{EBD2}:open").set_value(dt.date(2030, 4, 1)).run()
+    assert any("EBD home 2: opens 2030-04-01" in m.value for m in at.markdown)
+    assert any("levers changed since the last run" in w.value for w in at.warning)
+    at.button(key="run").click().run()
+    assert not at.exception and not at.error and not at.warning
+    running = comparison_row(at, "Council homes' running cost (£)")
+    assert running["Difference (95% CI)"].startswith("-")
+    beds = comparison_row(at, "Usable council-home bed-days")
+    assert beds["Difference (95% CI)"].startswith("-5,844 ")  # 4 beds x 1,461 days
+    assert any("Edited minus baseline, total cost" in m.value for m in at.markdown)
+    # Downloads: the edited YAML validates and carries the new date; the zip holds both runs.
+    assert [d.label for d in at.get("download_button")] == [
+        "Download the edited YAML",
+        "Download the results (zip)",
+    ]
+    state = at.session_state["last"]
+    edited = at.session_state["last_edited"]
+    text = levers.scenario_yaml(edited)
+    again = parse_scenario(yaml.safe_load(text))
+    assert again.provision.homes[EBD2].open_date == dt.date(2030, 4, 1)
+    names = zipfile.ZipFile(io.BytesIO(state["zip"])).namelist()
+    assert "comparison.csv" in names and "edited/replications.parquet" in names
+    assert "baseline/scenario.yaml" in names
+
+
+def test_bad_upload_is_a_message_not_a_traceback() -> None:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.sidebar.radio(key="source").set_value("Upload a YAML file").run()
+    bad = b"name: x\nrun: {start_date: 2024-01-01, horizon_years: -1}\n"
+    at.sidebar.get("file_uploader")[0].set_value(("bad.yaml", bad, "application/x-yaml")).run()
+    assert not at.exception
+    message = at.error[0].value
+    assert "The uploaded config is not valid" in message and "bad.yaml" in message
+    assert "Traceback" not in message and "/" not in message.split("bad.yaml")[0]
+
+
+def test_apply_levers_round_trip_and_scaling() -> None:
+    scenario = load_scenario(COVENTRY)
+    cfg = scenario.to_dict()
+    base = levers.current_levers(cfg)
+    assert parse_scenario(levers.apply_levers(cfg, base)) == scenario
+    assert levers.changed_levers(base, base, cfg) == []
+    edits = levers.current_levers(cfg)
+    edits["homes"][EBD2]["open_date"] = dt.date(2027, 1, 1)
+    edits["homes"][0]["beds"] = 5
+    edits["block_beds"][0] = 12
+    edits["needs"]["ebd"]["arrivals_per_year"] = 50.0
+    edits["needs"]["ebd"]["los_mean_days"] = 210.0
+    new = parse_scenario(levers.apply_levers(cfg, edits))
+    assert new.provision.homes[EBD2].open_date == dt.date(2027, 1, 1)
+    assert new.provision.homes[0].beds == 5 and new.provision.block_contracts[0].beds == 12
+    ebd = new.demand.needs["ebd"]
+    assert ebd.arrivals_per_year == 50.0
+    assert ebd.length_of_stay_days.mean == pytest.approx(210.0)
+    assert len(levers.changed_levers(base, edits, cfg)) == 5
+    assert cfg == scenario.to_dict()  # the baseline is never mutated
+
+
+@pytest.mark.parametrize(
+    "dist",
+    [
+        {"dist": "lognormal", "mean": 400, "cv": 0.9},
+        {"dist": "gamma", "mean": 900, "cv": 0.6},
+        {"dist": "exponential", "mean": 300},
+        {"dist": "weibull", "shape": 1.5, "scale": 400},
+        {"dist": "triangular", "min": 30, "mode": 200, "max": 700},
+        {"dist": "uniform", "min": 30, "max": 700},
+        {"dist": "fixed", "value": 365},
+        {"dist": "empirical", "values": [100, 200, 900], "weights": [1, 2, 1]},
+    ],
+)
+def test_scaling_a_stay_scales_its_mean(dist: dict[str, object]) -> None:
+    from pydantic import TypeAdapter
+
+    from simulation.distributions import Distribution
+
+    adapter: TypeAdapter[Distribution] = TypeAdapter(Distribution)
+    before = adapter.validate_python(dist).mean
+    assert levers.mean_of(dist) == pytest.approx(before)
+    after = adapter.validate_python(levers.scale_distribution(dist, 1.5)).mean
+    assert after == pytest.approx(1.5 * before)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"run: [unclosed", "YAML syntax"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"!!python/object/apply:os.system ['true']", "YAML syntax"),
+        (b"x" * (levers.MAX_UPLOAD_BYTES + 1), "too large"),
+        (b"- a list", "a scenario must be a mapping"),
+    ],
+    ids=["syntax", "encoding", "python-tag", "size", "not-a-mapping"],
+)
+def test_uploads_are_data_only(content: bytes, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        levers.scenario_from_upload(content, "../../etc/evil.yaml")
+
+
+def test_shipped_configs_are_offered_by_name() -> None:
+    shipped = levers.shipped_configs()
+    assert "coventry-2023.yaml" in shipped and "minimal.yaml" in shipped
+
+
+def test_invalid_edits_are_listed_in_the_page() -> None:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    # 9 children of the cohort live in the block contract on day one: 5 beds cannot hold them.
+    at.number_input(key=f"{SID}:block:0:beds").set_value(5).run()
+    assert not at.exception
+    message = at.error[0].value
+    assert message.startswith("These edits make an invalid scenario")
+    assert "demand.initial_cohort[1].count" in message and "Traceback" not in message
+    assert not at.button  # nothing to run until the edits are valid

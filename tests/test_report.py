@@ -1,0 +1,137 @@
+"""The HTML report: every section, figures embedded, nothing loaded from a network."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from simulation import load_scenario, run
+from simulation import report as report_mod
+from simulation.cli import main
+from simulation.metrics import HEADLINE
+from simulation.outputs import write_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+COVENTRY = ROOT / "configs" / "coventry-2023.yaml"
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    result = run(load_scenario(COVENTRY), replications=4, seed=11, workers=1)
+    return write_outputs(result, tmp_path_factory.mktemp("res") / "coventry")
+
+
+class ResourceCollector(HTMLParser):
+    """Every URL the document would load or link to, and the section ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.sections: list[str] = []
+        self.images = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        for key in ("src", "href", "srcset", "data", "poster", "action"):
+            if a.get(key):
+                self.urls.append(str(a[key]))
+        if tag == "section" and a.get("id"):
+            self.sections.append(str(a["id"]))
+        if tag == "img":
+            self.images += 1
+        if tag in ("script", "link", "iframe", "object", "embed"):
+            self.urls.append(f"<{tag}>")
+
+
+def test_report_of_a_results_folder(
+    results_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", str(results_dir), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    text = out.read_text(encoding="utf-8")
+    parser = ResourceCollector()
+    parser.feed(text)
+    # Every section, in order.
+    assert parser.sections == list(report_mod.SECTIONS)
+    for title in report_mod.SECTIONS.values():
+        assert f">{title}</h2>" in text
+    # Figures embedded as data URIs; nothing fetched from anywhere.
+    assert parser.images == 5
+    assert parser.urls, "expected the embedded images"
+    assert all(u.startswith("data:image/png;base64,") for u in parser.urls), parser.urls
+    assert not re.search(r"https?://|url\(|@import", text)
+    # Headline numbers with intervals, config, seed and code version.
+    for _, label, _ in HEADLINE:
+        assert label.replace("&", "&amp;") in text
+    assert "95% CI of the mean" in text and "P5 – P95" in text
+    assert "seed 11" in text and "<dt>Code version</dt>" in text
+    assert "Doe Bank Lane short stay" in text and "start_date: &#x27;2023-04-01&#x27;" in text
+    assert "Planned dates only" not in text  # captions are inside the PNGs, not the HTML
+
+
+def test_report_runs_a_config_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(COVENTRY), "-n", "3", "-w", "1"]) == 0
+    written = tmp_path / "coventry-2023-report.html"
+    text = written.read_text(encoding="utf-8")
+    assert "3 simulated futures, seed 20231123" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "no/such/thing"], "no such results folder or config file"),
+        (["report", "{tmp}"], "not a results folder"),
+        (["report", str(ROOT / "README.md")], "YAML syntax"),
+        (["report", "{res}", "-o", "{tmp}/r.txt"], "should end in .html"),
+        (["report", "{res}", "-n", "5"], "apply to a config"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    args: list[str],
+    message: str,
+    results_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{res}", str(results_dir)) for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert "Traceback" not in err
+
+
+def test_pdf_without_an_engine_says_so(
+    results_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(report_mod, "find_pdf_engine", lambda: None)
+    assert main(["report", str(results_dir), "--pdf"]) == 1
+    err = capsys.readouterr().err
+    assert "no PDF engine found" in err and "print it to PDF" in err
+    # The HTML is still written, by default into the results folder.
+    out = results_dir / "report.html"
+    assert out.stat().st_size > 50_000 and not out.with_suffix(".pdf").exists()
+    out.unlink()
+
+
+@pytest.mark.skipif(report_mod.find_pdf_engine() is None, reason="no PDF engine installed")
+def test_pdf_with_an_engine(results_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", str(results_dir), "-o", str(out), "--pdf"]) == 0
+    pdf = out.with_suffix(".pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-" and len(pdf) > 50_000
+
+
+def test_load_results_names_missing_files(results_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "summary.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"missing replications\.parquet"):
+        report_mod.load_results(tmp_path)
+    data = report_mod.load_results(results_dir)
+    assert data.meta["seed"] == 11 and data.config["name"] == "coventry-2023"
