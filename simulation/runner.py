@@ -56,22 +56,29 @@ class RunResult:
 def run_batch(
     scenario: Scenario, replications: Sequence[int], seed: int
 ) -> dict[str, pd.DataFrame]:
-    """Simulate and measure a batch of replications (the unit of work sent to a worker)."""
-    parts: dict[str, list[pd.DataFrame]] = {"summary": [], "weekly": [], "units": [], "finance": []}
-    for r in replications:
-        rep = simulate(scenario, r, seed)
-        m = compute_metrics(scenario, rep)
-        summary = pd.DataFrame([m.summary])
-        for name, df in (
-            ("summary", summary),
-            ("weekly", m.weekly),
-            ("units", m.units),
-            ("finance", m.finance),
-        ):
-            df = df.copy()
-            df.insert(0, "replication", r)
-            parts[name].append(df)
-    return {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    """Simulate and measure a batch of replications (the unit of work sent to a worker).
+
+    Returns one DataFrame per table (``summary``, ``weekly``, ``units``, ``finance``), each with
+    a leading ``replication`` column. Frames are built once per batch, not per replication:
+    per-replication copies and inserts cost about as much as the metrics themselves.
+    """
+    reps = list(replications)
+    summaries: list[dict[str, float]] = []
+    parts: dict[str, list[pd.DataFrame]] = {"weekly": [], "units": [], "finance": []}
+    for r in reps:
+        m = compute_metrics(scenario, simulate(scenario, r, seed))
+        summaries.append(m.summary)
+        parts["weekly"].append(m.weekly)
+        parts["units"].append(m.units)
+        parts["finance"].append(m.finance)
+    out: dict[str, pd.DataFrame] = {"summary": pd.DataFrame(summaries)}
+    out["summary"].insert(0, "replication", np.asarray(reps, dtype=np.int64))
+    for name, frames in parts.items():
+        df = pd.concat(frames, ignore_index=True)
+        lengths = [len(f) for f in frames]
+        df.insert(0, "replication", np.repeat(np.asarray(reps, dtype=np.int64), lengths))
+        out[name] = df
+    return out
 
 
 def _batches(n: int, workers: int) -> list[list[int]]:

@@ -1,0 +1,521 @@
+"""Command-line commands for experiments: ``experiment``, ``compare``, ``results``, ``sensitivity``.
+
+Same conventions as :mod:`simulation.cli`: bad input ends with one line ``error: ...`` naming
+the field or path and what is allowed, exit code 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from simulation.errors import ScenarioError
+from simulation.experiments.driver import ExperimentResult, run_experiment, run_in_memory
+from simulation.experiments.executor import SchedulerError, parse_scheduler
+from simulation.experiments.paired import paired_differences
+from simulation.experiments.spec import (
+    Experiment,
+    experiment_from_configs,
+    load_experiment,
+    metric_names,
+)
+from simulation.runner import summarise
+from simulation.store import DATA_TABLES, DEFAULT_DB, ResultsStore, StoreError
+
+EXIT_BAD_INPUT = 2
+console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    Path, typer.Option("--db", help="Results store (DuckDB file; one per project folder).")
+]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", "-w", min=0, help="Local processes; 0 = one per core.")
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Run on Dask: local:N starts a LocalCluster of N workers; tcp://HOST:PORT uses an "
+        "existing scheduler. Default: local processes.",
+    ),
+]
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr, exit code 2."""
+    err_console.print(f"error: {message}", markup=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def compact(value: float, signed: bool = False) -> str:
+    """A number short enough for a table cell: 1.23m, 45.6k, 87.5, 0.421."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    sign = "+" if signed and value >= 0 else ""
+    a = abs(value)
+    if a >= 1e6:
+        return f"{sign}{value / 1e6:,.2f}m"
+    if a >= 1e4:
+        return f"{sign}{value / 1e3:,.1f}k"
+    if a >= 100:
+        return f"{sign}{value:,.0f}"
+    if a >= 1:
+        return f"{sign}{value:.2f}"
+    return f"{sign}{value:.3g}"
+
+
+@contextmanager
+def _progress(description: str, total: int, quiet: bool) -> Iterator[tuple[Any, Any]]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield (
+            lambda k: bar.advance(task, k),
+            lambda total: bar.update(task, total=total),
+        )
+
+
+def paired_table(
+    title: str, summary: pd.DataFrame, baseline: str, metrics: list[str], order: list[str]
+) -> Table:
+    """Strategies as rows; baseline means, then each strategy's mean difference ± CI half-width.
+
+    A difference whose 95% CI excludes zero is marked ``*``.
+    """
+    paired = paired_differences(summary, baseline, metrics)
+    base_rows = summary[summary["strategy"] == baseline]
+    table = Table(title=title, title_justify="left")
+    table.add_column("Strategy")
+    table.add_column("n", justify="right")
+    table.add_column("P(cheaper)", justify="right")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    cells = [compact(float(base_rows[m].mean())) for m in metrics]
+    table.add_row(f"{baseline} (baseline: means)", str(len(base_rows)), "", *cells)
+    for name in order:
+        if name == baseline:
+            continue
+        rows = paired[paired["strategy"] == name].set_index("metric")
+        if rows.empty:
+            continue
+        cells = []
+        by_metric: dict[Any, dict[Any, Any]] = {
+            rec["metric"]: rec for rec in rows.reset_index().to_dict("records")
+        }
+        for m in metrics:
+            rec = by_metric[m]
+            low, high, diff = float(rec["ci_low"]), float(rec["ci_high"]), float(rec["diff_mean"])
+            star = "*" if low > 0 or high < 0 else " "
+            cells.append(f"{compact(diff, True)} ±{compact((high - low) / 2)}{star}")
+        p = rows["p_cheaper"].iloc[0]
+        table.add_row(name, str(int(rows["n"].iloc[0])), f"{p:.2f}", *cells)
+    table.caption = (
+        "Differences from the baseline on the same replication seeds (common random numbers): "
+        "mean ± 95% CI half-width; * = CI excludes 0. P(cheaper) = share of paired replications "
+        "with lower cost_total_gbp."
+    )
+    return table
+
+
+def _print_result(result: ExperimentResult, metrics: list[str]) -> None:
+    exp = result.experiment
+    order = [s.name for s in exp.strategies]
+    title = (
+        f"{exp.name}: {len(order)} strategies x {result.replications} replications, "
+        f"seed {exp.seed}, paired with '{exp.baseline}'"
+    )
+    console.print(paired_table(title, result.summary, exp.baseline, metrics, order))
+
+
+def _load_experiment(spec: Path) -> Experiment:
+    try:
+        return load_experiment(spec)
+    except ScenarioError as exc:
+        fail(exc.one_line())
+
+
+def _check_scheduler(scheduler: str | None) -> None:
+    try:
+        parse_scheduler(scheduler)
+    except SchedulerError as exc:
+        fail(str(exc))
+
+
+def experiment_command(
+    spec: Annotated[Path, typer.Argument(help="Experiment YAML file (experiments/*.yaml).")],
+    replications: Annotated[
+        int | None,
+        typer.Option(
+            "--replications", "-n", min=1, help="Fixed replications per strategy (overrides spec)."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", "-s", min=0, help="Root seed (default: the spec's).")
+    ] = None,
+    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = None,
+    db: DbOption = DEFAULT_DB,
+    weekly: Annotated[
+        bool, typer.Option("--weekly/--no-weekly", help="Store the weekly series too.")
+    ] = True,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Replications per task.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+) -> None:
+    """Run an experiment into the results store (resuming it if interrupted); print paired
+    differences of every strategy from the baseline."""
+    exp = _load_experiment(spec)
+    _check_scheduler(scheduler)
+    if replications is not None:
+        exp = exp.with_replications(replications)
+    if seed is not None:
+        exp = exp.with_seed(seed)
+    store = ResultsStore(db)
+    total = exp.max_replications * len(exp.strategies)
+    try:
+        with _progress(f"Experiment {exp.name}", total, quiet) as (advance, set_total):
+            result = run_experiment(
+                exp,
+                store,
+                scheduler=scheduler,
+                workers=workers,
+                weekly=weekly,
+                batch_size=batch_size,
+                progress=advance,
+                set_total=set_total,
+            )
+    except (StoreError, SchedulerError) as exc:
+        fail(str(exc))
+    if quiet:
+        print(db)
+        return
+    _print_result(result, list(exp.metrics))
+    console.print(
+        f"{result.ran} replications run ({total - result.ran} already stored or not needed) in "
+        f"{result.elapsed_seconds:.1f} s on {result.where}; stored in {db} "
+        f"(sufficiency results show {exp.name})",
+        markup=False,
+    )
+
+
+def compare_command(
+    configs: Annotated[
+        list[Path], typer.Argument(help="Two or more config files; the first is the baseline.")
+    ],
+    replications: Annotated[
+        int | None,
+        typer.Option("--replications", "-n", min=1, help="Replications (default: first config's)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", "-s", min=0, help="Root seed (default: first config's).")
+    ] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", "-m", help="Metric to compare (repeatable).")
+    ] = None,
+    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Compare configs on the same replication seeds (common random numbers); nothing stored."""
+    if len(configs) < 2:
+        fail("compare needs at least two configs (the first is the baseline)")
+    _check_scheduler(scheduler)
+    try:
+        exp = experiment_from_configs(configs, replications, seed, metric)
+    except ScenarioError as exc:
+        fail(exc.one_line())
+    total = exp.max_replications * len(exp.strategies)
+    with _progress("Comparing", total, quiet) as (advance, _):
+        result = run_in_memory(exp, workers=workers, scheduler=scheduler, progress=advance)
+    _print_result(result, list(exp.metrics))
+    console.print(
+        f"{total} replications in {result.elapsed_seconds:.1f} s on {result.where}", markup=False
+    )
+
+
+# -- results ----------------------------------------------------------------------------------
+
+results_app = typer.Typer(
+    help="Browse and export the results store.", no_args_is_help=True, rich_markup_mode=None
+)
+
+
+def _store(db: Path) -> ResultsStore:
+    if not db.exists():
+        fail(f"--db: no results store at {db} (run 'sufficiency experiment SPEC' first)")
+    return ResultsStore(db)
+
+
+@results_app.command("list")
+def results_list(
+    experiment: Annotated[
+        str | None, typer.Argument(help="List this experiment's runs (default: experiments).")
+    ] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """List stored experiments, or the runs of one experiment."""
+    store = _store(db)
+    try:
+        runs = store.runs(experiment)
+    except StoreError as exc:
+        fail(str(exc))
+    if experiment is not None and runs.empty:
+        fail(f"no experiment '{experiment}' in {db}")
+    if experiment is None:
+        table = Table(title=f"Experiments in {db}", title_justify="left")
+        for col in ("Experiment", "Runs", "Complete", "Replications", "Last started"):
+            table.add_column(col)
+        for name, grp in runs.groupby("experiment", sort=False):
+            table.add_row(
+                str(name),
+                str(len(grp)),
+                str(int((grp["status"] == "complete").sum())),
+                f"{int(grp['replications'].sum()):,}",
+                str(grp["started"].max()),
+            )
+    else:
+        table = Table(title=f"Runs of {experiment}", title_justify="left")
+        for col in ("Run id", "Strategy", "Status", "Replications", "Seed", "Code", "Started"):
+            table.add_column(col)
+        for _, r in runs.sort_values(["position", "started"]).iterrows():
+            table.add_row(
+                r["run_id"],
+                r["strategy"],
+                r["status"],
+                f"{int(r['replications'])}/{int(r['target_replications'])}",
+                str(r["seed"]),
+                str(r["code_version"]),
+                str(r["started"]),
+            )
+    console.print(table)
+
+
+@results_app.command("show")
+def results_show(
+    selector: Annotated[str, typer.Argument(help="Experiment name or run id (prefix).")],
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", "-m", help="Metric to show (repeatable).")
+    ] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Per-strategy statistics and paired differences of a stored experiment or run."""
+    store = _store(db)
+    try:
+        runs = store.resolve(selector)
+        summary = store.table("replications", list(runs["run_id"]))
+        info = store.experiment_info(str(runs["experiment"].iloc[0]))
+    except StoreError as exc:
+        fail(str(exc))
+    if summary.empty:
+        fail(f"'{selector}' has no stored replications yet")
+    known = [
+        c for c in summary.columns if c not in ("experiment", "strategy", "run_id", "replication")
+    ]
+    metrics = list(metric or (info["metrics"] if info else known[:5]))
+    bad = [m for m in metrics if m not in known]
+    if bad:
+        fail(f"--metric: unknown metric '{bad[0]}' (allowed: {', '.join(known)})")
+    order = list(runs["strategy"])
+    # Pair on the replications every strategy has (an interrupted run may have fewer).
+    common = set.intersection(*(set(g["replication"]) for _, g in summary.groupby("strategy")))
+    summary = summary[summary["replication"].isin(common)].drop(columns=["experiment", "run_id"])
+    stats = Table(title=f"{selector}: means (95% CI)", title_justify="left")
+    stats.add_column("Strategy")
+    stats.add_column("n", justify="right")
+    for m in metrics:
+        stats.add_column(m, justify="right")
+    for name in order:
+        grp = summary[summary["strategy"] == name]
+        s = summarise(grp[["replication", *metrics]]).set_index("metric")
+        stats.add_row(
+            name,
+            str(len(grp)),
+            *[
+                f"{compact(s.loc[m, 'mean'])} ({compact(s.loc[m, 'ci_low'])}–"
+                f"{compact(s.loc[m, 'ci_high'])})"
+                for m in metrics
+            ],
+        )
+    console.print(stats)
+    baseline = info["baseline"] if info and info["baseline"] in order else order[0]
+    if len(order) > 1:
+        console.print(paired_table("Paired differences", summary, baseline, metrics, order))
+    status = ", ".join(f"{k} {v}" for k, v in runs["status"].value_counts().items())
+    console.print(f"{len(runs)} run(s): {status}", markup=False)
+
+
+@results_app.command("export")
+def results_export(
+    selector: Annotated[str, typer.Argument(help="Experiment name or run id (prefix).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write (.csv or .parquet).")],
+    table: Annotated[
+        str, typer.Option("--table", "-t", help=f"runs, {', '.join(DATA_TABLES)}.")
+    ] = "replications",
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="csv or parquet (default: from --out).")
+    ] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Export a stored table of an experiment or run to CSV or parquet."""
+    allowed_tables = ("runs", *DATA_TABLES)
+    if table not in allowed_tables:
+        fail(f"--table: unknown table '{table}' (allowed: {', '.join(allowed_tables)})")
+    kind = fmt or out.suffix.lstrip(".").lower()
+    if kind not in ("csv", "parquet"):
+        fail(f"--format: '{kind}' is not csv or parquet (give --format or a .csv/.parquet --out)")
+    store = _store(db)
+    try:
+        runs = store.resolve(selector)
+        n = store.export(table, list(runs["run_id"]), out, kind)
+    except StoreError as exc:
+        fail(str(exc))
+    console.print(f"{n:,} rows of {table} written to {out}", markup=False)
+
+
+def sensitivity_command(
+    spec: Annotated[Path, typer.Argument(help="Experiment YAML file with a sweep (or grid).")],
+    metric: Annotated[str, typer.Option("--metric", "-m", help="Output to analyse.")] = (
+        "cost_total_gbp"
+    ),
+    method: Annotated[
+        str, typer.Option("--method", help="tornado (the sweep, one at a time) or morris (SALib).")
+    ] = "tornado",
+    replications: Annotated[
+        int | None,
+        typer.Option("--replications", "-n", min=2, help="Replications per strategy / point."),
+    ] = None,
+    trajectories: Annotated[
+        int, typer.Option("--trajectories", min=2, help="Morris trajectories.")
+    ] = 10,
+    levels: Annotated[int, typer.Option("--levels", min=2, help="Morris grid levels.")] = 4,
+    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = None,
+    db: DbOption = DEFAULT_DB,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Which factors matter: a one-at-a-time tornado (stored like an experiment) or Morris
+    elementary effects (SALib)."""
+    from simulation.experiments.sensitivity import morris, tornado
+
+    if method not in ("tornado", "morris"):
+        fail(f"--method: '{method}' is not tornado or morris")
+    exp = _load_experiment(spec)
+    _check_scheduler(scheduler)
+    allowed = metric_names(exp.strategies[0].scenario)
+    if metric not in allowed:
+        fail(f"--metric: unknown metric '{metric}' (allowed: {', '.join(allowed)})")
+    if method == "tornado":
+        if exp.spec is None or not exp.spec.sweep or exp.baseline != "base":
+            fail(f"{spec}: a tornado needs a sweep and the base config as baseline")
+        if replications is not None:
+            exp = exp.with_replications(replications)
+        total = exp.max_replications * len(exp.strategies)
+        try:
+            with _progress(f"Sweep {exp.name}", total, quiet) as (advance, set_total):
+                result = run_experiment(
+                    exp,
+                    ResultsStore(db),
+                    scheduler=scheduler,
+                    workers=workers,
+                    progress=advance,
+                    set_total=set_total,
+                )
+        except (StoreError, SchedulerError) as exc:
+            fail(str(exc))
+        df = tornado(result, metric)
+        width = float(df[["low_diff", "high_diff"]].abs().to_numpy().max()) if len(df) else 0.0
+        table = Table(
+            title=f"{exp.name}: change of {metric} from the base (paired, "
+            f"{result.replications} replications)",
+            title_justify="left",
+        )
+        for col in ("Factor", "Low", "Δ at low", "High", "Δ at high", "Swing", ""):
+            table.add_column(col, justify="left" if col in ("Factor", "") else "right")
+        for _, r in df.iterrows():
+            bar = _bar(float(r["low_diff"]), float(r["high_diff"]), width)
+            table.add_row(
+                str(r["factor"]),
+                str(r["low_level"]),
+                compact(float(r["low_diff"]), True),
+                str(r["high_level"]),
+                compact(float(r["high_diff"]), True),
+                compact(float(r["swing"])),
+                bar,
+            )
+        console.print(table)
+        return
+    n = replications or 20
+    points = trajectories * (len(exp.factors) + 1)
+    try:
+        with _progress("Morris", points * n, quiet) as (advance, _):
+            df = morris(
+                exp,
+                metric,
+                trajectories=trajectories,
+                levels=levels,
+                replications=n,
+                workers=workers,
+                scheduler=scheduler,
+                progress=advance,
+            )
+    except ScenarioError as exc:
+        fail(exc.one_line())
+    table = Table(
+        title=f"{exp.name}: Morris elementary effects on {metric} ({trajectories} trajectories, "
+        f"{points} points x {n} replications)",
+        title_justify="left",
+    )
+    for col in ("Factor", "mu*", "mu* 95% conf", "mu", "sigma"):
+        table.add_column(col, justify="left" if col == "Factor" else "right")
+    for _, r in df.iterrows():
+        table.add_row(
+            str(r["factor"]),
+            compact(float(r["mu_star"])),
+            compact(float(r["mu_star_conf"])),
+            compact(float(r["mu"]), True),
+            compact(float(r["sigma"])),
+        )
+    console.print(table)
+
+
+def _bar(low: float, high: float, width: float, size: int = 20) -> str:
+    """A text tornado bar: left of '|' the decrease, right of it the increase."""
+    if width <= 0:
+        return "|"
+    neg = max(0.0, -min(low, high)) / width
+    pos = max(0.0, max(low, high)) / width
+    return f"{'#' * round(neg * size):>{size}}|{'#' * round(pos * size):<{size}}"
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the ``sufficiency`` app."""
+    app.command("experiment")(experiment_command)
+    app.command("compare")(compare_command)
+    app.command("sensitivity")(sensitivity_command)
+    app.add_typer(results_app, name="results")

@@ -1,0 +1,264 @@
+"""Run a whole experiment into the results store, resuming whatever is already there.
+
+Replications run in rounds (one round of ``replications`` for a fixed count; rounds of
+``step`` for a stopping rule). In each round every strategy runs the same replication
+indices on the same root seed, so the strategies stay paired. Finished batches are committed
+to the store as they arrive; on a re-run, replications already stored are not run again, so an
+interrupted experiment picks up where it stopped and ends with exactly the rows an
+uninterrupted run would have written.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from simulation.experiments.executor import Runner, Task
+from simulation.experiments.paired import mean_ci, paired_differences
+from simulation.experiments.spec import Experiment
+from simulation.outputs import code_version
+from simulation.runner import summarise
+from simulation.store import ResultsStore, RunRecord
+
+ProgressCallback = Callable[[int], None]
+TotalCallback = Callable[[int], None]
+
+
+@dataclass
+class ExperimentResult:
+    """What an experiment produced: per-replication summaries of every strategy, and stats."""
+
+    experiment: Experiment
+    replications: int  # per strategy
+    summary: pd.DataFrame  # strategy, replication, metrics...
+    run_ids: dict[str, str]
+    elapsed_seconds: float = 0.0
+    ran: int = 0  # replications simulated in this call (the rest were already stored)
+    where: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def paired(self, metrics: list[str] | None = None) -> pd.DataFrame:
+        """Paired differences of every strategy from the baseline."""
+        return paired_differences(
+            self.summary, self.experiment.baseline, metrics or list(self.experiment.metrics)
+        )
+
+    def stats(self) -> pd.DataFrame:
+        """Mean, percentiles and CI of each metric, per strategy."""
+        frames = []
+        for name, grp in self.summary.groupby("strategy", sort=False):
+            s = summarise(grp.drop(columns=["strategy"]))
+            s.insert(0, "strategy", name)
+            frames.append(s)
+        return pd.concat(frames, ignore_index=True)
+
+
+def _batch_size(n_missing: int, slots: int, cap: int = 50) -> int:
+    # About four tasks per worker slot balances load; the cap keeps each commit small and the
+    # progress bar moving, and bounds what a crash can lose.
+    return max(1, min(cap, math.ceil(n_missing / max(1, 4 * slots))))
+
+
+def _rounds(exp: Experiment) -> list[tuple[int, int]]:
+    if exp.stop is None:
+        assert exp.replications is not None
+        return [(0, exp.replications)]
+    step = exp.stop.step or exp.stop.min
+    edges = [exp.stop.min]
+    while edges[-1] < exp.stop.max:
+        edges.append(min(exp.stop.max, edges[-1] + step))
+    return list(zip([0, *edges[:-1]], edges, strict=True))
+
+
+def _rule_met(exp: Experiment, summary: pd.DataFrame) -> bool:
+    """True when every strategy's CI half-width of the stopping metric is on target."""
+    assert exp.stop is not None
+    for _, grp in summary.groupby("strategy"):
+        mean, half = mean_ci(grp[exp.stop.metric].to_numpy(dtype=float))
+        if math.isnan(half):
+            return False
+        target = (
+            exp.stop.half_width
+            if exp.stop.half_width is not None
+            else exp.stop.relative_half_width * abs(mean)  # type: ignore[operator]
+        )
+        if half > target:
+            return False
+    return True
+
+
+def run_experiment(
+    exp: Experiment,
+    store: ResultsStore,
+    *,
+    scheduler: str | None = None,
+    workers: int = 0,
+    weekly: bool = True,
+    batch_size: int | None = None,
+    progress: ProgressCallback | None = None,
+    set_total: TotalCallback | None = None,
+    runner: Runner | None = None,
+) -> ExperimentResult:
+    """Run (or finish) ``exp``, storing every batch; return the summaries and paired stats.
+
+    Parameters
+    ----------
+    scheduler
+        ``None`` for local processes, ``local:N`` for a Dask LocalCluster, ``tcp://HOST:PORT``
+        for an existing Dask scheduler.
+    workers
+        Local processes when ``scheduler`` is None (0 = one per core; 1 = this process).
+    weekly
+        Store the weekly series (the largest table) too.
+    batch_size
+        Replications per task (default: sized to the workers, at most 50).
+    progress, set_total
+        Called with replications just completed (or found already stored), and with a new total
+        when a stopping rule ends the experiment early.
+    """
+    try:
+        if runner is not None:
+            return _run_experiment(exp, store, weekly, batch_size, progress, set_total, runner)
+        # Start the workers (or connect to the cluster) before touching the store, so a
+        # scheduler that cannot be reached leaves the store as it was.
+        with Runner(scheduler, workers) as own:
+            return _run_experiment(exp, store, weekly, batch_size, progress, set_total, own)
+    finally:
+        store.close()  # release the file for other readers and writers
+
+
+def _run_experiment(
+    exp: Experiment,
+    store: ResultsStore,
+    weekly: bool,
+    batch_size: int | None,
+    progress: ProgressCallback | None,
+    set_total: TotalCallback | None,
+    active: Runner,
+) -> ExperimentResult:
+    t0 = time.perf_counter()
+    version = code_version()
+    store.save_experiment(
+        exp.name,
+        exp.source,
+        exp.spec.model_dump(mode="json") if exp.spec else {},
+        exp.baseline,
+        exp.metrics,
+    )
+    run_ids: dict[str, str] = {}
+    done: dict[str, set[int]] = {}
+    for pos, st in enumerate(exp.strategies):
+        rec = RunRecord(
+            experiment=exp.name,
+            strategy=st.name,
+            position=pos,
+            scenario=st.scenario,
+            seed=exp.seed,
+            code_version=version,
+            overrides=[{"path": o.path, o.op: o.value} for o in st.overrides],
+            target_replications=exp.max_replications,
+        )
+        run_ids[st.name], done[st.name] = store.ensure_run(rec)
+
+    ran = 0
+    final_n = 0
+    for lo, hi in _rounds(exp):
+        already = sum(len({r for r in done[s.name] if lo <= r < hi}) for s in exp.strategies)
+        if progress and already:
+            progress(already)
+        missing = {
+            i: sorted(set(range(lo, hi)) - done[s.name]) for i, s in enumerate(exp.strategies)
+        }
+        n_missing = sum(len(m) for m in missing.values())
+        size = batch_size or _batch_size(n_missing, active.slots)
+        tasks = [
+            Task(i, exp.strategies[i].scenario, tuple(reps[k : k + size]), exp.seed, weekly)
+            for k in range(0, max((len(m) for m in missing.values()), default=0), size)
+            for i, reps in missing.items()
+            if reps[k : k + size]
+        ]
+        for key, tables in active.imap_unordered(tasks):
+            name = exp.strategies[key].name
+            store.write_batches([(run_ids[name], tables)])
+            reps = [int(r) for r in tables["summary"]["replication"]]
+            done[name].update(reps)
+            ran += len(reps)
+            if progress:
+                progress(len(reps))
+        final_n = hi
+        if exp.stop is not None and hi < exp.stop.max:
+            summary = _load_summary(store, exp, run_ids, hi)
+            if _rule_met(exp, summary):
+                if set_total:
+                    set_total(hi * len(exp.strategies))
+                break
+    for rid in run_ids.values():
+        store.finish_run(rid)
+    summary = _load_summary(store, exp, run_ids, final_n)
+    return ExperimentResult(
+        experiment=exp,
+        replications=final_n,
+        summary=summary,
+        run_ids=run_ids,
+        elapsed_seconds=time.perf_counter() - t0,
+        ran=ran,
+        where=active.description,
+    )
+
+
+def _load_summary(
+    store: ResultsStore, exp: Experiment, run_ids: dict[str, str], n: int
+) -> pd.DataFrame:
+    """Per-replication summaries of the experiment's runs, replications ``0..n-1``."""
+    df = store.table("replications", list(run_ids.values()), max_replications=n)
+    order = {s.name: i for i, s in enumerate(exp.strategies)}
+    df = df.drop(columns=["experiment", "run_id"])
+    df = df.sort_values(
+        ["strategy", "replication"], key=lambda c: c.map(order) if c.name == "strategy" else c
+    )
+    return df.reset_index(drop=True)
+
+
+def run_in_memory(
+    exp: Experiment,
+    *,
+    workers: int = 0,
+    scheduler: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExperimentResult:
+    """Run ``exp`` without a store (``sufficiency compare``): summaries only, same seeds."""
+    t0 = time.perf_counter()
+    n = exp.max_replications
+    parts: list[pd.DataFrame] = []
+    with Runner(scheduler, workers) as runner:
+        size = _batch_size(n * len(exp.strategies), runner.slots)
+        tasks = [
+            Task(i, s.scenario, tuple(range(k, min(n, k + size))), exp.seed, weekly=False)
+            for k in range(0, n, size)
+            for i, s in enumerate(exp.strategies)
+        ]
+        for key, tables in runner.imap_unordered(tasks):
+            df = tables["summary"]
+            df.insert(0, "strategy", exp.strategies[key].name)
+            parts.append(df)
+            if progress:
+                progress(len(df))
+        where = runner.description
+    order = {s.name: i for i, s in enumerate(exp.strategies)}
+    summary = pd.concat(parts, ignore_index=True)
+    summary = summary.sort_values(
+        ["strategy", "replication"], key=lambda c: c.map(order) if c.name == "strategy" else c
+    ).reset_index(drop=True)
+    return ExperimentResult(
+        experiment=exp,
+        replications=n,
+        summary=summary,
+        run_ids={},
+        elapsed_seconds=time.perf_counter() - t0,
+        ran=n * len(exp.strategies),
+        where=where,
+    )
