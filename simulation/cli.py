@@ -243,8 +243,12 @@ def outputs_command() -> None:
         print(f"{name:22s} {what}")
 
 
-# -- command groups from other modules (one line each; keep in this block) --
-# -- end of command groups --
+# Command groups from other modules register themselves once ``app`` and ``fail`` exist (they
+# import them from here, so they cannot be imported at the top).
+from simulation import cli_calibrate, cli_experiments, cli_report  # noqa: E402
+
+for _group in (cli_experiments, cli_report, cli_calibrate):
+    _group.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
