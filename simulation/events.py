@@ -34,6 +34,12 @@ class EventKind(IntEnum):
     PREVENT = 15  # a would-be arrival is diverted home by a prevention service
     PRICE_CHANGE = 16  # a running placement's weekly price changes (value: new price)
     RETAINER = 17  # a retainer is paid to hold a bed before moving in (value: days)
+    STAY_LIMIT = 18  # a short-stay home's longest stay is reached: the child moves on
+    FILL_CAPPED = 19  # a new home's phased fill allows no more admissions this month
+    FILL_RESUMED = 20  # the next month of a phased fill begins
+    HOME_STAGE = 21  # a stage of a new home's project ends (value: stage number, from 0)
+    CONTRACT_EXTENDED = 22  # a block contract's extension is taken up (value: days added)
+    PROCURE = 23  # a DPS tranche is procured (unit: the tranche; value: lead time days)
 
 
 class Route(IntEnum):

@@ -187,6 +187,69 @@ PLACEMENT_BOUNDARIES = (
 )
 
 
+VOID_CAUSES = ("turnaround", "phased_fill", "other")
+
+
+def first_opening(log: FrozenLog, n_units: int) -> Array:
+    """Day each unit first opened (NaN if it never did in the run)."""
+    opened = np.full(n_units, np.nan)
+    rows = np.flatnonzero(log.kind == EventKind.UNIT_OPEN)[::-1]  # last write wins: the first
+    opened[log.unit[rows]] = log.time[rows]
+    return opened
+
+
+def void_causes(
+    log: FrozenLog, units: list[UnitInfo], horizon: float, sp: Spells, usable: Array
+) -> dict[int, dict[str, float]]:
+    """Split each bed unit's void bed-days by cause.
+
+    ``turnaround``: beds held empty after a child left (BED_HOLD until released or closed);
+    ``phased_fill``: free beds while a new home's monthly admission cap binds (FILL_CAPPED to
+    FILL_RESUMED); ``other``: the rest (no child needing the bed, or none matching).
+    """
+    out: dict[int, dict[str, float]] = {}
+    closes = {
+        int(u): np.sort(log.time[(log.kind == EventKind.UNIT_CLOSE) & (log.unit == u)])
+        for u in np.unique(log.unit[log.kind == EventKind.UNIT_CLOSE])
+    }
+    holds = np.flatnonzero(log.kind == EventKind.BED_HOLD)
+    caps = np.flatnonzero(np.isin(log.kind, (EventKind.FILL_CAPPED, EventKind.FILL_RESUMED)))
+    for info in units:
+        if info.kind not in ("internal", "block"):
+            continue
+        u = info.index
+        close_times = closes.get(u, np.empty(0))
+        mine = holds[log.unit[holds] == u]
+        t0 = log.time[mine]
+        # A unit's closure ends its holds: the next close after each hold, or the horizon.
+        next_close = np.append(close_times, horizon)[np.searchsorted(close_times, t0, side="right")]
+        held_end = np.minimum(t0 + log.value[mine], next_close)
+        turnaround = float(np.sum(held_end - t0))
+        fill = 0.0
+        cap_rows = caps[log.unit[caps] == u]
+        in_unit = sp.unit == u
+        for i, row in enumerate(cap_rows):
+            if log.kind[row] != EventKind.FILL_CAPPED:
+                continue
+            a = log.time[row]
+            b = log.time[cap_rows[i + 1]] if i + 1 < len(cap_rows) else horizon
+            later_close = close_times[close_times > a]
+            if len(later_close):
+                b = min(b, float(later_close[0]))
+            occupied = np.sum(
+                np.clip(np.minimum(sp.end[in_unit], b) - np.maximum(sp.start[in_unit], a), 0, None)
+            )
+            held = np.sum(np.clip(np.minimum(held_end, b) - np.maximum(t0, a), 0, None))
+            fill += max(info.beds * (b - a) - occupied - held, 0.0)
+        total = float(usable[u] - np.sum(sp.end[in_unit] - sp.start[in_unit]))
+        out[u] = {
+            "turnaround": turnaround,
+            "phased_fill": fill,
+            "other": max(total - turnaround - fill, 0.0),
+        }
+    return out
+
+
 def _pct(num: float, den: float) -> float:
     return 100.0 * num / den if den > 0 else math.nan
 
@@ -286,7 +349,17 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     finance["retainer_gbp"] = np.histogram(ret_time, bins=fy_edges, weights=ret_cost)[0]
     weekly_cost += np.histogram(ret_time, bins=wk_edges, weights=ret_cost)[0]
     finance["void_gbp"] = step_integral(void_on, void_off, void_rate, fy_edges, g)
-    finance["total_gbp"] = np.sum([finance[f"{p}_gbp"] for p in (*cost_parts, "retainer")], axis=0)
+    # Capital: each home's annuity, a fixed cash sum a year (not indexed), from its project start.
+    cap = np.array([u.capital_annual_gbp > 0 for u in units], dtype=bool)
+    cap_on = np.array([u.capital_from_day for u in units])[cap]
+    cap_off = cap_on + np.array([u.capital_years * DAYS_PER_YEAR for u in units])[cap]
+    cap_rate = np.array([u.capital_annual_gbp / DAYS_PER_YEAR for u in units])[cap]
+    cap_on, cap_off = np.clip(cap_on, 0.0, horizon), np.clip(cap_off, 0.0, horizon)
+    finance["capital_gbp"] = step_integral(cap_on, cap_off, cap_rate, fy_edges)
+    weekly_cost += step_integral(cap_on, cap_off, cap_rate, wk_edges)
+    finance["total_gbp"] = np.sum(
+        [finance[f"{p}_gbp"] for p in (*cost_parts, "retainer", "capital")], axis=0
+    )
     finance["spot_new_placements"] = np.histogram(log.time[new_spot], bins=fy_edges)[0].astype(
         float
     )
@@ -317,9 +390,12 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
             weights=bed_rate[u_in] * (g(sp.end[in_beds]) - g(sp.start[in_beds])),
             minlength=len(units),
         )
+    voids_by_cause = void_causes(log, units, horizon, sp, usable.astype(np.float64))
+    opened = first_opening(log, len(units))
     unit_rows = []
     for u in units:
         is_bed_unit = u.kind in ("internal", "block")
+        causes = voids_by_cause.get(u.index, {})
         unit_rows.append(
             {
                 "unit": u.name,
@@ -335,6 +411,12 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
                 "void_cost_gbp": unit_void_cost[u.index] if is_bed_unit else math.nan,
                 "assumed_occupancy_pct": 100.0 * u.assumed_occupancy
                 if u.assumed_occupancy is not None
+                else math.nan,
+                **{f"void_{c}_bed_days": causes.get(c, math.nan) for c in VOID_CAUSES},
+                "planned_open_day": u.planned_open_day if is_bed_unit else math.nan,
+                "opened_day": opened[u.index] if is_bed_unit else math.nan,
+                "open_delay_days": opened[u.index] - max(u.planned_open_day, 0.0)
+                if is_bed_unit
                 else math.nan,
             }
         )
@@ -374,6 +456,10 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
         summary[f"{kind}_occupancy_pct"] = _pct(summary[f"{kind}_bed_days"], usable_days)
     summary["void_bed_days"] = summary["internal_void_bed_days"] + summary["block_void_bed_days"]
     summary["void_cost_gbp"] = float(finance["void_gbp"].sum())
+    for cause in VOID_CAUSES:
+        summary[f"void_{cause}_bed_days"] = float(
+            sum(c.get(cause, 0.0) for c in voids_by_cause.values())
+        )
     fw_unit = [u.index for u in units if u.kind == "framework"]
     new_fw = new_place & np.isin(log.unit, fw_unit)
     summary["spot_placements"] = float(np.sum(new_spot))
@@ -414,7 +500,7 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     wait_len = w_off - w_on
     summary["waiting_days_total"] = float(np.sum(wait_len))
     summary["waiting_days_mean"] = float(np.mean(wait_len)) if len(wait_len) else 0.0
-    for part in ("internal", "block", "framework", "spot", "unregistered", "retainer"):
+    for part in ("internal", "block", "framework", "spot", "unregistered", "retainer", "capital"):
         summary[f"cost_{part}_gbp"] = float(finance[f"{part}_gbp"].sum())
     summary["cost_total_gbp"] = float(finance["total_gbp"].sum())
     summary["cost_per_year_gbp"] = summary["cost_total_gbp"] / years

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
@@ -11,7 +13,8 @@ import simpy
 from simulation.calendar import DAYS_PER_YEAR, day_of
 from simulation.events import EventLog, FrozenLog
 from simulation.processes.arrivals import Children, arrival_process, draw_children
-from simulation.processes.homes import unit_schedule
+from simulation.processes.contracts import dps_trigger
+from simulation.processes.homes import unit_milestones, unit_schedule
 from simulation.processes.market import uplift_rounds
 from simulation.processes.placement import (
     MARKET_KINDS,
@@ -23,7 +26,7 @@ from simulation.processes.placement import (
     UnitInfo,
 )
 from simulation.processes.step_down import carer_recruitment
-from simulation.scenario import Scenario
+from simulation.scenario import BedRules, DpsProcurement, Home, Scenario
 from simulation.streams import DrawBuffer, Streams
 
 
@@ -38,15 +41,48 @@ class Replication:
     children: Children
 
 
-def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
-    """Units in a fixed order: homes, block contracts, then the framework and spot markets.
+def _bed_fields(rules: BedRules, needs: dict[str, int]) -> dict[str, Any]:
+    """UnitInfo fields shared by homes, block contracts and DPS tranches."""
+    fill = rules.phased_fill
+    return {
+        "match_probability": rules.match_probability,
+        "turnaround": rules.turnaround_days,
+        "solo_needs": frozenset(needs[n] for n in rules.solo_needs),
+        "max_stay_days": rules.max_stay_days,
+        "return_home_share": rules.return_home_share,
+        "fill_per_month": fill.admissions_per_month if fill else 0,
+        "fill_months": fill.months if fill else 0,
+    }
 
-    The index maps unit names, and ``@framework`` / ``@spot`` for the markets.
+
+def annuity(principal: float, rate: float, years: int) -> float:
+    """Yearly repayment of ``principal`` borrowed at ``rate`` over ``years``."""
+    if principal <= 0:
+        return 0.0
+    if rate == 0:
+        return principal / years
+    return principal * rate / (1.0 - (1.0 + rate) ** -years)
+
+
+def project_start_day(scenario: Scenario, home: Home) -> float:
+    """First day of a home's project: its open date less the stages' planned days."""
+    start = scenario.run.start_date
+    opened = day_of(start, home.open_date) if home.open_date else 0.0
+    planned = sum(st.planned_days for st in home.lifecycle.stages) if home.lifecycle else 0.0
+    return opened - planned
+
+
+def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
+    """Units in a fixed order: homes, block contracts, DPS tranches, then the markets.
+
+    The index maps unit names, and ``@framework`` / ``@spot`` / ``@unregistered`` for markets.
     """
     needs = {n: i for i, n in enumerate(scenario.need_names)}
     all_needs = frozenset(needs.values())
+    start = scenario.run.start_date
     units: list[UnitInfo] = []
     for h in scenario.provision.homes:
+        capital = h.capital
         units.append(
             UnitInfo(
                 index=len(units),
@@ -57,8 +93,17 @@ def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
                 needs=frozenset(needs[n] for n in h.needs),
                 weekly_cost_gbp=h.weekly_running_cost_gbp,
                 assumed_occupancy=h.assumed_occupancy,
-                match_probability=h.match_probability,
-                turnaround=h.turnaround_days,
+                planned_open_day=day_of(start, h.open_date) if h.open_date else 0.0,
+                capital_annual_gbp=annuity(
+                    capital.capital_cost_gbp - capital.grant_gbp,
+                    capital.borrowing_rate,
+                    capital.years,
+                )
+                if capital
+                else 0.0,
+                capital_from_day=project_start_day(scenario, h),
+                capital_years=capital.years if capital else 0,
+                **_bed_fields(h, needs),
             )
         )
     for b in scenario.provision.block_contracts:
@@ -71,10 +116,34 @@ def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
                 in_city=b.in_city,
                 needs=frozenset(needs[n] for n in b.needs),
                 weekly_cost_gbp=b.weekly_price_per_bed_gbp,
-                match_probability=b.match_probability,
-                turnaround=b.turnaround_days,
+                assumed_occupancy=b.assumed_occupancy,
+                planned_open_day=day_of(start, b.start) if b.start else 0.0,
+                **_bed_fields(b, needs),
             )
         )
+    for d in scenario.provision.dps:
+        tranches: list[tuple[str, int, dt.date | None]] = [
+            (f"{d.name} tranche {k + 1}", t.beds, t.date) for k, t in enumerate(d.tranches)
+        ]
+        if d.trigger is not None:
+            tranches += [
+                (f"{d.name} triggered {k + 1}", d.trigger.beds, None)
+                for k in range(d.trigger.max_tranches)
+            ]
+        for name, beds, date in tranches:
+            units.append(
+                UnitInfo(
+                    index=len(units),
+                    name=name,
+                    kind="block",
+                    beds=beds,
+                    in_city=d.in_city,
+                    needs=frozenset(needs[n] for n in d.needs),
+                    weekly_cost_gbp=d.weekly_price_per_bed_gbp,
+                    planned_open_day=day_of(start, date) if date else math.nan,
+                    **_bed_fields(d, needs),
+                )
+            )
     for market in ("framework", "spot"):
         if getattr(scenario.provision, market) is not None:
             units.append(UnitInfo(len(units), market, market, 0, False, all_needs, 0.0))
@@ -83,6 +152,57 @@ def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
     index = {u.name: u.index for u in units if u.kind in ("internal", "block")}
     index |= {"@" + u.kind: u.index for u in units if u.kind in MARKET_KINDS}
     return units, index
+
+
+@dataclass(frozen=True)
+class BedSchedule:
+    """When a bed unit actually opens and closes in one replication."""
+
+    open_day: float  # inf: opens only if a DPS trigger procures it
+    close_day: float | None
+    stage_ends: tuple[float, ...] = ()  # a new home's stages, as they turned out
+    extension_days: float = 0.0  # a block contract's extension, when taken up
+    original_end: float | None = None
+    triggered: bool = False
+
+
+def bed_schedules(scenario: Scenario, streams: Streams) -> list[BedSchedule]:
+    """Opening and closing days of every bed unit, in build order, with this replication's
+    lifecycle slippage and contract extensions (each unit on its own named stream)."""
+    start = scenario.run.start_date
+    out: list[BedSchedule] = []
+    for h in scenario.provision.homes:
+        close = day_of(start, h.close_date) if h.close_date else None
+        if h.lifecycle is None:
+            out.append(BedSchedule(day_of(start, h.open_date) if h.open_date else 0.0, close))
+            continue
+        stages = h.lifecycle.stages
+        u = streams(f"lifecycle:{h.name}").random(len(stages))
+        t = project_start_day(scenario, h)
+        ends = []
+        for stage, uu in zip(stages, u, strict=True):
+            t += max(stage.planned_days + float(stage.slippage_days.ppf(np.array([uu]))[0]), 0.0)
+            ends.append(t)
+        out.append(BedSchedule(ends[-1], close, tuple(ends)))
+    for b in scenario.provision.block_contracts:
+        opened = day_of(start, b.start) if b.start else 0.0
+        end = day_of(start, b.end) if b.end else None
+        if (
+            end is not None
+            and b.extension_years > 0
+            and b.extension_probability > 0
+            and streams(f"extension:{b.name}").random() < b.extension_probability
+        ):
+            days = b.extension_years * DAYS_PER_YEAR
+            out.append(BedSchedule(opened, end + days, (), days, end))
+            continue
+        out.append(BedSchedule(opened, end))
+    for d in scenario.provision.dps:
+        end = day_of(start, d.end) if d.end else None
+        out += [BedSchedule(day_of(start, t.date), end) for t in d.tranches]
+        if d.trigger is not None:
+            out += [BedSchedule(math.inf, end, triggered=True)] * d.trigger.max_tranches
+    return out
 
 
 def unit_draws(units: list[UnitInfo], streams: Streams) -> list[UnitDraws]:
@@ -94,6 +214,8 @@ def unit_draws(units: list[UnitInfo], streams: Streams) -> list[UnitDraws]:
             d.match = DrawBuffer(streams(f"matching:{u.name}"))
         if u.turnaround is not None:
             d.turnaround = DrawBuffer(streams(f"turnaround:{u.name}"), u.turnaround.ppf)
+        if u.max_stay_days is not None:
+            d.stay_limit = DrawBuffer(streams(f"stay_limit:{u.name}"))
         draws.append(d)
     return draws
 
@@ -152,22 +274,16 @@ def april_firsts(scenario: Scenario) -> list[float]:
     return days
 
 
-def _unit_dates(scenario: Scenario) -> list[tuple[float, float | None]]:
-    """Open and close day of each bed unit, in build order (markets are always open)."""
-    start = scenario.run.start_date
-    dates: list[tuple[float, float | None]] = []
-    for h in scenario.provision.homes:
-        dates.append(
-            (
-                day_of(start, h.open_date) if h.open_date else 0.0,
-                day_of(start, h.close_date) if h.close_date else None,
-            )
-        )
-    for b in scenario.provision.block_contracts:
-        dates.append(
-            (day_of(start, b.start) if b.start else 0.0, day_of(start, b.end) if b.end else None)
-        )
-    return dates
+def dps_trigger_units(
+    scenario: Scenario, units: list[UnitInfo]
+) -> list[tuple[DpsProcurement, list[int]]]:
+    """Each DPS with a trigger, and the units of its triggered tranches, in order."""
+    by_name = {u.name: u.index for u in units}
+    return [
+        (d, [by_name[f"{d.name} triggered {k + 1}"] for k in range(d.trigger.max_tranches)])
+        for d in scenario.provision.dps
+        if d.trigger is not None
+    ]
 
 
 def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) -> Replication:
@@ -192,12 +308,34 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
         build_flows(scenario, streams, index),
     )
 
-    for u, (open_day, close_day) in enumerate(_unit_dates(scenario)):
+    schedules = bed_schedules(scenario, streams)
+    for u, sched in enumerate(schedules):
+        close_day = sched.close_day
         if close_day is not None:
             placements.close_day[u] = close_day
+        if sched.triggered:
+            continue  # opened by its DPS trigger, if ever
+        open_day = sched.open_day
         if open_day <= 0.0 and (close_day is None or close_day > 0.0):
             placements.open_unit(u)
-        env.process(unit_schedule(env, placements, u, max(open_day, 0.0), close_day))
+        if close_day is None or open_day < close_day:
+            env.process(unit_schedule(env, placements, u, max(open_day, 0.0), close_day))
+        if sched.stage_ends or sched.original_end is not None:
+            env.process(unit_milestones(env, placements, u, sched))
+    for d, units_of in dps_trigger_units(scenario, units):
+        trigger = d.trigger
+        assert trigger is not None
+        env.process(
+            dps_trigger(
+                env,
+                placements,
+                units_of,
+                trigger.spot_stock_above,
+                trigger.check_every_days,
+                DrawBuffer(streams(f"dps_lead:{d.name}"), trigger.lead_time_days.ppf),
+                schedules[units_of[0]].close_day,
+            )
+        )
     for info in units:
         if info.kind in ("framework", "spot"):
             placements.is_open[info.index] = True

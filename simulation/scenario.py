@@ -133,21 +133,16 @@ class Demand(Strict):
     )
 
 
-class Home(Strict):
-    """A council-run (internal) children's home."""
+class PhasedFill(Strict):
+    """Children move in gradually after opening, so each can settle."""
 
-    name: str = Field(min_length=1)
-    beds: int = Field(ge=1, le=50)
-    needs: list[str] = Field(min_length=1, description="Need categories the home accepts.")
-    in_city: bool = True
-    open_date: dt.date | None = Field(None, description="First day children can live there.")
-    close_date: dt.date | None = Field(None, description="Day the home closes (children move).")
-    weekly_running_cost_gbp: float = Field(
-        ge=0, description="Running cost per week while open, full or empty (mostly staff)."
-    )
-    assumed_occupancy: float | None = Field(
-        None, gt=0, le=1, description="Occupancy the business case assumes (for comparison)."
-    )
+    admissions_per_month: int = Field(ge=1, description="At most this many new children a month.")
+    months: int = Field(ge=1, description="For this many months after opening.")
+
+
+class BedRules(Strict):
+    """How a home or contract admits children (shared by homes, block contracts and DPS)."""
+
     turnaround_days: Distribution | None = Field(
         None,
         description="Days a bed stays empty after a child leaves, before the next child can "
@@ -160,9 +155,79 @@ class Home(Strict):
         description="Chance that a child can be matched with the children already living there; "
         "a child who cannot tries the next option. An empty unit always matches.",
     )
+    solo_needs: list[str] = Field(
+        default_factory=list,
+        description="Needs whose child lives alone: admitted only to an empty unit, and no one "
+        "else is admitted while the child is there (solo / 'hard to place' homes).",
+    )
+    max_stay_days: float | None = Field(
+        None, gt=0, description="Longest stay here (a short-stay home); then the child moves on."
+    )
+    return_home_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="With max_stay_days: share of children reaching it who return home rather "
+        "than move on to another placement.",
+    )
+    phased_fill: PhasedFill | None = Field(
+        None, description="Admissions capped per month after opening. Omitted = fill at once."
+    )
 
 
-class BlockContract(Strict):
+class Stage(Strict):
+    """One step of getting a new home open (purchase or build, works, registration, staff)."""
+
+    name: str = Field(min_length=1)
+    planned_days: float = Field(ge=0, description="The plan's duration of this stage.")
+    slippage_days: Distribution = Field(
+        default_factory=lambda: Fixed(dist="fixed", value=0.0),
+        description="Days added to the plan (a negative draw finishes early).",
+    )
+
+
+class Lifecycle(Strict):
+    """Stages in sequence; the home opens when the last ends. The project starts on open_date
+    minus the stages' planned days, so with no slippage the home opens on open_date."""
+
+    stages: list[Stage] = Field(min_length=1)
+
+
+class Capital(Strict):
+    """Capital cost, borrowed and repaid as an annuity."""
+
+    capital_cost_gbp: float = Field(ge=0)
+    grant_gbp: float = Field(0.0, ge=0, description="Grant funding, not borrowed.")
+    borrowing_rate: float = Field(0.045, ge=0, le=0.5, description="Yearly interest rate.")
+    years: int = Field(30, ge=1, le=100, description="Repayment term.")
+
+
+class Home(BedRules):
+    """A council-run (internal) children's home."""
+
+    name: str = Field(min_length=1)
+    beds: int = Field(ge=1, le=50)
+    needs: list[str] = Field(min_length=1, description="Need categories the home accepts.")
+    in_city: bool = True
+    open_date: dt.date | None = Field(
+        None, description="First day children can live there (the planned day, with lifecycle)."
+    )
+    close_date: dt.date | None = Field(None, description="Day the home closes (children move).")
+    weekly_running_cost_gbp: float = Field(
+        ge=0, description="Running cost per week while open, full or empty (mostly staff)."
+    )
+    assumed_occupancy: float | None = Field(
+        None, gt=0, le=1, description="Occupancy the business case assumes (for comparison)."
+    )
+    lifecycle: Lifecycle | None = Field(
+        None, description="Stages to opening, each with slippage. Omitted = opens on open_date."
+    )
+    capital: Capital | None = Field(
+        None, description="Capital cost and its financing, paid from the project start."
+    )
+
+
+class BlockContract(BedRules):
     """Beds bought in advance from a provider, paid for whether filled or not."""
 
     name: str = Field(min_length=1)
@@ -172,18 +237,40 @@ class BlockContract(Strict):
     start: dt.date | None = Field(None, description="Contract start; omitted = before the run.")
     end: dt.date | None = Field(None, description="Contract end (exclusive); omitted = never.")
     weekly_price_per_bed_gbp: float = Field(ge=0)
-    turnaround_days: Distribution | None = Field(
-        None,
-        description="Days a bed stays empty after a child leaves, before the next child can "
-        "move in (preparing the room, matching, a planned move-in). Omitted = none.",
+    assumed_occupancy: float | None = Field(None, gt=0, le=1)
+    extension_years: float = Field(
+        0.0, ge=0, le=10, description="Optional extension after end (e.g. 3 years + up to 2)."
     )
-    match_probability: float = Field(
-        1.0,
-        gt=0,
-        le=1,
-        description="Chance that a child can be matched with the children already living there; "
-        "a child who cannot tries the next option. An empty unit always matches.",
+    extension_probability: float = Field(
+        0.0, ge=0, le=1, description="Chance the extension is taken up."
     )
+
+
+class DpsTranche(Strict):
+    date: dt.date
+    beds: int = Field(ge=1, le=50)
+
+
+class DpsTrigger(Strict):
+    """Procure another tranche when too many children are in spot placements."""
+
+    spot_stock_above: int = Field(ge=0, description="Children in spot that triggers a tranche.")
+    beds: int = Field(ge=1, le=50, description="Beds per triggered tranche.")
+    lead_time_days: Distribution = Field(description="Procurement to beds in use, in days.")
+    max_tranches: int = Field(ge=1, le=50)
+    check_every_days: float = Field(7.0, gt=0, description="How often spot stock is reviewed.")
+
+
+class DpsProcurement(BedRules):
+    """A Dynamic Purchasing System: block beds bought in tranches over time."""
+
+    name: str = Field(min_length=1)
+    needs: list[str] = Field(min_length=1)
+    in_city: bool = True
+    weekly_price_per_bed_gbp: float = Field(ge=0)
+    end: dt.date | None = Field(None, description="All tranches end here; omitted = never.")
+    tranches: list[DpsTranche] = Field(default_factory=list, description="Tranches by date.")
+    trigger: DpsTrigger | None = Field(None, description="Tranches triggered by spot demand.")
 
 
 class Market(Strict):
@@ -255,6 +342,9 @@ class Provision(Strict):
 
     homes: list[Home] = Field(default_factory=list, description="Council-run homes.")
     block_contracts: list[BlockContract] = Field(default_factory=list)
+    dps: list[DpsProcurement] = Field(
+        default_factory=list, description="Block beds procured in tranches (DPS)."
+    )
     framework: FrameworkMarket | None = Field(
         None, description="Framework market; omit if the council has none."
     )
@@ -421,6 +511,14 @@ def cross_check(s: Scenario) -> list[Issue]:
                     f"lengthen run.horizon_years or remove the home",
                 )
             )
+        if home.lifecycle is not None and (home.open_date is None or home.open_date <= start):
+            issues.append(
+                Issue(
+                    f"{path}.lifecycle",
+                    f"needs an open_date after the start ({start}): the planned opening of a new "
+                    "home; an open home has no stages left",
+                )
+            )
         if home.close_date is not None:
             opened = home.open_date or start
             if home.close_date <= opened:
@@ -442,6 +540,26 @@ def cross_check(s: Scenario) -> list[Issue]:
         if block.start is not None and block.end is not None and block.end <= block.start:
             issues.append(Issue(f"{path}.end", f"{block.end} is not after start {block.start}"))
 
+    bed_rule_owners: list[tuple[str, BedRules]] = [
+        (f"provision.homes[{i}]", h) for i, h in enumerate(s.provision.homes)
+    ]
+    bed_rule_owners += [
+        (f"provision.block_contracts[{i}]", b) for i, b in enumerate(s.provision.block_contracts)
+    ]
+    bed_rule_owners += [(f"provision.dps[{i}]", d) for i, d in enumerate(s.provision.dps)]
+    for path, rules in bed_rule_owners:
+        issues += _check_names(f"{path}.solo_needs", rules.solo_needs, needs)
+    for i, d in enumerate(s.provision.dps):
+        path = f"provision.dps[{i}]"
+        issues += _check_names(f"{path}.needs", d.needs, needs)
+        if d.name in seen:
+            issues.append(Issue(f"{path}.name", f"'{d.name}' is used twice ({seen[d.name]})"))
+        seen[d.name] = path
+        if not d.tranches and d.trigger is None:
+            issues.append(Issue(path, "give tranches by date, a trigger, or both"))
+        for j, t in enumerate(d.tranches):
+            if not start <= t.date < end:
+                issues.append(Issue(f"{path}.tranches[{j}].date", f"{t.date} is outside the run"))
     for market_name in ("framework", "spot"):
         market = getattr(s.provision, market_name)
         if market is None:

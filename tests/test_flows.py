@@ -295,6 +295,16 @@ def flow_configs(draw: st.DrawFn) -> dict[str, Any]:
             "in_city": draw(st.booleans()),
             "match_probability": draw(st.sampled_from([0.5, 1.0])),
             **({"turnaround_days": fixed(10)} if draw(st.booleans()) else {}),
+            **(
+                {"phased_fill": {"admissions_per_month": 1, "months": 2}}
+                if draw(st.booleans())
+                else {}
+            ),
+            **(
+                {"max_stay_days": 40, "return_home_share": draw(st.sampled_from([0.0, 0.5]))}
+                if draw(st.booleans())
+                else {}
+            ),
             **({"close_date": day(draw(st.integers(50, 300)))} if draw(st.booleans()) else {}),
         }
         for i in range(draw(st.integers(1, 3)))
@@ -386,7 +396,7 @@ def test_invariants_with_every_flow(config: dict[str, Any]) -> None:
                 assert len(occupants[u]) + held[u] < info.beds, f"{info.name} over-full at {t}"
             occupants[u].add(c)
             where[c] = u
-        elif k in (EventKind.DISPLACE, EventKind.BREAKDOWN):
+        elif k in (EventKind.DISPLACE, EventKind.BREAKDOWN, EventKind.STAY_LIMIT):
             assert where[c] == u
             occupants[u].discard(c)
             where[c] = -1

@@ -31,6 +31,7 @@ from simulation.events import MOVE_FOUND, MOVE_REPATRIATION, EventKind, EventLog
 from simulation.processes.arrivals import Children
 from simulation.streams import DrawBuffer
 
+MONTH_DAYS = 365.25 / 12
 WAITING = -1
 GONE = -2
 NOT_ARRIVED = -3
@@ -52,14 +53,25 @@ class UnitInfo:
     assumed_occupancy: float | None = None
     match_probability: float = 1.0
     turnaround: Distribution | None = None
+    solo_needs: frozenset[int] = frozenset()
+    max_stay_days: float | None = None
+    return_home_share: float = 0.0
+    fill_per_month: int = 0  # phased fill: admissions per month after opening (0 = no cap)
+    fill_months: int = 0
+    planned_open_day: float = 0.0
+    capital_annual_gbp: float = 0.0  # annuity repaying the borrowed capital
+    capital_from_day: float = 0.0
+    capital_years: int = 0
 
 
 @dataclass
 class UnitDraws:
-    """Per-unit random draws: matching a child to the group, and bed turnaround days."""
+    """Per-unit random draws: matching a child to the group, bed turnaround days, and whether a
+    child at a short-stay home's limit returns home."""
 
     match: DrawBuffer | None = None
     turnaround: DrawBuffer | None = None
+    stay_limit: DrawBuffer | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,10 @@ class Placements:
         self.foster_queue: dict[int, None] = {}  # ready to step down, no carer yet
         self.carers_free = 0
         self.moves_in_month: dict[int, int] = {}
+        self.solo_in = [0] * len(units)  # children of a solo need living in each unit
+        self.opened_at = [math.nan] * len(units)
+        self.fill_window = [-1] * len(units)  # phased fill: current month window since opening
+        self.fill_count = [0] * len(units)  # admissions in that window
         self.bed_units = {k: [u.index for u in units if u.kind == k] for k in BED_KINDS}
         n_needs = 1 + max((nd for u in units for nd in u.needs), default=0)
         # Bed units of each kind that accept each need, in priority (config) order.
@@ -241,7 +257,7 @@ class Placements:
         )
         self.waiting.pop(child, None)
         if where >= 0:
-            self.occupants[where].discard(child)
+            self._leave(child, where)
             self._vacated(where)
 
     # -- step-down foster carers ------------------------------------------------------------
@@ -321,7 +337,56 @@ class Placements:
             self.is_open[u]
             and self.env.now < self.close_day[u]
             and len(self.occupants[u]) + self.held[u] < self.units[u].beds
+            and (self.units[u].fill_per_month == 0 or self._fill_allows(u))
         )
+
+    def _admits(self, u: int, child: int) -> bool:
+        """Solo rules: a solo child needs an empty unit, and nobody joins a solo child."""
+        solo = self.units[u].solo_needs
+        if not solo:
+            return True
+        return self.solo_in[u] == 0 and (
+            self.children.need[child] not in solo or not self.occupants[u]
+        )
+
+    def _fill_allows(self, u: int) -> bool:
+        """Phased fill: fewer than k admissions in this month-long window since opening."""
+        info = self.units[u]
+        window = int((self.env.now - self.opened_at[u]) // MONTH_DAYS)
+        if window >= info.fill_months:
+            return True
+        if window != self.fill_window[u]:
+            self.fill_window[u], self.fill_count[u] = window, 0
+        return self.fill_count[u] < info.fill_per_month
+
+    def _count_admission(self, u: int) -> None:
+        info = self.units[u]
+        if info.fill_per_month == 0 or not self.is_open[u]:
+            return
+        window = int((self.env.now - self.opened_at[u]) // MONTH_DAYS)
+        if window >= info.fill_months:
+            return
+        if window != self.fill_window[u]:
+            self.fill_window[u], self.fill_count[u] = window, 0
+        self.fill_count[u] += 1
+        if self.fill_count[u] == info.fill_per_month:
+            # The cap binds until the next window: log it, and offer the beds again then.
+            self.log.append(self.env.now, EventKind.FILL_CAPPED, unit=u)
+            resume = self.opened_at[u] + (window + 1) * MONTH_DAYS
+            self.env.timeout(resume - self.env.now).callbacks.append(
+                partial(self._fill_resume, u, self.hold_epoch[u])
+            )
+
+    def _fill_resume(self, unit: int, epoch: int, _event: simpy.Event) -> None:
+        if epoch != self.hold_epoch[unit]:
+            return
+        self.log.append(self.env.now, EventKind.FILL_RESUMED, unit=unit)
+        self._offer_bed(unit)
+
+    def _leave(self, child: int, unit: int) -> None:
+        self.occupants[unit].discard(child)
+        if self.children.need[child] in self.units[unit].solo_needs:
+            self.solo_in[unit] -= 1
 
     def _matches(self, u: int) -> bool:
         """Whether the next child seeking a bed in ``u`` can join the children there."""
@@ -333,7 +398,7 @@ class Placements:
     def _free_unit(self, kind: str, child: int) -> int:
         barred = self.barred[child]
         for u in self.candidates[kind, self.children.need[child]]:
-            if u != barred and self._has_room(u) and self._matches(u):
+            if u != barred and self._has_room(u) and self._admits(u, child) and self._matches(u):
                 return u
         return -1
 
@@ -368,12 +433,14 @@ class Placements:
         previous = self.location[child]
         if previous >= 0:
             self.log.append(now, EventKind.MOVE, child, previous, need, route=reason)
-            self.occupants[previous].discard(child)
+            self._leave(child, previous)
         if not keep_searching:
             self.waiting.pop(child, None)
             self.search_token[child] += 1
         self.location[child] = unit
         self.occupants[unit].add(child)
+        if need in info.solo_needs:
+            self.solo_in[unit] += 1
         self.place_token[child] += 1
         self.placed_since[child] = now
         self.barred[child] = -1
@@ -406,6 +473,12 @@ class Placements:
             else:
                 self.exit_at[child] = c.age_out_at[child]
                 self._schedule_age_out(child)
+        if info.beds:
+            self._count_admission(unit)
+        if info.max_stay_days is not None and now + info.max_stay_days < self.exit_at[child]:
+            self.env.timeout(info.max_stay_days).callbacks.append(
+                partial(self._stay_limit, child, self.place_token[child])
+            )
         rate = self.flows.breakdown_rate_per_day.get(kind, 0.0)
         if rate > 0.0:
             delay = -math.log1p(-self.flows.breakdown_draws[need]()) / rate
@@ -422,11 +495,30 @@ class Placements:
         if token != self.place_token[child] or unit < 0:
             return
         self.log.append(self.env.now, EventKind.BREAKDOWN, child, unit, self.children.need[child])
-        self.occupants[unit].discard(child)
+        self._leave(child, unit)
         self.place_token[child] += 1
         self.location[child] = WAITING
         self.waiting[child] = None
         self.barred[child] = unit  # a placement that broke down is not offered again
+        self._vacated(unit)
+        if self.location[child] == WAITING:
+            self.seek(child, 0)
+
+    def _stay_limit(self, child: int, token: int, _event: simpy.Event) -> None:
+        """A short-stay home's longest stay: the child returns home or moves on."""
+        unit = self.location[child]
+        if token != self.place_token[child] or unit < 0:
+            return
+        draw = self.draws[unit].stay_limit
+        if draw is not None and draw() < self.units[unit].return_home_share:
+            self.exit(child, Route.HOME)
+            return
+        self.log.append(self.env.now, EventKind.STAY_LIMIT, child, unit, self.children.need[child])
+        self._leave(child, unit)
+        self.place_token[child] += 1
+        self.location[child] = WAITING
+        self.waiting[child] = None
+        self.barred[child] = unit
         self._vacated(unit)
         if self.location[child] == WAITING:
             self.seek(child, 0)
@@ -444,6 +536,7 @@ class Placements:
                     for ch in self.waiting
                     if self.children.need[ch] in info.needs
                     and self.barred[ch] != unit
+                    and self._admits(unit, ch)
                     and self._matches(unit)
                 ),
                 None,
@@ -471,6 +564,7 @@ class Placements:
                 for ch in self.occupants[market]:
                     if (
                         self.children.need[ch] not in info.needs
+                        or not self._admits(unit, ch)
                         or (rule.out_of_city_only and self.in_city_now[ch])
                         or self.exit_at[ch] - now < rule.min_remaining_days
                         or ch in self.foster_queue
@@ -516,6 +610,7 @@ class Placements:
 
     def open_unit(self, unit: int) -> None:
         self.is_open[unit] = True
+        self.opened_at[unit] = self.env.now
         self.log.append(self.env.now, EventKind.UNIT_OPEN, unit=unit, value=self.units[unit].beds)
         self._offer_bed(unit)
 
@@ -526,6 +621,7 @@ class Placements:
         self.log.append(self.env.now, EventKind.UNIT_CLOSE, unit=unit, value=self.units[unit].beds)
         residents = sorted(self.occupants[unit])
         self.occupants[unit].clear()
+        self.solo_in[unit] = 0
         for child in residents:
             self.log.append(
                 self.env.now, EventKind.DISPLACE, child, unit, self.children.need[child]
