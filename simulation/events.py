@@ -40,6 +40,11 @@ class EventKind(IntEnum):
     HOME_STAGE = 21  # a stage of a new home's project ends (value: stage number, from 0)
     CONTRACT_EXTENDED = 22  # a block contract's extension is taken up (value: days added)
     PROCURE = 23  # a DPS tranche is procured (unit: the tranche; value: lead time days)
+    STAFF_JOIN = 24  # staff start in a home (value: staff in post after)
+    STAFF_LEAVE = 25  # a member of staff leaves (value: staff in post after)
+    STAFF_SHORT = 26  # a home cannot cover its rota: admissions close (value: beds closed)
+    STAFF_COVERED = 27  # the rota is covered again: admissions reopen
+    AGENCY = 28  # agency / overtime cover in use changes (value: FTE now)
 
 
 class Route(IntEnum):

@@ -8,6 +8,7 @@ series and total, with costs indexed by inflation from the start date.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -187,7 +188,18 @@ PLACEMENT_BOUNDARIES = (
 )
 
 
-VOID_CAUSES = ("turnaround", "phased_fill", "other")
+VOID_CAUSES = ("turnaround", "staffing", "phased_fill", "other")
+
+
+def _level_spells(
+    log: FrozenLog, kind: EventKind, horizon: float
+) -> tuple[NDArray[np.int16], Array, Array, Array]:
+    """A per-unit level set by ``kind`` events (value = the new level): (unit, start, end,
+    level) spells, each lasting to the unit's next such event or the horizon."""
+    opens = log.kind == kind
+    rows, end, is_start = _spells(log, horizon, (kind,), opens, log.unit)
+    sel = rows[is_start]
+    return log.unit[sel], log.time[sel], end[is_start], log.value[sel]
 
 
 def first_opening(log: FrozenLog, n_units: int) -> Array:
@@ -198,14 +210,58 @@ def first_opening(log: FrozenLog, n_units: int) -> Array:
     return opened
 
 
+def _intervals(
+    log: FrozenLog, unit: int, opens: EventKind, ends: EventKind, horizon: float
+) -> list[tuple[float, float]]:
+    """[start, end) intervals of a unit between ``opens`` and the next ``ends`` (or horizon)."""
+    rows = np.flatnonzero(((log.kind == opens) | (log.kind == ends)) & (log.unit == unit))
+    out, start = [], None
+    for row in rows:
+        if log.kind[row] == opens and start is None:
+            start = float(log.time[row])
+        elif log.kind[row] == ends and start is not None:
+            out.append((start, float(log.time[row])))
+            start = None
+    if start is not None:
+        out.append((start, horizon))
+    return out
+
+
+@dataclass(frozen=True)
+class _BedSpells:
+    """One bed unit's occupancy and holds, to count free bed-days in any interval."""
+
+    beds: int
+    close_times: Array
+    occupied_start: Array
+    occupied_end: Array
+    held_start: Array
+    held_end: Array
+
+    def free(self, a: float, b: float) -> float:
+        """Bed-days in [a, b) neither occupied nor held (and not past a closure)."""
+        later_close = self.close_times[self.close_times > a]
+        if len(later_close):
+            b = min(b, float(later_close[0]))
+        if b <= a:
+            return 0.0
+        occupied = np.clip(
+            np.minimum(self.occupied_end, b) - np.maximum(self.occupied_start, a), 0, None
+        ).sum()
+        held = np.clip(np.minimum(self.held_end, b) - np.maximum(self.held_start, a), 0, None).sum()
+        return max(self.beds * (b - a) - float(occupied) - float(held), 0.0)
+
+
 def void_causes(
     log: FrozenLog, units: list[UnitInfo], horizon: float, sp: Spells, usable: Array
 ) -> dict[int, dict[str, float]]:
     """Split each bed unit's void bed-days by cause.
 
     ``turnaround``: beds held empty after a child left (BED_HOLD until released or closed);
-    ``phased_fill``: free beds while a new home's monthly admission cap binds (FILL_CAPPED to
-    FILL_RESUMED); ``other``: the rest (no child needing the bed, or none matching).
+    ``staffing``: other free beds while the home cannot cover its rota (STAFF_SHORT to
+    STAFF_COVERED); ``phased_fill``: other free beds while a new home's monthly admission cap
+    binds (FILL_CAPPED to FILL_RESUMED); ``other``: the rest (no child needing the bed, or none
+    matching).
     """
     out: dict[int, dict[str, float]] = {}
     closes = {
@@ -213,7 +269,6 @@ def void_causes(
         for u in np.unique(log.unit[log.kind == EventKind.UNIT_CLOSE])
     }
     holds = np.flatnonzero(log.kind == EventKind.BED_HOLD)
-    caps = np.flatnonzero(np.isin(log.kind, (EventKind.FILL_CAPPED, EventKind.FILL_RESUMED)))
     for info in units:
         if info.kind not in ("internal", "block"):
             continue
@@ -224,28 +279,27 @@ def void_causes(
         # A unit's closure ends its holds: the next close after each hold, or the horizon.
         next_close = np.append(close_times, horizon)[np.searchsorted(close_times, t0, side="right")]
         held_end = np.minimum(t0 + log.value[mine], next_close)
-        turnaround = float(np.sum(held_end - t0))
-        fill = 0.0
-        cap_rows = caps[log.unit[caps] == u]
         in_unit = sp.unit == u
-        for i, row in enumerate(cap_rows):
-            if log.kind[row] != EventKind.FILL_CAPPED:
-                continue
-            a = log.time[row]
-            b = log.time[cap_rows[i + 1]] if i + 1 < len(cap_rows) else horizon
-            later_close = close_times[close_times > a]
-            if len(later_close):
-                b = min(b, float(later_close[0]))
-            occupied = np.sum(
-                np.clip(np.minimum(sp.end[in_unit], b) - np.maximum(sp.start[in_unit], a), 0, None)
-            )
-            held = np.sum(np.clip(np.minimum(held_end, b) - np.maximum(t0, a), 0, None))
-            fill += max(info.beds * (b - a) - occupied - held, 0.0)
-        total = float(usable[u] - np.sum(sp.end[in_unit] - sp.start[in_unit]))
+        sp_start, sp_end = sp.start[in_unit], sp.end[in_unit]
+        bed_spells = _BedSpells(info.beds, close_times, sp_start, sp_end, t0, held_end)
+        free_beds = bed_spells.free
+        staff = _intervals(log, u, EventKind.STAFF_SHORT, EventKind.STAFF_COVERED, horizon)
+        fill = _intervals(log, u, EventKind.FILL_CAPPED, EventKind.FILL_RESUMED, horizon)
+        staffing = sum(free_beds(a, b) for a, b in staff)
+        # A capped fill while also short of staff counts once, as staffing.
+        phased = 0.0
+        for a, b in fill:
+            cuts = sorted({a, b, *(x for iv in staff for x in iv if a < x < b)})
+            for lo, hi in itertools.pairwise(cuts):
+                if not any(sa <= lo and hi <= sb for sa, sb in staff):
+                    phased += free_beds(lo, hi)
+        turnaround = float(np.sum(held_end - t0))
+        total = float(usable[u] - np.sum(sp_end - sp_start))
         out[u] = {
             "turnaround": turnaround,
-            "phased_fill": fill,
-            "other": max(total - turnaround - fill, 0.0),
+            "staffing": staffing,
+            "phased_fill": phased,
+            "other": max(total - turnaround - staffing - phased, 0.0),
         }
     return out
 
@@ -357,8 +411,18 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     cap_on, cap_off = np.clip(cap_on, 0.0, horizon), np.clip(cap_off, 0.0, horizon)
     finance["capital_gbp"] = step_integral(cap_on, cap_off, cap_rate, fy_edges)
     weekly_cost += step_integral(cap_on, cap_off, cap_rate, wk_edges)
+    # Agency / overtime: the premium over a post's own cost, for the FTE covered, indexed.
+    _, ag_on, ag_off, ag_fte = _level_spells(log, EventKind.AGENCY, horizon)
+    staffing_cfg = scenario.staffing
+    premium_rate = (
+        staffing_cfg.staff_cost_per_fte_year_gbp * staffing_cfg.agency_premium / DAYS_PER_YEAR
+        if staffing_cfg is not None
+        else 0.0
+    )
+    finance["agency_gbp"] = step_integral(ag_on, ag_off, ag_fte * premium_rate, fy_edges, g)
+    weekly_cost += step_integral(ag_on, ag_off, ag_fte * premium_rate, wk_edges, g)
     finance["total_gbp"] = np.sum(
-        [finance[f"{p}_gbp"] for p in (*cost_parts, "retainer", "capital")], axis=0
+        [finance[f"{p}_gbp"] for p in (*cost_parts, "retainer", "capital", "agency")], axis=0
     )
     finance["spot_new_placements"] = np.histogram(log.time[new_spot], bins=fy_edges)[0].astype(
         float
@@ -456,6 +520,13 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
         summary[f"{kind}_occupancy_pct"] = _pct(summary[f"{kind}_bed_days"], usable_days)
     summary["void_bed_days"] = summary["internal_void_bed_days"] + summary["block_void_bed_days"]
     summary["void_cost_gbp"] = float(finance["void_gbp"].sum())
+    short = [
+        b - a
+        for u in {int(x) for x in log.unit[log.kind == EventKind.STAFF_SHORT]}
+        for a, b in _intervals(log, u, EventKind.STAFF_SHORT, EventKind.STAFF_COVERED, horizon)
+    ]
+    summary["staff_short_home_days"] = float(sum(short))
+    summary["staff_leavers"] = float(np.sum(log.kind == EventKind.STAFF_LEAVE))
     for cause in VOID_CAUSES:
         summary[f"void_{cause}_bed_days"] = float(
             sum(c.get(cause, 0.0) for c in voids_by_cause.values())
@@ -500,7 +571,16 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     wait_len = w_off - w_on
     summary["waiting_days_total"] = float(np.sum(wait_len))
     summary["waiting_days_mean"] = float(np.mean(wait_len)) if len(wait_len) else 0.0
-    for part in ("internal", "block", "framework", "spot", "unregistered", "retainer", "capital"):
+    for part in (
+        "internal",
+        "block",
+        "framework",
+        "spot",
+        "unregistered",
+        "retainer",
+        "capital",
+        "agency",
+    ):
         summary[f"cost_{part}_gbp"] = float(finance[f"{part}_gbp"].sum())
     summary["cost_total_gbp"] = float(finance["total_gbp"].sum())
     summary["cost_per_year_gbp"] = summary["cost_total_gbp"] / years

@@ -25,6 +25,7 @@ from simulation.processes.placement import (
     UnitDraws,
     UnitInfo,
 )
+from simulation.processes.staffing import StaffedHome, Staffing, required_fte, staffing_start
 from simulation.processes.step_down import carer_recruitment
 from simulation.scenario import BedRules, DpsProcurement, Home, Scenario
 from simulation.streams import DrawBuffer, Streams
@@ -274,6 +275,43 @@ def april_firsts(scenario: Scenario) -> list[float]:
     return days
 
 
+def build_staffing(
+    scenario: Scenario,
+    env: simpy.Environment,
+    placements: Placements,
+    streams: Streams,
+    index: dict[str, int],
+) -> Staffing | None:
+    """The staffing model, each home with its own streams (leavers, recruitment lead times)."""
+    cfg = scenario.staffing
+    if cfg is None:
+        return None
+    homes = []
+    for hs in cfg.homes:
+        establishment = max(round(hs.establishment_fte), 0)
+        homes.append(
+            StaffedHome(
+                unit=index[hs.home],
+                establishment=establishment,
+                required_fte=required_fte(
+                    hs.min_on_shift,
+                    hs.waking_night,
+                    cfg.contract_hours_per_week,
+                    cfg.absence_rate,
+                ),
+                in_post=hs.initial_fte if hs.initial_fte is not None else establishment,
+                close_beds=hs.close_beds_when_short,
+                leave_draw=DrawBuffer(streams(f"staff_leave:{hs.home}")),
+                recruit_draw=DrawBuffer(
+                    streams(f"staff_recruit:{hs.home}"), cfg.recruitment_days.ppf
+                ),
+            )
+        )
+    return Staffing(
+        env, placements, homes, cfg.turnover_per_year, cfg.relief_pool_fte, cfg.agency_cap_fte
+    )
+
+
 def dps_trigger_units(
     scenario: Scenario, units: list[UnitInfo]
 ) -> list[tuple[DpsProcurement, list[int]]]:
@@ -322,6 +360,12 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
             env.process(unit_schedule(env, placements, u, max(open_day, 0.0), close_day))
         if sched.stage_ends or sched.original_end is not None:
             env.process(unit_milestones(env, placements, u, sched))
+    staffed = build_staffing(scenario, env, placements, streams, index)
+    if staffed is not None:
+        for home in staffed.homes:
+            sched = schedules[home.unit]
+            if sched.open_day < (sched.close_day if sched.close_day is not None else math.inf):
+                env.process(staffing_start(env, staffed, home, max(sched.open_day, 0.0)))
     for d, units_of in dps_trigger_units(scenario, units):
         trigger = d.trigger
         assert trigger is not None

@@ -425,6 +425,60 @@ class StepDown(Strict):
     )
 
 
+class HomeStaffing(Strict):
+    """One home's staff: its establishment and the rota it must cover."""
+
+    home: str = Field(description="An internal home's name.")
+    establishment_fte: float = Field(gt=0, le=100, description="Funded posts (FTE).")
+    initial_fte: int | None = Field(
+        None, ge=0, le=100, description="Staff in post when it opens; omitted = establishment."
+    )
+    min_on_shift: int = Field(3, ge=1, le=20, description="Staff needed on each day shift.")
+    waking_night: int = Field(1, ge=0, le=10, description="Waking night staff needed.")
+    close_beds_when_short: int = Field(
+        0,
+        ge=0,
+        description="Beds taken out of use while short-staffed; 0 = the home closes to "
+        "admissions altogether.",
+    )
+
+
+class Staffing(Strict):
+    """Care staff as processes: turnover, recruitment, absence, relief pool and agency cover.
+
+    A home's rota needs (min_on_shift x 16 h + waking_night x 8 h) x 7 days of cover a week,
+    grossed up for absence. Staff leave at the turnover rate and each vacancy is recruited after
+    a lead time. A shortfall is covered first from the city-wide relief pool, then by agency or
+    overtime up to a cap; beyond that the home closes to admissions (or closes beds).
+    """
+
+    homes: list[HomeStaffing] = Field(min_length=1)
+    contract_hours_per_week: float = Field(37.5, gt=0, le=60)
+    absence_rate: float = Field(
+        0.15,
+        ge=0,
+        lt=0.9,
+        description="Share of contracted hours lost to sickness, training and leave.",
+    )
+    turnover_per_year: float = Field(
+        0.33, ge=0, le=5, description="Leavers per post per year (Ofsted: 30-35%)."
+    )
+    recruitment_days: Distribution = Field(
+        default_factory=lambda: Fixed(dist="fixed", value=90.0),
+        description="Days from a post falling vacant to the new starter (DfE: ~3 months).",
+    )
+    relief_pool_fte: float = Field(
+        0.0, ge=0, description="City-wide relief staff who can cover any home (FTE)."
+    )
+    agency_cap_fte: float = Field(
+        2.0, ge=0, description="Most agency / overtime cover a home can use (FTE)."
+    )
+    staff_cost_per_fte_year_gbp: float = Field(35000, ge=0)
+    agency_premium: float = Field(
+        0.6, ge=0, description="Agency / overtime cost above a post's own cost (0.6 = +60%)."
+    )
+
+
 class Costs(Strict):
     """Prices move with one index from the start date."""
 
@@ -443,6 +497,9 @@ class Scenario(Strict):
     provision: Provision
     placement_policy: PlacementPolicy = Field(default_factory=PlacementPolicy)
     step_down: StepDown
+    staffing: Staffing | None = Field(
+        None, description="Staff turnover, recruitment and cover. Omitted = always staffed."
+    )
     costs: Costs = Field(default_factory=Costs)
 
     @property
@@ -632,6 +689,16 @@ def cross_check(s: Scenario) -> list[Issue]:
             )
         if prev.start is not None and prev.end is not None and prev.end <= prev.start:
             issues.append(Issue(f"{path}.end", f"{prev.end} is not after start {prev.start}"))
+    if s.staffing is not None:
+        home_names_all = [h.name for h in s.provision.homes]
+        for i, hs in enumerate(s.staffing.homes):
+            if hs.home not in home_names_all:
+                issues.append(
+                    Issue(
+                        f"staffing.homes[{i}].home",
+                        f"no home '{hs.home}' (allowed: {_allowed(home_names_all)})",
+                    )
+                )
     issues += _check_cohort(s)
     return issues
 

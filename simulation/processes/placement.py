@@ -150,6 +150,7 @@ class Placements:
         self.carers_free = 0
         self.moves_in_month: dict[int, int] = {}
         self.solo_in = [0] * len(units)  # children of a solo need living in each unit
+        self.staff_closed = [0] * len(units)  # beds out of use while short-staffed
         self.opened_at = [math.nan] * len(units)
         self.fill_window = [-1] * len(units)  # phased fill: current month window since opening
         self.fill_count = [0] * len(units)  # admissions in that window
@@ -336,7 +337,7 @@ class Placements:
         return (
             self.is_open[u]
             and self.env.now < self.close_day[u]
-            and len(self.occupants[u]) + self.held[u] < self.units[u].beds
+            and len(self.occupants[u]) + self.held[u] + self.staff_closed[u] < self.units[u].beds
             and (self.units[u].fill_per_month == 0 or self._fill_allows(u))
         )
 
@@ -382,6 +383,13 @@ class Placements:
             return
         self.log.append(self.env.now, EventKind.FILL_RESUMED, unit=unit)
         self._offer_bed(unit)
+
+    def set_staff_closed(self, unit: int, beds: int) -> None:
+        """Beds out of use for want of staff (all of them: closed to admissions)."""
+        reopened = beds < self.staff_closed[unit]
+        self.staff_closed[unit] = beds
+        if reopened:
+            self._offer_bed(unit)
 
     def _leave(self, child: int, unit: int) -> None:
         self.occupants[unit].discard(child)
