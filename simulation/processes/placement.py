@@ -151,6 +151,8 @@ class Placements:
         self.moves_in_month: dict[int, int] = {}
         self.solo_in = [0] * len(units)  # children of a solo need living in each unit
         self.staff_closed = [0] * len(units)  # beds out of use while short-staffed
+        self.beds = [u.beds for u in units]  # 0 for markets: never "room" in the bed sense
+        self.phased = [u.fill_per_month > 0 for u in units]
         self.opened_at = [math.nan] * len(units)
         self.fill_window = [-1] * len(units)  # phased fill: current month window since opening
         self.fill_count = [0] * len(units)  # admissions in that window
@@ -334,11 +336,12 @@ class Placements:
             self.seek(child, stage + 1)
 
     def _has_room(self, u: int) -> bool:
+        # The hot path of the cascade: plain list lookups, cheapest test first.
         return (
-            self.is_open[u]
+            len(self.occupants[u]) + self.held[u] + self.staff_closed[u] < self.beds[u]
+            and self.is_open[u]
             and self.env.now < self.close_day[u]
-            and len(self.occupants[u]) + self.held[u] + self.staff_closed[u] < self.units[u].beds
-            and (self.units[u].fill_per_month == 0 or self._fill_allows(u))
+            and (not self.phased[u] or self._fill_allows(u))
         )
 
     def _admits(self, u: int, child: int) -> bool:
@@ -411,7 +414,10 @@ class Placements:
         return -1
 
     def _vacated(self, unit: int) -> None:
-        """A bed in ``unit`` was just emptied: hold it for turnaround, or offer it at once."""
+        """A bed in ``unit`` was just emptied: hold it for turnaround, then offer the unit's
+        free beds: the group changed, so a child who could not be matched may be now."""
+        if not self.beds[unit]:
+            return  # a market: no bed to hold or offer
         turnaround = self.draws[unit].turnaround
         days = turnaround() if turnaround is not None else 0.0
         if days > 0.0:
@@ -420,8 +426,7 @@ class Placements:
             self.env.timeout(days).callbacks.append(
                 partial(self._release_bed, unit, self.hold_epoch[unit])
             )
-        else:
-            self._offer_bed(unit)
+        self._offer_bed(unit)
 
     def _release_bed(self, unit: int, epoch: int, _event: simpy.Event) -> None:
         if epoch != self.hold_epoch[unit]:
