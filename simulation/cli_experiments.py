@@ -513,9 +513,138 @@ def _bar(low: float, high: float, width: float, size: int = 20) -> str:
     return f"{'#' * round(neg * size):>{size}}|{'#' * round(pos * size):<{size}}"
 
 
+# -- optimise ---------------------------------------------------------------------------------
+
+
+def optimise_command(
+    spec: Annotated[Path, typer.Argument(help="Optimisation YAML file (experiments/optimise-*).")],
+    replications: Annotated[
+        int | None,
+        typer.Option("--replications", "-n", min=2, help="Replications per shortlisted candidate."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", "-s", min=0, help="Root seed (default: the spec's).")
+    ] = None,
+    workers: WorkersOption = 0,
+    shortlist: Annotated[
+        int | None,
+        typer.Option("--shortlist", "-k", min=1, help="Candidates to simulate after the screen."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write every candidate's row to this CSV.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Bed-mix optimiser: screen a search space with the Erlang loss approximation, simulate
+    the cheapest shortlist on common random numbers, print the cost-risk frontier."""
+    from simulation.cli import fail as cli_fail
+    from simulation.experiments.optimise import load_optimisation, run_optimisation
+
+    try:
+        opt = load_optimisation(spec)
+    except ScenarioError as exc:
+        cli_fail(exc.one_line())
+    if out is not None and out.suffix.lower() != ".csv":
+        cli_fail(f"--out: '{out}' is not a .csv file")
+    opt = opt.with_options(replications=replications, seed=seed, shortlist=shortlist)
+    k = min(opt.shortlist, len(opt.candidates))
+    with _progress(f"Optimise {opt.name}", k * opt.replications, quiet) as (advance, _):
+        result = run_optimisation(opt, workers=workers, progress=advance)
+    _print_optimisation(result)
+    if out is not None:
+        table = result.screened.merge(
+            result.shortlist[["candidate", *SIM_COLUMNS_FOR_CSV]], on="candidate", how="left"
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+        console.print(f"{len(table)} candidates written to {out}", markup=False)
+
+
+SIM_COLUMNS_FOR_CSV = [
+    "n",
+    "objective_mean",
+    "objective_ci_low",
+    "objective_ci_high",
+    "risk",
+    "risk_ci_low",
+    "risk_ci_high",
+    "feasible",
+    "feasible_ci",
+    "on_frontier",
+]
+
+
+def _print_optimisation(result: Any) -> None:
+    opt = result.optimisation
+    risk = opt.risk
+    screened = result.screened
+    n_pass = int(screened["passes_screen"].sum())
+    console.print(
+        f"{opt.name}: {len(screened)} candidates screened (Erlang loss approximation); "
+        f"{n_pass} within {opt.screen_slack:g} x the risk limit; "
+        f"{len(result.shortlist)} simulated x {opt.replications} replications, seed {opt.seed} "
+        "(common random numbers)",
+        markup=False,
+    )
+
+    def risk_text(value: float) -> str:
+        return f"{value:.3f}" if not math.isnan(value) else "-"
+
+    limit = f"{risk.label} <= {risk.limit:g}"
+    table = Table(title=f"Shortlist: minimise {opt.objective} subject to {limit}")
+    table.title_justify = "left"
+    for col in ("#", "Candidate", "Screened", "Screened risk", opt.objective, "Risk (95% CI)"):
+        table.add_column(col, justify="left" if col == "Candidate" else "right")
+    table.add_column("Feasible")
+    table.add_column("Frontier")
+    ordered = result.shortlist.sort_values("objective_mean").reset_index(drop=True)
+    for i, (_, r) in enumerate(ordered.iterrows()):
+        half = (r["objective_ci_high"] - r["objective_ci_low"]) / 2
+        feasible = "yes" if r["feasible_ci"] else ("likely" if r["feasible"] else "no")
+        table.add_row(
+            str(i + 1),
+            str(r["candidate"]),
+            compact(float(r["screened_objective"])),
+            risk_text(float(r["screened_risk"])),
+            f"{compact(float(r['objective_mean']))} ±{compact(float(half))}",
+            f"{risk_text(float(r['risk']))} ({risk_text(float(r['risk_ci_low']))}-"
+            f"{risk_text(float(r['risk_ci_high']))})",
+            feasible,
+            "*" if r["on_frontier"] else "",
+        )
+    table.caption = (
+        "Screened: Erlang loss approximation (no simulation). Simulated: mean ± 95% CI half-width; "
+        "risk CI Wilson (a probability) or Student t (a mean). Feasible: yes = CI within the "
+        "limit, likely = estimate within it. * = on the efficient frontier (no candidate is "
+        "both cheaper and less risky)."
+    )
+    console.print(table)
+    front = result.frontier
+    lines = [
+        f"  {compact(float(r['objective_mean']))}  risk {risk_text(float(r['risk']))}  "
+        f"{r['candidate']}"
+        for _, r in front.iterrows()
+    ]
+    console.print("Efficient frontier (cost vs risk):\n" + "\n".join(lines), markup=False)
+    best = result.best
+    if best is None:
+        console.print(
+            "No shortlisted candidate meets the risk limit: widen the search or the shortlist.",
+            markup=False,
+        )
+    else:
+        console.print(
+            f"Cheapest meeting the limit: {best['candidate']} "
+            f"({opt.objective} {compact(float(best['objective_mean']))}, "
+            f"risk {risk_text(float(best['risk']))})",
+            markup=False,
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``sufficiency`` app."""
     app.command("experiment")(experiment_command)
     app.command("compare")(compare_command)
     app.command("sensitivity")(sensitivity_command)
+    app.command("optimise")(optimise_command)
     app.add_typer(results_app, name="results")
