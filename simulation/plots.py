@@ -294,6 +294,30 @@ def planned_openings(config: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["unit", "beds", "planned_date", "close_date"])
 
 
+def openings_from_units(units: pd.DataFrame, start_date: dt.date | str) -> pd.DataFrame | None:
+    """Simulated openings of homes that open during the run, from a run's units table.
+
+    One row per replication and home with ``planned_date`` and ``opened_date`` (NaT if it had
+    not opened by the end); None when the table predates opening-day columns or no home opens
+    after the start.
+    """
+    needed = {"replication", "unit", "kind", "planned_open_day", "opened_day"}
+    if not needed <= set(units.columns):
+        return None
+    homes = units[(units["kind"] == "internal") & (units["planned_open_day"] > 0)]
+    if homes.empty:
+        return None
+    start = pd.Timestamp(start_date)
+    return pd.DataFrame(
+        {
+            "replication": homes["replication"].to_numpy(),
+            "unit": homes["unit"].to_numpy(),
+            "planned_date": start + pd.to_timedelta(homes["planned_open_day"], unit="D"),
+            "opened_date": start + pd.to_timedelta(homes["opened_day"], unit="D"),
+        }
+    )
+
+
 def home_openings(
     planned: pd.DataFrame,
     start_date: dt.date | str,
@@ -313,8 +337,8 @@ def home_openings(
         Simulated openings, one row per replication and home: ``replication``, ``unit``,
         ``planned_date``, ``opened_date`` (NaT = not open by the end). When given, each home shows
         the P5-P95 range, the P25-P75 range and the median of its simulated opening dates. The
-        current model opens homes on their planned dates, so results carry no such table yet:
-        without it the chart shows the planned dates and says so.
+        table comes from a run's units (:func:`openings_from_units`); without it the chart shows
+        the planned dates and says so.
     """
     _require(planned, "planned", ["unit", "beds", "planned_date"])
     start, end = pd.Timestamp(start_date), pd.Timestamp(end_date)

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from simulation.metrics import HEADLINE
 from simulation.outputs import code_version, run_metadata
-from simulation.plots import NEW_FILE_MODE, standard_figures
+from simulation.plots import NEW_FILE_MODE, openings_from_units, standard_figures
 from simulation.runner import RunResult, summarise
 
 RESULT_FILES = ("replications.parquet", "weekly.parquet", "units.parquet", "finance.parquet")
@@ -76,6 +76,7 @@ def from_result(result: RunResult) -> RunData:
         finance=result.finance,
         meta=run_metadata(result),
         config=result.scenario.to_dict(),
+        openings=openings_from_units(result.units, result.scenario.run.start_date),
         source="a fresh run",
     )
 
@@ -105,7 +106,9 @@ def load_results(folder: str | Path) -> RunData:
         raise ValueError(f"{d}/summary.json: no 'config' (written by an older version?)")
     meta = {k: v for k, v in doc.items() if k not in ("metrics", "config")}
     openings = (
-        pd.read_parquet(d / "openings.parquet") if (d / "openings.parquet").is_file() else None
+        pd.read_parquet(d / "openings.parquet")
+        if (d / "openings.parquet").is_file()
+        else openings_from_units(frames["units.parquet"], doc["config"]["run"]["start_date"])
     )
     return RunData(
         summary=frames["replications.parquet"],
