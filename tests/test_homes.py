@@ -326,3 +326,30 @@ def test_no_admission_before_a_new_home_opens(
     windows = np.floor((places - t_open[0]) / month)
     for w in (0, 1):
         assert np.sum(windows == w) <= per_month
+
+
+@pytest.mark.parametrize(
+    "config",
+    ["coventry-2023", "coventry-2017-option1", "coventry-2017-option2", "rotherham-2020"],
+)
+def test_shipped_openings_median_not_before_the_plan(config: str) -> None:
+    """With the shipped slippage distributions no new home's median opening is earlier than
+    its planned date (and no replication opens one early)."""
+    from pathlib import Path
+
+    from simulation import load_scenario
+
+    s = load_scenario(Path(__file__).resolve().parent.parent / "configs" / f"{config}.yaml")
+    new_homes = [i for i, h in enumerate(s.provision.homes) if h.lifecycle is not None]
+    assert new_homes, "the config plans new homes"
+    opened: dict[int, list[float]] = {i: [] for i in new_homes}
+    for r in range(15):
+        units = compute_metrics(s, simulate(s, r)).units
+        for i in new_homes:
+            day_opened = units.loc[i, "opened_day"]
+            planned = units.loc[i, "planned_open_day"]
+            if not np.isnan(day_opened):
+                assert day_opened >= planned
+            opened[i].append(day_opened if not np.isnan(day_opened) else math.inf)
+    for i in new_homes:
+        assert np.median(opened[i]) >= units.loc[i, "planned_open_day"]
