@@ -215,12 +215,14 @@ def _intervals(
 ) -> list[tuple[float, float]]:
     """[start, end) intervals of a unit between ``opens`` and the next ``ends`` (or horizon)."""
     rows = np.flatnonzero(((log.kind == opens) | (log.kind == ends)) & (log.unit == unit))
-    out, start = [], None
-    for row in rows:
-        if log.kind[row] == opens and start is None:
-            start = float(log.time[row])
-        elif log.kind[row] == ends and start is not None:
-            out.append((start, float(log.time[row])))
+    out: list[tuple[float, float]] = []
+    start: float | None = None
+    opens_code, ends_code = int(opens), int(ends)  # plain ints: no enum machinery in the loop
+    for kind, time in zip(log.kind[rows].tolist(), log.time[rows].tolist(), strict=True):
+        if kind == opens_code and start is None:
+            start = time
+        elif kind == ends_code and start is not None:
+            out.append((start, time))
             start = None
     if start is not None:
         out.append((start, horizon))
