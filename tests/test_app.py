@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import zipfile
@@ -163,3 +164,20 @@ def test_invalid_edits_are_listed_in_the_page() -> None:
     assert message.startswith("These edits make an invalid scenario")
     assert "demand.initial_cohort[1].count" in message and "Traceback" not in message
     assert not at.button  # nothing to run until the edits are valid
+
+
+def test_turnover_and_lifecycle_levers() -> None:
+    """Staff turnover is a lever when the config models staffing; moving a new home's opening
+    to the start drops its project stages, and the result still validates."""
+    cfg = load_scenario(COVENTRY).to_dict()
+    base = levers.current_levers(cfg)
+    assert base["staff_turnover_per_year"] == cfg["staffing"]["turnover_per_year"]
+    edits = copy.deepcopy(base)
+    edits["staff_turnover_per_year"] = 0.6
+    new_home = next(i for i, h in enumerate(cfg["provision"]["homes"]) if h.get("lifecycle"))
+    edits["homes"][new_home]["open_date"] = None
+    out = levers.apply_levers(cfg, edits)
+    assert out["staffing"]["turnover_per_year"] == 0.6
+    assert "lifecycle" not in out["provision"]["homes"][new_home]
+    parse_scenario(out)
+    assert any("staff turnover: 60%" in line for line in levers.changed_levers(base, edits, cfg))

@@ -49,12 +49,14 @@ class NeedEdit(TypedDict):
     los_mean_days: float
 
 
-class Edits(TypedDict):
-    """All levers: homes and block contracts in config order, needs by name."""
+class Edits(TypedDict, total=False):
+    """All levers: homes and block contracts in config order, needs by name, and staff
+    turnover (only when the config models staffing)."""
 
     homes: list[HomeEdit]
     block_beds: list[int]
     needs: dict[str, NeedEdit]
+    staff_turnover_per_year: float
 
 
 def configs_dir() -> Path:
@@ -130,7 +132,7 @@ def scale_distribution(dist: Mapping[str, Any], factor: float) -> dict[str, Any]
 def current_levers(config: Mapping[str, Any]) -> Edits:
     """The lever values a config has (the starting point of the page's widgets)."""
     prov = config.get("provision", {})
-    return {
+    edits: Edits = {
         "homes": [
             {
                 "open_date": dt.date.fromisoformat(h["open_date"]) if h.get("open_date") else None,
@@ -147,6 +149,10 @@ def current_levers(config: Mapping[str, Any]) -> Edits:
             for name, need in config["demand"]["needs"].items()
         },
     }
+    staffing = config.get("staffing")
+    if staffing:
+        edits["staff_turnover_per_year"] = float(staffing.get("turnover_per_year", 0.33))
+    return edits
 
 
 def apply_levers(config: Mapping[str, Any], edits: Edits) -> dict[str, Any]:
@@ -164,8 +170,12 @@ def apply_levers(config: Mapping[str, Any], edits: Edits) -> dict[str, Any]:
         home["beds"] = int(edit["beds"])
         opens = edit["open_date"]
         if opens is None or opens <= start:
+            # Open from the start: no project left to run, so no lifecycle stages either.
             home.pop("open_date", None)
+            home.pop("lifecycle", None)
         else:
+            # A new home's stages move with its planned opening (the project starts earlier
+            # or later by the same amount).
             home["open_date"] = opens.isoformat()
     blocks = out.get("provision", {}).get("block_contracts", [])
     if len(edits["block_beds"]) != len(blocks):
@@ -183,6 +193,8 @@ def apply_levers(config: Mapping[str, Any], edits: Edits) -> dict[str, Any]:
         elif new <= 0:
             # Leave it to validation to name the field: a non-positive mean is not a stay.
             need["length_of_stay_days"] = {"dist": "fixed", "value": new}
+    if "staff_turnover_per_year" in edits and out.get("staffing"):
+        out["staffing"]["turnover_per_year"] = float(edits["staff_turnover_per_year"])
     return out
 
 
@@ -218,6 +230,9 @@ def changed_levers(base: Edits, edited: Edits, config: Mapping[str, Any]) -> lis
                 f"{name}: mean stay {b_need['los_mean_days']:g} days "
                 f"(was {a_need['los_mean_days']:g})"
             )
+    a_turn, b_turn = base.get("staff_turnover_per_year"), edited.get("staff_turnover_per_year")
+    if a_turn is not None and b_turn is not None and abs(a_turn - b_turn) > 1e-9:
+        out.append(f"staff turnover: {b_turn:.0%} a year (was {a_turn:.0%})")
     return out
 
 

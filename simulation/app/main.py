@@ -102,7 +102,8 @@ def lever_widgets(scenario: Scenario, sid: str) -> Edits:
     with st.expander("Council homes: opening dates and beds", expanded=True):
         st.caption(
             f"A home opening on or before the start ({start:%d %b %Y}) is open from the start. "
-            "Homes open on the date set (slippage is not modelled yet)."
+            "A new home's date is its planned opening: its project stages, and their slippage, "
+            "move with it."
         )
         for i, (home, lever) in enumerate(
             zip(cfg["provision"].get("homes", []), base["homes"], strict=True)
@@ -158,14 +159,27 @@ def lever_widgets(scenario: Scenario, sid: str) -> Edits:
                 help="Scales the whole length-of-stay distribution; its shape is kept.",
             )
             needs[name] = {"arrivals_per_year": float(arrivals), "los_mean_days": float(los)}
-    st.caption(
-        "Staff turnover is not a lever yet: the model does not simulate staffing (a later issue)."
-    )
-    return {
+    edits: Edits = {
         "homes": [{"open_date": h["open_date"], "beds": int(h["beds"])} for h in homes],
         "block_beds": block_beds,
         "needs": needs,
     }
+    if "staff_turnover_per_year" in base:
+        with st.expander("Staff: turnover"):
+            turnover = st.number_input(
+                "Care staff leaving per post per year",
+                min_value=0.0,
+                max_value=5.0,
+                value=float(base["staff_turnover_per_year"]),
+                step=0.05,
+                key=f"{sid}:staff:turnover",
+                help="0.33 = a third of posts turn over each year; leavers are replaced after "
+                "the recruitment lead time, and a home short of cover stops admitting.",
+            )
+        edits["staff_turnover_per_year"] = float(turnover)
+    else:
+        st.caption("Staff turnover: this config does not model staffing.")
+    return edits
 
 
 def cached_run(
