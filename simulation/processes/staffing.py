@@ -113,8 +113,12 @@ class Staffing:
     def review(self) -> None:
         """Share the relief pool, then agency cover; close or reopen homes as cover allows."""
         relief_left = self.relief_pool
+        now, close_day = self.env.now, self.placements.close_day
         for home in self.homes:
-            gap = max(home.required_fte - home.in_post, 0.0) if self._running(home) else 0.0
+            running = home.started and now < close_day[home.unit]
+            gap = max(home.required_fte - home.in_post, 0.0) if running else 0.0
+            if gap == 0.0 and home.agency_fte == 0.0 and not home.short:
+                continue  # fully staffed and was: nothing to share out or log
             relief = min(gap, relief_left)
             relief_left -= relief
             agency = min(gap - relief, self.agency_cap)
