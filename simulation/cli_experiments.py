@@ -538,7 +538,11 @@ def optimise_command(
     """Bed-mix optimiser: screen a search space with the Erlang loss approximation, simulate
     the cheapest shortlist on common random numbers, print the cost-risk frontier."""
     from simulation.cli import fail as cli_fail
-    from simulation.experiments.optimise import load_optimisation, run_optimisation
+    from simulation.experiments.optimise import (
+        SIM_COLUMNS,
+        load_optimisation,
+        run_optimisation,
+    )
 
     try:
         opt = load_optimisation(spec)
@@ -553,25 +557,13 @@ def optimise_command(
     _print_optimisation(result)
     if out is not None:
         table = result.screened.merge(
-            result.shortlist[["candidate", *SIM_COLUMNS_FOR_CSV]], on="candidate", how="left"
+            result.shortlist[["candidate", *SIM_COLUMNS]], on="candidate", how="left"
         )
         out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
+        tmp = out.with_name(f".{out.name}.tmp")
+        table.to_csv(tmp, index=False)
+        tmp.replace(out)  # all or nothing
         console.print(f"{len(table)} candidates written to {out}", markup=False)
-
-
-SIM_COLUMNS_FOR_CSV = [
-    "n",
-    "objective_mean",
-    "objective_ci_low",
-    "objective_ci_high",
-    "risk",
-    "risk_ci_low",
-    "risk_ci_high",
-    "feasible",
-    "feasible_ci",
-    "on_frontier",
-]
 
 
 def _print_optimisation(result: Any) -> None:

@@ -75,9 +75,7 @@ class Staffing:
         self.review()
 
     def _recruit(self, home: StaffedHome) -> None:
-        self.env.timeout(max(home.recruit_draw(), 0.0)).callbacks.append(
-            partial(self._joins, home)
-        )
+        self.env.timeout(max(home.recruit_draw(), 0.0)).callbacks.append(partial(self._joins, home))
 
     def _log(self, kind: EventKind, home: StaffedHome, value: float) -> None:
         self.placements.log.append(self.env.now, kind, unit=home.unit, value=value)
