@@ -94,3 +94,17 @@ def test_validate_and_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     schema = json.loads(target.read_text())
     assert schema["additionalProperties"] is False
     assert {"run", "demand", "provision", "step_down"} <= set(schema["required"])
+
+
+@pytest.mark.parametrize(
+    "config",
+    sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_every_shipped_config_runs(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(config), "-n", "2", "-w", "1", "-q", "-o", str(out)]) == 0
+    reps = pd.read_parquet(out / "replications.parquet")
+    assert len(reps) == 2 and (reps["cost_total_gbp"] > 0).all()
