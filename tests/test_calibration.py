@@ -20,7 +20,7 @@ from simulation.calibration.backtest import backtest
 from simulation.calibration.cleaning import clean_episodes
 from simulation.calibration.codes import place_code_problem
 from simulation.calibration.estimate import kaplan_meier
-from simulation.calibration.readers import read_episodes
+from simulation.calibration.readers import EPISODE_COLUMNS, read_episodes
 from simulation.calibration.writer import render
 from simulation.cli import main
 
@@ -197,22 +197,7 @@ def test_placement_codes_are_versioned_by_return_year() -> None:
 
 
 def _episodes_csv(path: Path, rows: list[list[str]]) -> Path:
-    cols = [
-        "CHILD",
-        "DECOM",
-        "RNE",
-        "LS",
-        "CIN",
-        "PLACE",
-        "PLACE_PROVIDER",
-        "DEC",
-        "REC",
-        "REASON_PLACE_CHANGE",
-        "HOME_POST",
-        "PL_POST",
-        "URN",
-    ]
-    pd.DataFrame(rows, columns=cols).to_csv(path, index=False)
+    pd.DataFrame(rows, columns=list(EPISODE_COLUMNS)).to_csv(path, index=False)
     return path
 
 
