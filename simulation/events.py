@@ -78,13 +78,22 @@ _ROW_DTYPE = np.dtype(
 )
 
 
-class EventLog:
-    """Append-only log; rows are (time, kind, child, unit, need, value, in_city, route)."""
+# One row of the log: (time, kind, child, unit, need, value, in_city, route).
+LogRow = tuple[float, int, int, int, int, float, int, int]
 
-    __slots__ = ("_rows",)
+
+class EventLog:
+    """Append-only log; rows are (time, kind, child, unit, need, value, in_city, route).
+
+    Hot paths append tuples to ``rows`` directly (a method call per row costs as much as the
+    row). Rows of a timeline worked out before the run (staffing) come in through ``merge``.
+    """
+
+    __slots__ = ("_merged", "rows")
 
     def __init__(self) -> None:
-        self._rows: list[tuple[float, int, int, int, int, float, int, int]] = []
+        self.rows: list[LogRow] = []
+        self._merged: list[LogRow] = []
 
     def append(
         self,
@@ -97,14 +106,22 @@ class EventLog:
         in_city: int = -1,
         route: int = -1,
     ) -> None:
-        self._rows.append((time, int(kind), child, unit, need, value, in_city, route))
+        self.rows.append((time, int(kind), child, unit, need, value, in_city, route))
+
+    def merge(self, rows: list[LogRow]) -> None:
+        """Add rows, in time order, from a timeline computed ahead of the run."""
+        self._merged.extend(rows)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self.rows) + len(self._merged)
 
     def freeze(self) -> FrozenLog:
         # One C-level conversion of the row tuples, then contiguous columns.
-        rows = np.array(self._rows, dtype=_ROW_DTYPE)
+        rows = np.array(self._merged + self.rows, dtype=_ROW_DTYPE)
+        if self._merged:
+            # Both parts are in time order; a stable sort puts merged rows first at a tie (they
+            # are the causes: a leaver, then the home closing to admissions).
+            rows = rows[np.argsort(rows["time"], kind="stable")]
         names = _ROW_DTYPE.names or ()
         return FrozenLog(**{name: np.ascontiguousarray(rows[name]) for name in names})
 

@@ -25,7 +25,12 @@ from simulation.processes.placement import (
     UnitDraws,
     UnitInfo,
 )
-from simulation.processes.staffing import StaffedHome, Staffing, required_fte, staffing_start
+from simulation.processes.staffing import (
+    StaffedHome,
+    apply_bed_closures,
+    required_fte,
+    staffing_timeline,
+)
 from simulation.processes.step_down import carer_recruitment
 from simulation.scenario import BedRules, DpsProcurement, Home, Scenario
 from simulation.streams import DrawBuffer, Streams
@@ -276,22 +281,22 @@ def april_firsts(scenario: Scenario) -> list[float]:
 
 
 def build_staffing(
-    scenario: Scenario,
-    env: simpy.Environment,
-    placements: Placements,
-    streams: Streams,
-    index: dict[str, int],
-) -> Staffing | None:
-    """The staffing model, each home with its own streams (leavers, recruitment lead times)."""
+    scenario: Scenario, streams: Streams, index: dict[str, int], schedules: list[BedSchedule]
+) -> list[StaffedHome]:
+    """Each staffed home with its own streams (leavers, recruitment lead times) and the days
+    it opens and closes in this replication."""
     cfg = scenario.staffing
     if cfg is None:
-        return None
+        return []
     homes = []
     for hs in cfg.homes:
+        unit = index[hs.home]
         establishment = max(round(hs.establishment_fte), 0)
+        beds = next(h.beds for h in scenario.provision.homes if h.name == hs.home)
+        sched = schedules[unit]
         homes.append(
             StaffedHome(
-                unit=index[hs.home],
+                unit=unit,
                 establishment=establishment,
                 required_fte=required_fte(
                     hs.min_on_shift,
@@ -300,16 +305,18 @@ def build_staffing(
                     cfg.absence_rate,
                 ),
                 in_post=hs.initial_fte if hs.initial_fte is not None else establishment,
-                close_beds=hs.close_beds_when_short,
+                close_beds=min(hs.close_beds_when_short, beds)
+                if hs.close_beds_when_short
+                else beds,
                 leave_draw=DrawBuffer(streams(f"staff_leave:{hs.home}")),
                 recruit_draw=DrawBuffer(
                     streams(f"staff_recruit:{hs.home}"), cfg.recruitment_days.ppf
                 ),
+                open_day=sched.open_day,
+                close_day=sched.close_day if sched.close_day is not None else math.inf,
             )
         )
-    return Staffing(
-        env, placements, homes, cfg.turnover_per_year, cfg.relief_pool_fte, cfg.agency_cap_fte
-    )
+    return homes
 
 
 def dps_trigger_units(
@@ -360,12 +367,17 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
             env.process(unit_schedule(env, placements, u, max(open_day, 0.0), close_day))
         if sched.stage_ends or sched.original_end is not None:
             env.process(unit_milestones(env, placements, u, sched))
-    staffed = build_staffing(scenario, env, placements, streams, index)
-    if staffed is not None:
-        for home in staffed.homes:
-            sched = schedules[home.unit]
-            if sched.open_day < (sched.close_day if sched.close_day is not None else math.inf):
-                env.process(staffing_start(env, staffed, home, max(sched.open_day, 0.0)))
+    staff = scenario.staffing
+    if staff is not None:
+        timeline = staffing_timeline(
+            build_staffing(scenario, streams, index, schedules),
+            staff.turnover_per_year,
+            staff.relief_pool_fte,
+            staff.agency_cap_fte,
+            scenario.horizon_days,
+        )
+        log.merge(timeline.rows)
+        apply_bed_closures(env, placements, timeline.closures)
     for d, units_of in dps_trigger_units(scenario, units):
         trigger = d.trigger
         assert trigger is not None

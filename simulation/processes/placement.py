@@ -27,11 +27,24 @@ import simpy
 from numpy.typing import NDArray
 
 from simulation.distributions import Distribution
-from simulation.events import MOVE_FOUND, MOVE_REPATRIATION, EventKind, EventLog, Route
+from simulation.events import MOVE_FOUND, MOVE_REPATRIATION, NO_UNIT, EventKind, EventLog, Route
 from simulation.processes.arrivals import Children
 from simulation.streams import DrawBuffer
 
 MONTH_DAYS = 365.25 / 12
+# Event codes as plain ints for the hot paths, which append log rows as tuples.
+_ARRIVE, _SEARCH, _PLACE, _EXIT = (
+    int(EventKind.ARRIVE),
+    int(EventKind.SEARCH),
+    int(EventKind.PLACE),
+    int(EventKind.EXIT),
+)
+_MOVE, _BED_HOLD, _BED_RELEASE = (
+    int(EventKind.MOVE),
+    int(EventKind.BED_HOLD),
+    int(EventKind.BED_RELEASE),
+)
+_PREVENT, _RETAINER = int(EventKind.PREVENT), int(EventKind.RETAINER)
 WAITING = -1
 GONE = -2
 NOT_ARRIVED = -3
@@ -166,16 +179,30 @@ class Placements:
         }
         self.market_unit = {u.kind: u.index for u in units if u.kind in MARKET_KINDS}
         self.kinds_in_order = frozenset(order)
+        # Hot-path views: plain lists and flags looked up once, not per call.
+        self.rows = log.rows
+        self.free = list(self.beds)  # beds - occupants - held - staff-closed (bed units)
+        self.solo = [u.solo_needs for u in units]
+        self.unit_needs = [u.needs for u in units]
+        self.offered = [
+            u.kind in self.kinds_in_order and u.kind in BED_KINDS and u.beds > 0 for u in units
+        ]
+        self.repatriates_into = [
+            self.flows.repatriation is not None and u.in_city and u.kind in BED_KINDS for u in units
+        ]
+        self.order_is_bed = [k in BED_KINDS for k in order]
+        months = self.flows.month_of_day
+        self.month_of_day: list[int] = months.tolist() if months is not None else []
 
     # -- arrivals and exits -----------------------------------------------------------------
 
     def arrive(self, child: int) -> None:
-        c = self.children
+        need = self.children.need[child]
         if self.flows.prevention and self._prevented(child):
-            self.log.append(self.env.now, EventKind.PREVENT, child, need=c.need[child])
+            self.rows.append((self.env.now, _PREVENT, child, NO_UNIT, need, 0.0, -1, -1))
             self.location[child] = GONE
             return
-        self.log.append(self.env.now, EventKind.ARRIVE, child, need=c.need[child])
+        self.rows.append((self.env.now, _ARRIVE, child, NO_UNIT, need, 0.0, -1, -1))
         self.location[child] = WAITING
         self.waiting[child] = None
         self.seek(child, 0)
@@ -248,15 +275,10 @@ class Placements:
         self.location[child] = GONE
         self.search_token[child] += 1
         self.place_token[child] += 1
-        self.foster_queue.pop(child, None)
-        self.log.append(
-            self.env.now,
-            EventKind.EXIT,
-            child,
-            where,
-            self.children.need[child],
-            value=value,
-            route=route,
+        if self.foster_queue:
+            self.foster_queue.pop(child, None)
+        self.rows.append(
+            (self.env.now, _EXIT, child, where, self.children.need[child], value, -1, route)
         )
         self.waiting.pop(child, None)
         if where >= 0:
@@ -291,9 +313,10 @@ class Placements:
     def seek(self, child: int, stage: int) -> None:
         """Try the policy's provisions from ``stage`` on; the child is waiting meanwhile."""
         order = self.order
+        is_bed = self.order_is_bed
         for i in range(stage, len(order)):
             kind = order[i]
-            if kind in BED_KINDS:
+            if is_bed[i]:
                 unit = self._free_unit(kind, child)
                 if unit >= 0:
                     self._place(child, unit)
@@ -308,9 +331,10 @@ class Placements:
         self.search_token[child] += 1
         token = self.search_token[child]
         unit = self.market_unit[market]
-        if not self.placed_once[child] and self.env.now + days >= c.age_out_at[child]:
+        now = self.env.now
+        if not self.placed_once[child] and now + days >= c.age_out_at[child]:
             self._schedule_age_out(child)
-        self.log.append(self.env.now, EventKind.SEARCH, child, unit, c.need[child], value=days)
+        self.rows.append((now, _SEARCH, child, unit, c.need[child], days, -1, -1))
         limit = self.flows.unregistered_after_days
         if market == "spot" and limit is not None and days > limit:
             self.env.timeout(limit).callbacks.append(partial(self._go_unregistered, child, token))
@@ -338,7 +362,7 @@ class Placements:
     def _has_room(self, u: int) -> bool:
         # The hot path of the cascade: plain list lookups, cheapest test first.
         return (
-            len(self.occupants[u]) + self.held[u] + self.staff_closed[u] < self.beds[u]
+            self.free[u] > 0
             and self.is_open[u]
             and self.env.now < self.close_day[u]
             and (not self.phased[u] or self._fill_allows(u))
@@ -346,7 +370,7 @@ class Placements:
 
     def _admits(self, u: int, child: int) -> bool:
         """Solo rules: a solo child needs an empty unit, and nobody joins a solo child."""
-        solo = self.units[u].solo_needs
+        solo = self.solo[u]
         if not solo:
             return True
         return self.solo_in[u] == 0 and (
@@ -390,13 +414,15 @@ class Placements:
     def set_staff_closed(self, unit: int, beds: int) -> None:
         """Beds out of use for want of staff (all of them: closed to admissions)."""
         reopened = beds < self.staff_closed[unit]
+        self.free[unit] += self.staff_closed[unit] - beds
         self.staff_closed[unit] = beds
         if reopened:
             self._offer_bed(unit)
 
     def _leave(self, child: int, unit: int) -> None:
         self.occupants[unit].discard(child)
-        if self.children.need[child] in self.units[unit].solo_needs:
+        self.free[unit] += 1
+        if self.solo[unit] and self.children.need[child] in self.solo[unit]:
             self.solo_in[unit] -= 1
 
     def _matches(self, u: int) -> bool:
@@ -408,8 +434,19 @@ class Placements:
 
     def _free_unit(self, kind: str, child: int) -> int:
         barred = self.barred[child]
+        free, is_open, close_day, phased = self.free, self.is_open, self.close_day, self.phased
+        now = self.env.now
         for u in self.candidates[kind, self.children.need[child]]:
-            if u != barred and self._has_room(u) and self._admits(u, child) and self._matches(u):
+            # _has_room, inlined: this loop runs for every child seeking a bed.
+            if (
+                u != barred
+                and free[u] > 0
+                and is_open[u]
+                and now < close_day[u]
+                and (not phased[u] or self._fill_allows(u))
+                and self._admits(u, child)
+                and self._matches(u)
+            ):
                 return u
         return -1
 
@@ -422,7 +459,8 @@ class Placements:
         days = turnaround() if turnaround is not None else 0.0
         if days > 0.0:
             self.held[unit] += 1
-            self.log.append(self.env.now, EventKind.BED_HOLD, unit=unit, value=days)
+            self.free[unit] -= 1
+            self.rows.append((self.env.now, _BED_HOLD, -1, unit, -1, days, -1, -1))
             self.env.timeout(days).callbacks.append(
                 partial(self._release_bed, unit, self.hold_epoch[unit])
             )
@@ -432,7 +470,8 @@ class Placements:
         if epoch != self.hold_epoch[unit]:
             return  # the unit closed meanwhile: its holds went with it
         self.held[unit] -= 1
-        self.log.append(self.env.now, EventKind.BED_RELEASE, unit=unit)
+        self.free[unit] += 1
+        self.rows.append((self.env.now, _BED_RELEASE, -1, unit, -1, 0.0, -1, -1))
         self._offer_bed(unit)
 
     def _place(
@@ -443,15 +482,17 @@ class Placements:
         now = self.env.now
         info = self.units[unit]
         need = c.need[child]
+        rows = self.rows
         previous = self.location[child]
         if previous >= 0:
-            self.log.append(now, EventKind.MOVE, child, previous, need, route=reason)
+            rows.append((now, _MOVE, child, previous, need, 0.0, -1, reason))
             self._leave(child, previous)
         if not keep_searching:
             self.waiting.pop(child, None)
             self.search_token[child] += 1
         self.location[child] = unit
         self.occupants[unit].add(child)
+        self.free[unit] -= 1
         if need in info.solo_needs:
             self.solo_in[unit] += 1
         self.place_token[child] += 1
@@ -468,7 +509,7 @@ class Placements:
             price, in_city = 0.0, info.in_city
         self.price_now[child] = price
         self.in_city_now[child] = in_city
-        self.log.append(now, EventKind.PLACE, child, unit, need, price, int(in_city))
+        rows.append((now, _PLACE, child, unit, need, price, int(in_city), -1))
         retainer = (
             c.spot_retainer_days[child]
             if kind == "spot"
@@ -477,7 +518,7 @@ class Placements:
             else 0.0
         )
         if retainer > 0.0:
-            self.log.append(now, EventKind.RETAINER, child, unit, need, value=retainer)
+            rows.append((now, _RETAINER, child, unit, need, retainer, -1, -1))
         if not self.placed_once[child]:
             self.placed_once[child] = True
             if now + c.los[child] < c.age_out_at[child]:
@@ -486,13 +527,14 @@ class Placements:
             else:
                 self.exit_at[child] = c.age_out_at[child]
                 self._schedule_age_out(child)
-        if info.beds:
+        if info.beds and info.fill_per_month:
             self._count_admission(unit)
         if info.max_stay_days is not None and now + info.max_stay_days < self.exit_at[child]:
             self.env.timeout(info.max_stay_days).callbacks.append(
                 partial(self._stay_limit, child, self.place_token[child])
             )
-        rate = self.flows.breakdown_rate_per_day.get(kind, 0.0)
+        rates = self.flows.breakdown_rate_per_day
+        rate = rates.get(kind, 0.0) if rates else 0.0
         if rate > 0.0:
             delay = -math.log1p(-self.flows.breakdown_draws[need]()) / rate
             if now + delay < self.exit_at[child]:
@@ -539,25 +581,24 @@ class Placements:
     def _offer_bed(self, unit: int) -> None:
         """Give free beds in ``unit`` to waiting children (first come first served), then
         to children brought back from market placements when repatriation is on."""
-        info = self.units[unit]
-        if info.kind not in self.kinds_in_order:
+        if not self.offered[unit]:
             return
-        while self._has_room(unit):
-            child = next(
-                (
-                    ch
-                    for ch in self.waiting
-                    if self.children.need[ch] in info.needs
-                    and self.barred[ch] != unit
-                    and self._admits(unit, ch)
-                    and self._matches(unit)
-                ),
-                None,
-            )
-            if child is None:
-                break
-            self._place(child, unit)
-        if self.flows.repatriation is not None and info.in_city and info.kind in BED_KINDS:
+        waiting = self.waiting
+        if waiting:
+            needs, need, barred = self.unit_needs[unit], self.children.need, self.barred
+            while self._has_room(unit):
+                for child in waiting:
+                    if (
+                        need[child] in needs
+                        and barred[child] != unit
+                        and self._admits(unit, child)
+                        and self._matches(unit)
+                    ):
+                        break
+                else:
+                    break
+                self._place(child, unit)
+        if self.repatriates_into[unit] and self.free[unit] > 0:
             self._repatriate(unit)
 
     def _repatriate(self, unit: int) -> None:
@@ -567,7 +608,11 @@ class Placements:
             return
         info = self.units[unit]
         now = self.env.now
-        month = int(months[min(int(now), len(months) - 1)])
+        by_day = self.month_of_day
+        month = by_day[min(int(now), len(by_day) - 1)]
+        need, in_city_now, exit_at = self.children.need, self.in_city_now, self.exit_at
+        needs, foster_queue = info.needs, self.foster_queue
+        out_only, min_days = rule.out_of_city_only, rule.min_remaining_days
         while self._has_room(unit) and self.moves_in_month.get(month, 0) < rule.max_moves_per_month:
             best, best_key = -1, -math.inf
             for kind in rule.from_kinds:
@@ -576,11 +621,11 @@ class Placements:
                     continue
                 for ch in self.occupants[market]:
                     if (
-                        self.children.need[ch] not in info.needs
+                        need[ch] not in needs
+                        or (out_only and in_city_now[ch])
+                        or exit_at[ch] - now < min_days
+                        or ch in foster_queue
                         or not self._admits(unit, ch)
-                        or (rule.out_of_city_only and self.in_city_now[ch])
-                        or self.exit_at[ch] - now < rule.min_remaining_days
-                        or ch in self.foster_queue
                     ):
                         continue
                     if rule.priority == "most_expensive":
@@ -630,6 +675,8 @@ class Placements:
     def close_unit(self, unit: int) -> None:
         self.is_open[unit] = False
         self.held[unit] = 0
+        # Everyone leaves and holds lapse: all beds but the staff-closed ones are free again.
+        self.free[unit] = self.beds[unit] - self.staff_closed[unit]
         self.hold_epoch[unit] += 1
         self.log.append(self.env.now, EventKind.UNIT_CLOSE, unit=unit, value=self.units[unit].beds)
         residents = sorted(self.occupants[unit])
