@@ -12,7 +12,7 @@ import simpy
 
 from simulation.calendar import DAYS_PER_YEAR, day_of
 from simulation.events import EventLog, FrozenLog
-from simulation.processes.arrivals import Children, arrival_process, draw_children
+from simulation.processes.arrivals import Children, draw_children, start_arrivals
 from simulation.processes.contracts import dps_trigger
 from simulation.processes.homes import unit_milestones, unit_schedule
 from simulation.processes.market import uplift_rounds
@@ -422,6 +422,6 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
                     DrawBuffer(streams(f"uplift_size:{market}"), m.uplift.ppf),
                 )
             )
-    env.process(arrival_process(env, placements, children))
+    start_arrivals(env, placements, children)
     env.run(until=scenario.horizon_days)
     return Replication(replication, root_seed, log.freeze(), units, children)

@@ -9,8 +9,8 @@ numbers) and adding an attribute (a spare column) shifts nothing.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from simulation.calendar import DAYS_PER_YEAR, MONTHS, month_of_day
 from simulation.distributions import Distribution
+from simulation.processes.timing import Urgent
 from simulation.scenario import ROUTE_NAMES, Scenario, assign_initial_units
 from simulation.streams import Streams
 
@@ -299,14 +300,29 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
     )
 
 
-def arrival_process(
-    env: simpy.Environment, placements: Placements, children: Children
-) -> Generator[simpy.Event, None, None]:
-    """Hand each new child to the placement cascade at its arrival time."""
-    for child in range(len(children)):
-        if children.initial[child]:
-            continue
-        delay = children.arrival[child] - env.now
-        if delay > 0:
-            yield env.timeout(delay)
-        placements.arrive(child)
+def start_arrivals(env: simpy.Environment, placements: Placements, children: Children) -> None:
+    """Hand each new child to the placement cascade at its arrival time.
+
+    One timeout at a time, each handing over every child due by then: a chain of callbacks,
+    not a process (a process resumption costs several times a callback, once per child).
+    """
+    due = [child for child in range(len(children)) if not children.initial[child]]
+    arrival = children.arrival
+
+    def hand_over(i: int, timed_out: bool, _event: simpy.Event) -> None:
+        # The child a timeout was set for arrives when it fires (now may differ from its
+        # arrival day in the last bit); the ones after it wait if they are due later.
+        if timed_out:
+            placements.arrive(due[i])
+            i += 1
+        while i < len(due):
+            child = due[i]
+            delay = arrival[child] - env.now
+            if delay > 0:
+                env.timeout(delay).callbacks.append(partial(hand_over, i, True))
+                return
+            placements.arrive(child)
+            i += 1
+
+    # Day-0 arrivals come after every other process has started, as when this was a process.
+    Urgent(env).callbacks.append(partial(hand_over, 0, False))

@@ -20,11 +20,12 @@ import math
 from dataclasses import dataclass, field
 from functools import partial
 
+import numpy as np
 import simpy
-from simpy.core import URGENT
 
 from simulation.events import EventKind, LogRow
 from simulation.processes.placement import Placements
+from simulation.processes.timing import Urgent
 from simulation.streams import DrawBuffer
 
 # Staffing events, in the order they are handled when due at the same instant.
@@ -46,13 +47,6 @@ class StaffedHome:
     close_day: float = math.inf
     running: bool = False
     leave_token: int = 0
-    agency_fte: float = 0.0
-    short: bool = False
-    relief_left_after: float = 0.0  # relief pool still unshared after this home (last review)
-
-    def gap(self) -> float:
-        """FTE of rota cover the home lacks from its own staff (0 when not running)."""
-        return max(self.required_fte - self.in_post, 0.0) if self.running else 0.0
 
 
 @dataclass(frozen=True)
@@ -80,123 +74,72 @@ def required_fte(
     return hours / contract_hours / (1.0 - absence_rate)
 
 
-class _Timeline:
-    """The staffing event loop: a heap of (time, sequence, event, home, token)."""
+_JOIN_CODE, _LEAVE_CODE, _AGENCY_CODE = (
+    int(EventKind.STAFF_JOIN),
+    int(EventKind.STAFF_LEAVE),
+    int(EventKind.AGENCY),
+)
 
-    def __init__(
-        self,
-        homes: list[StaffedHome],
-        turnover_per_year: float,
-        relief_pool_fte: float,
-        agency_cap_fte: float,
-        horizon: float,
-    ) -> None:
-        self.homes = homes
-        for home in homes:  # no home has a gap yet: the whole pool is left after each
-            home.relief_left_after = relief_pool_fte
-        self.turnover_per_day = turnover_per_year / 365.25
-        self.relief_pool = relief_pool_fte
-        self.agency_cap = agency_cap_fte
-        self.horizon = horizon
-        self.out = StaffingTimeline()
-        self.queue: list[tuple[float, int, int, int, int]] = []
-        self.sequence = 0
-        self.now = 0.0
 
-    def push(self, time: float, event: int, home: int, token: int = 0) -> None:
+def _home_changes(
+    home: StaffedHome, turnover_per_day: float, horizon: float
+) -> list[tuple[float, int, float, LogRow | None]]:
+    """One home's headcount over the run, from its own streams alone.
+
+    Returns its changes in order as (time, sequence, gap after, log row): the home opening,
+    every leaver and starter, and its closing (gap 0 from then on, no row).
+    """
+    queue: list[tuple[float, int, int, int]] = []  # (time, sequence, event, leave token)
+    sequence = 0
+    unit, required = home.unit, home.required_fte
+
+    def push(time: float, event: int, token: int = 0) -> None:
         # Ties go first-scheduled first, as in SimPy: the sequence number breaks them.
-        if time < self.horizon:
-            heapq.heappush(self.queue, (time, self.sequence, event, home, token))
-            self.sequence += 1
+        nonlocal sequence
+        if time < horizon:
+            heapq.heappush(queue, (time, sequence, event, token))
+            sequence += 1
 
-    def log(self, kind: EventKind, home: StaffedHome, value: float) -> None:
-        self.out.rows.append((self.now, int(kind), -1, home.unit, -1, float(value), -1, -1))
-
-    def run(self) -> StaffingTimeline:
-        for i, home in enumerate(self.homes):
-            if home.open_day < home.close_day:
-                self.push(max(home.open_day, 0.0), _START, i)
-                if home.close_day < math.inf:
-                    self.push(home.close_day, _CLOSE, i)
-        while self.queue:
-            self.now, _, event, i, token = heapq.heappop(self.queue)
-            home = self.homes[i]
-            gap = home.gap()
-            if event == _START:
-                self._start(i, home)
-            elif event == _LEAVE:
-                if token != home.leave_token or not home.running:
-                    continue
-                home.in_post -= 1
-                self.log(EventKind.STAFF_LEAVE, home, home.in_post)
-                self._recruit(i, home)
-                self._next_leaver(i, home)
-            elif event == _JOIN:
-                if not home.running or home.in_post >= home.establishment:
-                    continue
-                home.in_post += 1
-                self.log(EventKind.STAFF_JOIN, home, home.in_post)
-                self._next_leaver(i, home)
-            else:  # _CLOSE: the home's staff stop counting, and its agency cover ends
-                home.running = False
-            # Cover depends only on the homes' gaps: if this one's did not change, nothing can.
-            if home.gap() != gap:
-                self._review(i)
-        return self.out
-
-    def _start(self, i: int, home: StaffedHome) -> None:
-        """The home opens: its staff are in post and its vacancies are being recruited."""
-        home.running = True
-        self.log(EventKind.STAFF_JOIN, home, home.in_post)
-        for _ in range(home.establishment - home.in_post):
-            self._recruit(i, home)
-        self._next_leaver(i, home)
-
-    def _recruit(self, i: int, home: StaffedHome) -> None:
-        self.push(self.now + max(home.recruit_draw(), 0.0), _JOIN, i)
-
-    def _next_leaver(self, i: int, home: StaffedHome) -> None:
+    def next_leaver(now: float) -> None:
         # The headcount changed: the next leaver is redrawn at the new rate (memoryless).
         home.leave_token += 1
-        rate = home.in_post * self.turnover_per_day
+        rate = home.in_post * turnover_per_day
         if rate > 0:
-            delay = -math.log1p(-home.leave_draw()) / rate
-            self.push(self.now + delay, _LEAVE, i, home.leave_token)
+            push(now - math.log1p(-home.leave_draw()) / rate, _LEAVE, home.leave_token)
 
-    def _review(self, changed: int) -> None:
-        """Share the relief pool, then agency cover; close or reopen homes as cover allows.
-
-        The pool goes to homes in config order, so only ``changed`` (whose gap changed) and
-        the homes after it can change, and only while the pool left after them differs from
-        the last review: once it is the same again, every later home's cover is too.
-        """
-        homes = self.homes
-        relief_left = homes[changed - 1].relief_left_after if changed else self.relief_pool
-        for j in range(changed, len(homes)):
-            home = homes[j]
-            gap = max(home.required_fte - home.in_post, 0.0) if home.running else 0.0
-            if gap == 0.0 and home.agency_fte == 0.0 and not home.short:
-                same_after = relief_left == home.relief_left_after
-                home.relief_left_after = relief_left
-                if same_after and j > changed:
-                    return
-                continue  # fully staffed and was: nothing to share out or log
-            relief = min(gap, relief_left)
-            relief_left -= relief
-            agency = min(gap - relief, self.agency_cap)
-            short = gap - relief - agency > 1e-9
-            if abs(agency - home.agency_fte) > 1e-12:
-                home.agency_fte = agency
-                self.log(EventKind.AGENCY, home, agency)
-            if short != home.short:
-                home.short = short
-                self.out.closures.append(
-                    BedClosure(self.now, home.unit, home.close_beds if short else 0)
-                )
-            same_after = relief_left == home.relief_left_after
-            home.relief_left_after = relief_left
-            if same_after and j > changed:
-                return
+    changes: list[tuple[float, int, float, LogRow | None]] = []
+    if home.open_day >= home.close_day:
+        return changes
+    push(max(home.open_day, 0.0), _START)
+    if home.close_day < math.inf:
+        push(home.close_day, _CLOSE)
+    while queue:
+        now, seq, event, token = heapq.heappop(queue)
+        if event == _START:
+            home.running = True
+            row: LogRow = (now, _JOIN_CODE, -1, unit, -1, float(home.in_post), -1, -1)
+            for _ in range(home.establishment - home.in_post):  # posts vacant on opening
+                push(now + max(home.recruit_draw(), 0.0), _JOIN)
+            next_leaver(now)
+        elif event == _LEAVE:
+            if token != home.leave_token:
+                continue  # superseded by a later headcount change
+            home.in_post -= 1
+            row = (now, _LEAVE_CODE, -1, unit, -1, float(home.in_post), -1, -1)
+            push(now + max(home.recruit_draw(), 0.0), _JOIN)
+            next_leaver(now)
+        elif event == _JOIN:
+            if home.in_post >= home.establishment:
+                continue
+            home.in_post += 1
+            row = (now, _JOIN_CODE, -1, unit, -1, float(home.in_post), -1, -1)
+            next_leaver(now)
+        else:  # _CLOSE: its staff stop counting, and nothing after matters
+            home.running = False
+            changes.append((now, seq, 0.0, None))
+            break
+        changes.append((now, seq, max(required - home.in_post, 0.0), row))
+    return changes
 
 
 def staffing_timeline(
@@ -206,19 +149,57 @@ def staffing_timeline(
     agency_cap_fte: float,
     horizon: float,
 ) -> StaffingTimeline:
-    """Every staffing change of the replication before ``horizon``, in time order."""
-    return _Timeline(homes, turnover_per_year, relief_pool_fte, agency_cap_fte, horizon).run()
+    """Every staffing change of the replication before ``horizon``, in time order.
 
-
-class _Urgent(simpy.Event):
-    """An event due ``delay`` from now that runs before any normal event due then (so a home
-    closed by staffing at the instant it opens never admits a child)."""
-
-    def __init__(self, env: simpy.Environment, delay: float) -> None:
-        super().__init__(env)
-        self._ok = True
-        self._value = None
-        env.schedule(self, URGENT, delay)
+    Each home's headcount depends only on its own streams, so it is worked out home by home.
+    Cover couples the homes (the relief pool goes to short homes in config order): after every
+    change, in time order (ties: config order), the pool and then agency are shared out over
+    all homes at once, vectorised over the changes.
+    """
+    out = StaffingTimeline()
+    per_home = [_home_changes(h, turnover_per_year / 365.25, horizon) for h in homes]
+    events = sorted(
+        (time, i, seq, gap, row)
+        for i, changes in enumerate(per_home)
+        for time, seq, gap, row in changes
+    )
+    if not events:
+        return out
+    n, n_homes = len(events), len(homes)
+    owner = np.fromiter((e[1] for e in events), dtype=np.int64, count=n)
+    gap_after = np.fromiter((e[3] for e in events), dtype=np.float64, count=n)
+    # gaps[k, h]: home h's gap just after change k (its latest change at or before k).
+    positions = np.arange(n)
+    gaps = np.zeros((n, n_homes))
+    for h in range(n_homes):
+        last = np.maximum.accumulate(np.where(owner == h, positions, -1))
+        gaps[:, h] = np.where(last >= 0, gap_after[np.maximum(last, 0)], 0.0)
+    relief_left = np.full(n, relief_pool_fte)
+    agency = np.empty((n, n_homes))
+    short = np.empty((n, n_homes), dtype=bool)
+    for h in range(n_homes):
+        relief = np.minimum(gaps[:, h], relief_left)
+        relief_left = relief_left - relief
+        agency[:, h] = np.minimum(gaps[:, h] - relief, agency_cap_fte)
+        short[:, h] = gaps[:, h] - relief - agency[:, h] > 1e-9
+    # Log what changed at each change: agency in use, and homes closing or reopening.
+    agency_was = np.vstack([np.zeros((1, n_homes)), agency[:-1]])
+    short_was = np.vstack([np.zeros((1, n_homes), dtype=bool), short[:-1]])
+    agency_moves = np.abs(agency - agency_was) > 1e-12
+    by_change: dict[int, list[int]] = {}
+    for k, h in zip(*np.nonzero(agency_moves), strict=True):
+        by_change.setdefault(int(k), []).append(int(h))
+    rows = out.rows
+    for k, (time, _, _, _, row) in enumerate(events):
+        if row is not None:
+            rows.append(row)
+        for h in by_change.get(k, ()):
+            rows.append((time, _AGENCY_CODE, -1, homes[h].unit, -1, float(agency[k, h]), -1, -1))
+    for k, h in zip(*np.nonzero(short != short_was), strict=True):
+        home = homes[int(h)]
+        beds = home.close_beds if short[k, h] else 0
+        out.closures.append(BedClosure(events[int(k)][0], home.unit, beds))
+    return out
 
 
 def apply_bed_closures(
@@ -232,4 +213,4 @@ def apply_bed_closures(
         placements.set_staff_closed(closure.unit, closure.beds)
 
     for closure in closures:
-        _Urgent(env, closure.time - env.now).callbacks.append(partial(apply, closure))
+        Urgent(env, closure.time - env.now).callbacks.append(partial(apply, closure))
