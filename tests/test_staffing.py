@@ -1,8 +1,10 @@
-"""Staffing as processes (issue 3): rota cover, relief pool, agency, and closures to admissions.
+"""Staffing (issue 3): rota cover, relief pool, agency, and closures to admissions.
 
-With no turnover and a fixed recruitment lead time the staffing timeline is known: a home that
-opens with too few staff for its rota (beyond what agency can cover) is closed to admissions
-until its vacancies are filled, then reopens. A home never admits a child while short-staffed.
+Staffing is worked out as a timeline before the placement run (it never depends on the
+children); only its closures to admissions enter the SimPy model. With no turnover and a fixed
+recruitment lead time the timeline is known: a home that opens with too few staff for its rota
+(beyond what agency can cover) is closed to admissions until its vacancies are filled, then
+reopens. A home never admits a child while short-staffed, not even at the instant it opens.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from helpers import base_config, exponential, fixed, mean_ci, scenario
+from helpers import base_config, day, exponential, fixed, mean_ci, scenario
 from hypothesis import given, settings
 
 from simulation.events import EventKind
@@ -77,6 +79,34 @@ def test_relief_pool_covers_before_agency_and_partial_bed_closure() -> None:
     log = rep.log
     early = (log.kind == P) & (log.unit == 0) & (log.time < 60.0)
     assert 0 < np.sum(early) <= 2
+
+
+def test_home_short_at_a_later_opening_admits_nobody_at_that_instant() -> None:
+    """Children wait in a long spot search when the home opens on day 30 with 8 staff of 13:
+    the home is closed to admissions from the instant it opens (before the waiting children are
+    offered its beds) until the recruits start on day 90."""
+    cfg = _config(initial=8)
+    cfg["provision"]["homes"][0]["open_date"] = day(30)
+    cfg["provision"]["spot"]["search_days"] = fixed(200)
+    rep = simulate(scenario(cfg), 0)
+    log = rep.log
+    assert list(log.time[log.kind == SHORT]) == [30.0]
+    assert list(log.time[log.kind == COVERED]) == [90.0]
+    places = log.time[(log.kind == P) & (log.unit == 0)]
+    assert len(places) > 0 and places.min() >= 90.0
+
+
+def test_agency_cover_ends_when_the_home_closes() -> None:
+    """A home short of staff uses its 2 FTE of agency until it closes on day 100, not after:
+    2 FTE x £100 a day of premium for 100 days."""
+    cfg = _config(initial=8, recruitment_days=fixed(500))
+    cfg["provision"]["homes"][0]["close_date"] = day(100)
+    s = scenario(cfg)
+    rep = simulate(s, 0)
+    log = rep.log
+    agency = log.kind == AGENCY
+    assert list(zip(log.time[agency], log.value[agency], strict=True)) == [(0.0, 2.0), (100.0, 0.0)]
+    assert compute_metrics(s, rep).summary["cost_agency_gbp"] == pytest.approx(2 * 100.0 * 100)
 
 
 @settings(max_examples=30, deadline=None)
