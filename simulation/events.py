@@ -64,7 +64,7 @@ MOVE_REPATRIATION = 1  # brought back into a freed in-city bed
 NO_UNIT = -1
 
 
-_ROW_DTYPE = np.dtype(
+ROW_DTYPE = np.dtype(
     [
         ("time", np.float64),
         ("kind", np.int8),
@@ -93,7 +93,7 @@ class EventLog:
 
     def __init__(self) -> None:
         self.rows: list[LogRow] = []
-        self._merged: list[LogRow] = []
+        self._merged: list[NDArray[np.void]] = []
 
     def append(
         self,
@@ -108,21 +108,22 @@ class EventLog:
     ) -> None:
         self.rows.append((time, int(kind), child, unit, need, value, in_city, route))
 
-    def merge(self, rows: list[LogRow]) -> None:
-        """Add rows, in time order, from a timeline computed ahead of the run."""
-        self._merged.extend(rows)
+    def merge(self, rows: NDArray[np.void]) -> None:
+        """Add rows (of ``ROW_DTYPE``, in time order) from a timeline computed ahead of the run."""
+        self._merged.append(rows)
 
     def __len__(self) -> int:
-        return len(self.rows) + len(self._merged)
+        return len(self.rows) + sum(len(m) for m in self._merged)
 
     def freeze(self) -> FrozenLog:
         # One C-level conversion of the row tuples, then contiguous columns.
-        rows = np.array(self._merged + self.rows, dtype=_ROW_DTYPE)
+        rows = np.array(self.rows, dtype=ROW_DTYPE)
         if self._merged:
-            # Both parts are in time order; a stable sort puts merged rows first at a tie (they
+            # Each part is in time order; a stable sort puts merged rows first at a tie (they
             # are the causes: a leaver, then the home closing to admissions).
+            rows = np.concatenate([*self._merged, rows])
             rows = rows[np.argsort(rows["time"], kind="stable")]
-        names = _ROW_DTYPE.names or ()
+        names = ROW_DTYPE.names or ()
         return FrozenLog(**{name: np.ascontiguousarray(rows[name]) for name in names})
 
 

@@ -699,6 +699,15 @@ def cross_check(s: Scenario) -> list[Issue]:
                         f"no home '{hs.home}' (allowed: {_allowed(home_names_all)})",
                     )
                 )
+            posts = max(round(hs.establishment_fte), 0)
+            if hs.initial_fte is not None and hs.initial_fte > posts:
+                issues.append(
+                    Issue(
+                        f"staffing.homes[{i}].initial_fte",
+                        f"{hs.initial_fte} staff in post exceeds the establishment of {posts} "
+                        "posts (allowed: 0 to the establishment)",
+                    )
+                )
     issues += _check_cohort(s)
     return issues
 

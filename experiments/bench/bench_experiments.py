@@ -7,7 +7,11 @@ Measures, for a config (default configs/coventry-2023.yaml, its 10-year horizon)
 - the same through the whole ``sufficiency experiment`` path into a DuckDB store (optional);
 - the SimPy events one replication processes, and the time a bare SimPy loop takes to process
   as many events (one process yielding that many timeouts), against the time of one
-  replication of the model (``simulate`` only, and simulate + metrics).
+  replication of the model (``simulate`` only, and simulate + metrics);
+- where a replication's time goes: setup (streams, children's draws, schedules, the staffing
+  timeline), the SimPy run, and turning the event log into columns;
+- for scale, the least model logic there can be on the same number of events: a loss system
+  (arrivals, a bed counter, stays) driven by timeout callbacks.
 
 Every figure is the median of ``--repeats`` runs.
 
@@ -32,6 +36,7 @@ import numpy as np
 import simpy
 
 from simulation import load_scenario
+from simulation.events import EventLog, FrozenLog
 from simulation.experiments.driver import run_experiment
 from simulation.experiments.executor import Runner, Task
 from simulation.experiments.spec import Experiment, Strategy
@@ -81,6 +86,72 @@ def bare_simpy(n_events: int, horizon_days: float, seed: int = 0) -> None:
 
     env.process(loop(env))
     env.run()
+
+
+def loss_model(n_events: int, horizon_days: float, beds: int = 36, seed: int = 0) -> int:
+    """The simplest bed model on about ``n_events`` SimPy events: Poisson arrivals, a bed
+    counter, exponential stays, overflow counted (timeout callbacks, no processes)."""
+    rng = np.random.default_rng(seed)
+    n = n_events // 2
+    gaps = rng.exponential(horizon_days / n, n).tolist()
+    stays = rng.exponential(beds * horizon_days / n, n).tolist()
+    env = simpy.Environment()
+    state = {"free": beds, "lost": 0, "i": 0}
+
+    def leave(_event: simpy.Event) -> None:
+        state["free"] += 1
+
+    def arrive(_event: simpy.Event) -> None:
+        i = state["i"]
+        if state["free"] > 0:
+            state["free"] -= 1
+            env.timeout(stays[i]).callbacks.append(leave)
+        else:
+            state["lost"] += 1
+        state["i"] = i + 1
+        if i + 1 < n:
+            env.timeout(gaps[i + 1]).callbacks.append(arrive)
+
+    env.timeout(gaps[0]).callbacks.append(arrive)
+    env.run()
+    return state["lost"]
+
+
+def simulate_phases(scenario: Scenario, reps: int) -> dict[str, float]:
+    """Median ms per replication of setup, the SimPy run, and freezing the log."""
+    run_s: list[float] = []
+    freeze_s: list[float] = []
+    total_s: list[float] = []
+    original_run, original_freeze = simpy.Environment.run, EventLog.freeze
+
+    def timed_run(self: simpy.Environment, until: Any = None) -> Any:
+        t0 = time.perf_counter()
+        out = original_run(self, until)
+        run_s.append(time.perf_counter() - t0)
+        return out
+
+    def timed_freeze(self: EventLog) -> FrozenLog:
+        t0 = time.perf_counter()
+        out = original_freeze(self)
+        freeze_s.append(time.perf_counter() - t0)
+        return out
+
+    simpy.Environment.run = timed_run  # type: ignore[method-assign]
+    EventLog.freeze = timed_freeze  # type: ignore[method-assign]
+    try:
+        for r in range(reps):
+            t0 = time.perf_counter()
+            simulate(scenario, r)
+            total_s.append(time.perf_counter() - t0)
+    finally:
+        simpy.Environment.run = original_run  # type: ignore[method-assign]
+        EventLog.freeze = original_freeze  # type: ignore[method-assign]
+    run, freeze, total = (1000 * statistics.median(x) for x in (run_s, freeze_s, total_s))
+    return {
+        "setup_ms": round(total - run - freeze, 3),
+        "simpy_run_ms": round(run, 3),
+        "log_freeze_ms": round(freeze, 3),
+    }
 
 
 def executor_rate(
@@ -151,6 +222,8 @@ def main() -> None:
         median_time(lambda: [compute_metrics(scenario, r) for r in runs], args.repeats) / reps
     )
     bare_s = median_time(lambda: bare_simpy(events, scenario.horizon_days), max(5, args.repeats))
+    loss_s = median_time(lambda: loss_model(events, scenario.horizon_days), max(5, args.repeats))
+    phases = simulate_phases(scenario, 3 * reps)
 
     figures: dict[str, Any] = {
         "config": str(args.config),
@@ -166,6 +239,10 @@ def main() -> None:
         "metrics_ms_per_rep": round(1000 * metrics_s, 3),
         "simulate_vs_bare_simpy": round(sim_s / bare_s, 2),
         "replication_vs_bare_simpy": round((sim_s + metrics_s) / bare_s, 2),
+        "simulate_phases": phases,
+        "simpy_run_vs_bare_simpy": round(phases["simpy_run_ms"] / (1000 * bare_s), 2),
+        "loss_model_callbacks_ms": round(1000 * loss_s, 3),
+        "loss_model_vs_bare_simpy": round(loss_s / bare_s, 2),
     }
     serial = executor_rate(scenario, n, None, 1, args.batch, args.repeats)
     figures["serial_reps_per_s"] = round(serial, 1)

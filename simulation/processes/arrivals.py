@@ -300,29 +300,38 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
     )
 
 
-def start_arrivals(env: simpy.Environment, placements: Placements, children: Children) -> None:
-    """Hand each new child to the placement cascade at its arrival time.
+class _ArrivalFeed:
+    """Hands each new child to the placement cascade at its arrival time.
 
     One timeout at a time, each handing over every child due by then: a chain of callbacks,
     not a process (a process resumption costs several times a callback, once per child).
     """
-    due = [child for child in range(len(children)) if not children.initial[child]]
-    arrival = children.arrival
 
-    def hand_over(i: int, timed_out: bool, _event: simpy.Event) -> None:
+    def __init__(self, env: simpy.Environment, placements: Placements, children: Children):
+        self.env = env
+        self.placements = placements
+        self.arrival = children.arrival
+        self.due = [child for child in range(len(children)) if not children.initial[child]]
+
+    def hand_over(self, i: int, timed_out: bool, _event: simpy.Event) -> None:
         # The child a timeout was set for arrives when it fires (now may differ from its
         # arrival day in the last bit); the ones after it wait if they are due later.
+        due, arrive = self.due, self.placements.arrive
         if timed_out:
-            placements.arrive(due[i])
+            arrive(due[i])
             i += 1
         while i < len(due):
             child = due[i]
-            delay = arrival[child] - env.now
+            delay = self.arrival[child] - self.env.now
             if delay > 0:
-                env.timeout(delay).callbacks.append(partial(hand_over, i, True))
+                self.env.timeout(delay).callbacks.append(partial(self.hand_over, i, True))
                 return
-            placements.arrive(child)
+            arrive(child)
             i += 1
 
-    # Day-0 arrivals come after every other process has started, as when this was a process.
-    Urgent(env).callbacks.append(partial(hand_over, 0, False))
+
+def start_arrivals(env: simpy.Environment, placements: Placements, children: Children) -> None:
+    """Start handing new children to the cascade: day-0 arrivals come after every other
+    process has started, as they did when this was a process."""
+    feed = _ArrivalFeed(env, placements, children)
+    Urgent(env).callbacks.append(partial(feed.hand_over, 0, False))

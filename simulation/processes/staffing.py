@@ -1,52 +1,52 @@
 """Care staff: turnover, recruitment, a shared relief pool and agency cover, per home.
 
 Each staffed home needs enough staff in post to cover its rota. Staff leave at the turnover rate
-(a Poisson process whose rate follows the headcount); every vacancy is recruited after a sampled
-lead time. After each change the city-wide relief pool is shared out among short homes in
-config order, then agency / overtime covers up to each home's cap; a home still short closes to
-admissions (or closes some beds) until it is covered again. Every change is logged.
+and every vacancy is recruited after a sampled lead time. After each change the city-wide relief
+pool is shared out among short homes in config order, then agency / overtime covers up to each
+home's cap; a home still short closes to admissions (or closes some beds) until it is covered
+again. Every change is logged.
 
 Staffing is exogenous to placements: who leaves and when recruits start never depends on the
 children. So the whole staffing timeline of a replication is worked out before the placement
-run, in a plain event loop over the homes' own streams (a fifth of the cost of the same events
-in SimPy), and only its effect on beds -- a home closing to admissions or reopening -- enters the
-SimPy model, as events at those instants that run before anything else due then.
+run, vectorised, and only its effect on beds -- a home closing to admissions or reopening --
+enters the SimPy model, as events at those instants that run before anything else due then.
+
+Each funded post alternates between filled (an exponential time at the turnover rate) and
+vacant (a recruitment lead time). Summed over a home's posts this is the same process as "staff
+leave at rate (staff in post) x turnover, each vacancy is refilled after a lead time", and the
+posts are independent, so every post's whole history is drawn at once.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 import simpy
+from numpy.typing import NDArray
 
-from simulation.events import EventKind, LogRow
+from simulation.events import ROW_DTYPE, EventKind
 from simulation.processes.placement import Placements
 from simulation.processes.timing import Urgent
-from simulation.streams import DrawBuffer
-
-# Staffing events, in the order they are handled when due at the same instant.
-_START, _LEAVE, _JOIN, _CLOSE = 0, 1, 2, 3
 
 
 @dataclass
 class StaffedHome:
-    """One home's staffing: settings, its streams and its state during the timeline."""
+    """One home's staffing settings and streams for a replication."""
 
     unit: int
-    establishment: int
+    establishment: int  # funded posts
     required_fte: float  # rota cover, grossed up for absence
-    in_post: int
+    in_post: int  # staff in post when it opens (<= establishment)
     close_beds: int  # beds taken out of use while short (all of them: the home's beds)
-    leave_draw: DrawBuffer  # uniforms: time to the next leaver
-    recruit_draw: DrawBuffer  # recruitment lead times, days
+    leave_rng: np.random.Generator  # uniforms: how long each post stays filled
+    recruit_rng: np.random.Generator  # uniforms: recruitment lead times
+    recruit_days: Callable[[NDArray[np.float64]], NDArray[np.float64]]  # lead-time ppf
     open_day: float = 0.0  # the home's (simulated) opening: staff start then
     close_day: float = math.inf
-    running: bool = False
-    leave_token: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ class BedClosure:
 class StaffingTimeline:
     """What the staffing model produced: log rows, and the closures the placement model applies."""
 
-    rows: list[LogRow] = field(default_factory=list)  # STAFF_JOIN / STAFF_LEAVE / AGENCY
+    rows: NDArray[np.void] = field(  # STAFF_JOIN / STAFF_LEAVE / AGENCY, in time order
+        default_factory=lambda: np.empty(0, dtype=ROW_DTYPE)
+    )
     closures: list[BedClosure] = field(default_factory=list)
 
 
@@ -74,72 +76,70 @@ def required_fte(
     return hours / contract_hours / (1.0 - absence_rate)
 
 
-_JOIN_CODE, _LEAVE_CODE, _AGENCY_CODE = (
-    int(EventKind.STAFF_JOIN),
-    int(EventKind.STAFF_LEAVE),
-    int(EventKind.AGENCY),
-)
+_BLOCK = 8  # filled/vacant cycles drawn per post at a time (more blocks while one falls short)
 
 
-def _home_changes(
-    home: StaffedHome, turnover_per_day: float, horizon: float
-) -> list[tuple[float, int, float, LogRow | None]]:
-    """One home's headcount over the run, from its own streams alone.
+@dataclass(frozen=True)
+class _Changes:
+    """One home's headcount changes: the opening, each leaver and starter, and its closing."""
 
-    Returns its changes in order as (time, sequence, gap after, log row): the home opening,
-    every leaver and starter, and its closing (gap 0 from then on, no row).
-    """
-    queue: list[tuple[float, int, int, int]] = []  # (time, sequence, event, leave token)
-    sequence = 0
-    unit, required = home.unit, home.required_fte
+    time: NDArray[np.float64]
+    in_post: NDArray[np.int64]  # staff in post after the change
+    kind: NDArray[np.int64]  # STAFF_JOIN / STAFF_LEAVE code; 0 for the closing (no row)
+    gap: NDArray[np.float64]  # rota cover lacking after the change (0 once closed)
 
-    def push(time: float, event: int, token: int = 0) -> None:
-        # Ties go first-scheduled first, as in SimPy: the sequence number breaks them.
-        nonlocal sequence
-        if time < horizon:
-            heapq.heappush(queue, (time, sequence, event, token))
-            sequence += 1
 
-    def next_leaver(now: float) -> None:
-        # The headcount changed: the next leaver is redrawn at the new rate (memoryless).
-        home.leave_token += 1
-        rate = home.in_post * turnover_per_day
-        if rate > 0:
-            push(now - math.log1p(-home.leave_draw()) / rate, _LEAVE, home.leave_token)
-
-    changes: list[tuple[float, int, float, LogRow | None]] = []
-    if home.open_day >= home.close_day:
-        return changes
-    push(max(home.open_day, 0.0), _START)
-    if home.close_day < math.inf:
-        push(home.close_day, _CLOSE)
-    while queue:
-        now, seq, event, token = heapq.heappop(queue)
-        if event == _START:
-            home.running = True
-            row: LogRow = (now, _JOIN_CODE, -1, unit, -1, float(home.in_post), -1, -1)
-            for _ in range(home.establishment - home.in_post):  # posts vacant on opening
-                push(now + max(home.recruit_draw(), 0.0), _JOIN)
-            next_leaver(now)
-        elif event == _LEAVE:
-            if token != home.leave_token:
-                continue  # superseded by a later headcount change
-            home.in_post -= 1
-            row = (now, _LEAVE_CODE, -1, unit, -1, float(home.in_post), -1, -1)
-            push(now + max(home.recruit_draw(), 0.0), _JOIN)
-            next_leaver(now)
-        elif event == _JOIN:
-            if home.in_post >= home.establishment:
-                continue
-            home.in_post += 1
-            row = (now, _JOIN_CODE, -1, unit, -1, float(home.in_post), -1, -1)
-            next_leaver(now)
-        else:  # _CLOSE: its staff stop counting, and nothing after matters
-            home.running = False
-            changes.append((now, seq, 0.0, None))
-            break
-        changes.append((now, seq, max(required - home.in_post, 0.0), row))
-    return changes
+def _home_changes(home: StaffedHome, turnover_per_day: float, horizon: float) -> _Changes:
+    """Every headcount change of one home before it closes or the run ends."""
+    opened = max(home.open_day, 0.0)
+    end = min(home.close_day, horizon)
+    empty = np.empty(0)
+    if opened >= end:
+        return _Changes(empty, empty.astype(np.int64), empty.astype(np.int64), empty)
+    posts, filled = home.establishment, home.in_post
+    # Column 2j of a post is its j-th spell in its first state (filled for the staff in post
+    # at opening, vacant for the others), column 2j+1 its j-th spell in the other state.
+    first_filled = np.arange(posts) < filled
+    blocks: list[NDArray[np.float64]] = []
+    reached = np.full(posts, opened)
+    while posts and np.any(reached < end):
+        stay_u = home.leave_rng.random((posts, _BLOCK))
+        lead = np.maximum(home.recruit_days(home.recruit_rng.random((posts, _BLOCK))), 0.0)
+        stay = (
+            -np.log1p(-stay_u) / turnover_per_day
+            if turnover_per_day > 0
+            else np.full((posts, _BLOCK), np.inf)
+        )
+        spells = np.empty((posts, 2 * _BLOCK))
+        spells[:, 0::2] = np.where(first_filled[:, None], stay, lead)
+        spells[:, 1::2] = np.where(first_filled[:, None], lead, stay)
+        blocks.append(spells)
+        reached = opened + np.sum(np.hstack(blocks), axis=1)
+    if blocks:
+        times = opened + np.cumsum(np.hstack(blocks), axis=1)
+        # A spell that ends is a leaver (a filled spell) or a starter (a vacant one).
+        ends_filled = np.empty(times.shape, dtype=bool)
+        ends_filled[:, 0::2] = first_filled[:, None]
+        ends_filled[:, 1::2] = ~first_filled[:, None]
+        keep = times < end
+        t = times[keep]  # row-major: post by post, so a stable sort breaks ties by post
+        step = np.where(ends_filled[keep], -1, 1)
+        order = np.argsort(t, kind="stable")
+        t, step = t[order], step[order]
+    else:
+        t, step = empty, empty.astype(np.int64)
+    in_post = filled + np.cumsum(step)
+    join, leave = int(EventKind.STAFF_JOIN), int(EventKind.STAFF_LEAVE)
+    time = np.concatenate([[opened], t])
+    heads = np.concatenate([[filled], in_post]).astype(np.int64)
+    kind = np.concatenate([[join], np.where(step > 0, join, leave)]).astype(np.int64)
+    gap = np.maximum(home.required_fte - heads, 0.0)
+    if home.close_day < horizon:  # its staff stop counting, and its agency cover ends
+        time = np.append(time, home.close_day)
+        heads = np.append(heads, heads[-1])
+        kind = np.append(kind, 0)
+        gap = np.append(gap, 0.0)
+    return _Changes(time, heads, kind, gap)
 
 
 def staffing_timeline(
@@ -151,23 +151,23 @@ def staffing_timeline(
 ) -> StaffingTimeline:
     """Every staffing change of the replication before ``horizon``, in time order.
 
-    Each home's headcount depends only on its own streams, so it is worked out home by home.
     Cover couples the homes (the relief pool goes to short homes in config order): after every
     change, in time order (ties: config order), the pool and then agency are shared out over
     all homes at once, vectorised over the changes.
     """
     out = StaffingTimeline()
     per_home = [_home_changes(h, turnover_per_year / 365.25, horizon) for h in homes]
-    events = sorted(
-        (time, i, seq, gap, row)
-        for i, changes in enumerate(per_home)
-        for time, seq, gap, row in changes
-    )
-    if not events:
+    time = np.concatenate([c.time for c in per_home])
+    if len(time) == 0:
         return out
-    n, n_homes = len(events), len(homes)
-    owner = np.fromiter((e[1] for e in events), dtype=np.int64, count=n)
-    gap_after = np.fromiter((e[3] for e in events), dtype=np.float64, count=n)
+    owner = np.concatenate([np.full(len(c.time), i) for i, c in enumerate(per_home)])
+    sequence = np.concatenate([np.arange(len(c.time)) for c in per_home])
+    order = np.lexsort((sequence, owner, time))
+    time, owner = time[order], owner[order]
+    gap_after = np.concatenate([c.gap for c in per_home])[order]
+    heads = np.concatenate([c.in_post for c in per_home])[order]
+    kind = np.concatenate([c.kind for c in per_home])[order]
+    n, n_homes = len(time), len(homes)
     # gaps[k, h]: home h's gap just after change k (its latest change at or before k).
     positions = np.arange(n)
     gaps = np.zeros((n, n_homes))
@@ -182,23 +182,29 @@ def staffing_timeline(
         relief_left = relief_left - relief
         agency[:, h] = np.minimum(gaps[:, h] - relief, agency_cap_fte)
         short[:, h] = gaps[:, h] - relief - agency[:, h] > 1e-9
-    # Log what changed at each change: agency in use, and homes closing or reopening.
     agency_was = np.vstack([np.zeros((1, n_homes)), agency[:-1]])
     short_was = np.vstack([np.zeros((1, n_homes), dtype=bool), short[:-1]])
-    agency_moves = np.abs(agency - agency_was) > 1e-12
-    by_change: dict[int, list[int]] = {}
-    for k, h in zip(*np.nonzero(agency_moves), strict=True):
-        by_change.setdefault(int(k), []).append(int(h))
-    rows = out.rows
-    for k, (time, _, _, _, row) in enumerate(events):
-        if row is not None:
-            rows.append(row)
-        for h in by_change.get(k, ()):
-            rows.append((time, _AGENCY_CODE, -1, homes[h].unit, -1, float(agency[k, h]), -1, -1))
-    for k, h in zip(*np.nonzero(short != short_was), strict=True):
-        home = homes[int(h)]
-        beds = home.close_beds if short[k, h] else 0
-        out.closures.append(BedClosure(events[int(k)][0], home.unit, beds))
+    units = np.array([h.unit for h in homes], dtype=np.int64)
+    # Rows: each change's own row (none for a closing), then the agency changes it caused, in
+    # home order; sorted by (change, position) so causes come before effects.
+    own = kind > 0
+    k_ag, h_ag = np.nonzero(np.abs(agency - agency_was) > 1e-12)
+    rows = np.zeros(int(own.sum()) + len(k_ag), dtype=ROW_DTYPE)
+    rows["time"] = np.concatenate([time[own], time[k_ag]])
+    rows["kind"] = np.concatenate([kind[own], np.full(len(k_ag), int(EventKind.AGENCY))])
+    rows["child"] = -1
+    rows["unit"] = np.concatenate([units[owner[own]], units[h_ag]])
+    rows["need"] = -1
+    rows["value"] = np.concatenate([heads[own], agency[k_ag, h_ag]])
+    rows["in_city"] = -1
+    rows["route"] = -1
+    rank = np.concatenate([np.flatnonzero(own) * (n_homes + 1), k_ag * (n_homes + 1) + 1 + h_ag])
+    out.rows = rows[np.argsort(rank, kind="stable")]
+    k_sh, h_sh = np.nonzero(short != short_was)
+    out.closures = [
+        BedClosure(float(time[k]), homes[h].unit, homes[h].close_beds if short[k, h] else 0)
+        for k, h in zip(k_sh.tolist(), h_sh.tolist(), strict=True)
+    ]
     return out
 
 
