@@ -143,6 +143,13 @@ def test_shipped_configs_validate(path: Path) -> None:
             "used twice",
         ),
         (lambda d: d["run"].update(horizon_years=0), "run.horizon_years", "greater than 0"),
+        (
+            lambda d: d.update(
+                staffing={"homes": [{"home": "A", "establishment_fte": 12.4, "initial_fte": 13}]}
+            ),
+            "staffing.homes[0].initial_fte",
+            "exceeds the establishment of 12 posts",
+        ),
         (lambda d: d["run"].update(start_date="2024-13-01"), "run.start_date", "month"),
     ],
 )

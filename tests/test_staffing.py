@@ -109,6 +109,27 @@ def test_agency_cover_ends_when_the_home_closes() -> None:
     assert compute_metrics(s, rep).summary["cost_agency_gbp"] == pytest.approx(2 * 100.0 * 100)
 
 
+def test_staff_in_post_matches_the_alternating_renewal_mean() -> None:
+    """Each post is filled for an exponential time (mean 1 / turnover) then vacant for the lead
+    time, so in the long run a share (1/turnover) / (1/turnover + lead) of posts is filled:
+    13 posts, turnover 1 a year, 90-day lead: 13 x 365.25 / 455.25 = 10.43 in post. The
+    time-average over years 2-20 of 30 replications brackets it (99% CI)."""
+    cfg = _config(initial=13, turnover=1.0, recruitment_days=fixed(90))
+    cfg["run"]["horizon_years"] = 20
+    s = scenario(cfg)
+    averages = []
+    for r in range(30):
+        log = simulate(s, r).log
+        staff = (log.kind == EventKind.STAFF_JOIN) | (log.kind == EventKind.STAFF_LEAVE)
+        t = np.append(log.time[staff], s.horizon_days)
+        level = log.value[staff]
+        lo = 2 * 365.25
+        span = np.clip(t[1:], lo, None) - np.clip(t[:-1], lo, None)
+        averages.append(float(np.sum(level * span) / (s.horizon_days - lo)))
+    _, low, high = mean_ci(averages, 0.99)
+    assert low < 13 * 365.25 / (365.25 + 90) < high
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     st.integers(4, 13),
