@@ -143,23 +143,39 @@ def _retainer_days(
     return np.where(u_pick < m.retainer_probability, days, 0.0)
 
 
-def _attributes(
+def _need_attributes(
     scenario: Scenario, need: str, u: NDArray[np.float64], v: NDArray[np.float64]
 ) -> dict[str, NDArray[Any]]:
-    """Transform blocks of uniforms (one row per child in each) into attributes."""
+    """The attributes whose distribution depends on the need (one row of uniforms a child)."""
     spec = scenario.demand.needs[need]
     routes = scenario.step_down.routes[need]
     cum = np.cumsum([routes.get(r, 0.0) for r in ROUTE_NAMES])  # type: ignore[call-overload]
     cum[-1] = 1.0 + 1e-12
-    out: dict[str, NDArray[Any]] = {
+    fw = scenario.provision.framework
+    return {
         "los": spec.length_of_stay_days.ppf(u[:, COL_LOS]),
         "age": spec.age_at_entry_years.ppf(u[:, COL_AGE]),
         "route": np.searchsorted(cum, u[:, COL_ROUTE], side="right"),
-        "spot_search": scenario.provision.spot.search_days.ppf(u[:, COL_SPOT_SEARCH]),
-        "spot_in_city": u[:, COL_SPOT_IN_CITY] < scenario.provision.spot.in_city_share,
         "spot_price": _market_price(
             scenario, "spot", need, u[:, COL_SPOT_PRICE], v[:, FLOW_SPOT_TAIL]
         ),
+        "fw_price": _market_price(
+            scenario, "framework", need, u[:, COL_FW_PRICE], v[:, FLOW_FW_TAIL]
+        )
+        if fw is not None
+        else np.zeros(len(u)),
+    }
+
+
+def _common_attributes(
+    scenario: Scenario, u: NDArray[np.float64], v: NDArray[np.float64]
+) -> dict[str, NDArray[Any]]:
+    """The attributes drawn alike for every need: worked out once over all children's rows."""
+    n = len(u)
+    spot = scenario.provision.spot
+    out: dict[str, NDArray[Any]] = {
+        "spot_search": spot.search_days.ppf(u[:, COL_SPOT_SEARCH]),
+        "spot_in_city": u[:, COL_SPOT_IN_CITY] < spot.in_city_share,
         "spot_retainer_days": _retainer_days(
             scenario, "spot", v[:, FLOW_RETAINER], v[:, FLOW_RETAINER_DAYS]
         ),
@@ -172,26 +188,21 @@ def _attributes(
     out["carer_days"] = (
         np.maximum(carers.placement_days.ppf(v[:, FLOW_CARER_DAYS]), 0.0)
         if carers is not None
-        else np.zeros(len(u))
+        else np.zeros(n)
     )
-    unreg = scenario.provision.spot.unregistered_weekly_price_gbp
+    unreg = spot.unregistered_weekly_price_gbp
     out["unregistered_price"] = (
-        unreg.ppf(v[:, FLOW_UNREG_PRICE]) if unreg is not None else np.zeros(len(u))
+        unreg.ppf(v[:, FLOW_UNREG_PRICE]) if unreg is not None else np.zeros(n)
     )
     fw = scenario.provision.framework
     if fw is not None:
         out["fw_offer"] = u[:, COL_FW_OFFER] < fw.offer_probability
         out["fw_search"] = fw.search_days.ppf(u[:, COL_FW_SEARCH])
         out["fw_in_city"] = u[:, COL_FW_IN_CITY] < fw.in_city_share
-        out["fw_price"] = _market_price(
-            scenario, "framework", need, u[:, COL_FW_PRICE], v[:, FLOW_FW_TAIL]
-        )
     else:
-        n = len(u)
         out["fw_offer"] = np.zeros(n, dtype=bool)
         out["fw_search"] = np.zeros(n)
         out["fw_in_city"] = np.zeros(n, dtype=bool)
-        out["fw_price"] = np.zeros(n)
     return out
 
 
@@ -201,8 +212,13 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
     age_out = scenario.step_down.age_out_years
     months = month_of_day(scenario.run.start_date, scenario.horizon_days)
     cols: dict[str, list[NDArray[Any]]] = {}
+    rows_u: list[NDArray[np.float64]] = []  # every group's uniforms, in the order of ``cols``
+    rows_v: list[NDArray[np.float64]] = []
+    in_city: list[tuple[int, int, bool]] = []  # cohort overrides: (first row, rows, in city)
 
-    def add(**arrays: NDArray[Any]) -> None:
+    def add(u: NDArray[np.float64], v: NDArray[np.float64], **arrays: NDArray[Any]) -> None:
+        rows_u.append(u)
+        rows_v.append(v)
         for key, arr in arrays.items():
             cols.setdefault(key, []).append(np.asarray(arr))
 
@@ -215,7 +231,7 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
         u = rng.random((n, N_COLUMNS))
         v = rng_flows.random((n, N_FLOW_COLUMNS))
         spec = scenario.demand.needs[entry.need]
-        attrs = _attributes(scenario, entry.need, u, v)
+        attrs = _need_attributes(scenario, entry.need, u, v)
         elapsed = entry.elapsed_days.ppf(u[:, COL_ELAPSED])
         residual = spec.length_of_stay_days.ppf_above(u[:, COL_LOS], elapsed) - elapsed
         if entry.age_years is not None:
@@ -225,10 +241,12 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
         # A child already at the age-out age leaves on day one, not before the run.
         age = np.minimum(age, age_out - 1.0 / DAYS_PER_YEAR)
         if entry.in_city is not None:
-            attrs["spot_in_city"] = attrs["fw_in_city"] = np.full(n, entry.in_city)
+            in_city.append((sum(len(x) for x in rows_u), n, entry.in_city))
         if entry.weekly_price_gbp is not None:
             attrs["spot_price"] = attrs["fw_price"] = np.full(n, entry.weekly_price_gbp)
         add(
+            u,
+            v,
             need=np.full(n, needs.index(entry.need)),
             arrival=np.zeros(n),
             initial=np.ones(n, dtype=bool),
@@ -250,17 +268,22 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
         times = draw_arrival_times(scenario, need, streams(f"arrivals:{need}"), months)
         u = streams(f"child:{need}").random((len(times), N_COLUMNS))
         v = streams(f"child_flows:{need}").random((len(times), N_FLOW_COLUMNS))
-        scheduled = np.array(
-            [(d - scenario.run.start_date).days for d in spec.scheduled_arrivals], dtype=float
-        )
-        u_sched = streams(f"scheduled:{need}").random((len(scheduled), N_COLUMNS))
-        v_sched = streams(f"scheduled_flows:{need}").random((len(scheduled), N_FLOW_COLUMNS))
-        for t, uu, vv in ((times, u, v), (scheduled, u_sched, v_sched)):
+        groups = [(times, u, v)]
+        if spec.scheduled_arrivals:
+            scheduled = np.array(
+                [(d - scenario.run.start_date).days for d in spec.scheduled_arrivals], dtype=float
+            )
+            u_sched = streams(f"scheduled:{need}").random((len(scheduled), N_COLUMNS))
+            v_sched = streams(f"scheduled_flows:{need}").random((len(scheduled), N_FLOW_COLUMNS))
+            groups.append((scheduled, u_sched, v_sched))
+        for t, uu, vv in groups:
             if len(t) == 0:
                 continue
-            attrs = _attributes(scenario, need, uu, vv)
+            attrs = _need_attributes(scenario, need, uu, vv)
             n = len(t)
             add(
+                uu,
+                vv,
                 need=np.full(n, k),
                 arrival=t,
                 initial=np.zeros(n, dtype=bool),
@@ -272,6 +295,10 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
     if not cols:
         return Children(**{f.name: [] for f in fields(Children)})
     arr = {k: np.concatenate(v) for k, v in cols.items()}
+    arr |= _common_attributes(scenario, np.concatenate(rows_u), np.concatenate(rows_v))
+    for first, n, value in in_city:
+        arr["spot_in_city"][first : first + n] = value
+        arr["fw_in_city"][first : first + n] = value
     # Cohort first (arrival 0, flagged initial), then arrivals by time; stable on ties.
     order = np.lexsort((~arr["initial"], arr["arrival"]))
     arr = {k: v[order] for k, v in arr.items()}
