@@ -6,6 +6,7 @@ replications are spread over workers: a parallel run equals the serial one, row 
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -17,10 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy import stats
 
 from simulation.errors import ScenarioError
-from simulation.metrics import compute_metrics
+from simulation.metrics import Columns, compute_metrics
 from simulation.model import simulate
 from simulation.scenario import Scenario, cross_check
 
@@ -54,31 +56,80 @@ class RunResult:
 
 
 def run_batch(
-    scenario: Scenario, replications: Sequence[int], seed: int
+    scenario: Scenario, replications: Sequence[int], seed: int, weekly: bool = True
 ) -> dict[str, pd.DataFrame]:
     """Simulate and measure a batch of replications (the unit of work sent to a worker).
 
-    Returns one DataFrame per table (``summary``, ``weekly``, ``units``, ``finance``), each with
-    a leading ``replication`` column. Frames are built once per batch, not per replication:
-    per-replication copies and inserts cost about as much as the metrics themselves.
+    Returns one DataFrame per table (``summary``, ``weekly``, ``units``, ``finance``; no
+    ``weekly`` if not ``weekly``), each with a leading ``replication`` column. Each table is
+    built once per batch from the stacked columns of its replications: building frames per
+    replication costs more than the metrics.
     """
-    reps = list(replications)
+    reps = np.asarray(list(replications), dtype=np.int64)
     summaries: list[dict[str, float]] = []
-    parts: dict[str, list[pd.DataFrame]] = {"weekly": [], "units": [], "finance": []}
-    for r in reps:
+    parts: dict[str, list[Columns]] = {"weekly": [], "units": [], "finance": []}
+    for r in reps.tolist():
         m = compute_metrics(scenario, simulate(scenario, r, seed))
         summaries.append(m.summary)
-        parts["weekly"].append(m.weekly)
-        parts["units"].append(m.units)
-        parts["finance"].append(m.finance)
-    out: dict[str, pd.DataFrame] = {"summary": pd.DataFrame(summaries)}
-    out["summary"].insert(0, "replication", np.asarray(reps, dtype=np.int64))
-    for name, frames in parts.items():
-        df = pd.concat(frames, ignore_index=True)
-        lengths = [len(f) for f in frames]
-        df.insert(0, "replication", np.repeat(np.asarray(reps, dtype=np.int64), lengths))
-        out[name] = df
+        parts["weekly"].append(m.weekly_columns)
+        parts["units"].append(m.units_columns)
+        parts["finance"].append(m.finance_columns)
+    out = {"summary": _summary_table(reps, summaries)}
+    for name, columns in parts.items():
+        if weekly or name != "weekly":
+            out[name] = _stack(reps, columns)
     return out
+
+
+def _summary_table(reps: NDArray[np.int64], summaries: list[dict[str, float]]) -> pd.DataFrame:
+    """One row per replication: every summary value is a float, so one 2-D block."""
+    names = list(summaries[0]) if summaries else []
+    values = np.array([[s[k] for k in names] for s in summaries], dtype=float)
+    df = pd.DataFrame(values.reshape(len(summaries), len(names)), columns=names)
+    df.insert(0, "replication", reps)
+    return df
+
+
+_LONG_TABLE = 2000  # rows from which _stack builds the float block itself
+
+
+def _stack(reps: NDArray[np.int64], tables: list[Columns]) -> pd.DataFrame:
+    """Replications' tables (same columns) one under another, with a ``replication`` column.
+
+    Arrays are concatenated; list columns are chained and left to pandas to type, as it would
+    type each replication's own frame. In a long table (the weekly one) the float columns go
+    straight into one 2-D block that the frame takes as its storage, saving a copy; for short
+    tables inserting the other columns costs more than that copy.
+    """
+    if not tables:
+        return pd.DataFrame({"replication": reps})
+    first = tables[0]
+    lengths = [len(next(iter(t.values()))) for t in tables]
+    columns: dict[str, Any] = {"replication": np.repeat(reps, lengths)}
+    floats: list[str] = []
+    if sum(lengths) >= _LONG_TABLE:
+        floats = [
+            name
+            for name, col in first.items()
+            if isinstance(col, np.ndarray) and col.dtype == np.float64
+        ]
+    for name, col in first.items():
+        if name in floats:
+            continue
+        if isinstance(col, np.ndarray):
+            columns[name] = np.concatenate([t[name] for t in tables])
+        else:
+            columns[name] = list(itertools.chain.from_iterable(t[name] for t in tables))
+    if not floats:
+        return pd.DataFrame(columns)
+    block = np.empty((len(floats), sum(lengths)))
+    for row, name in zip(block, floats, strict=True):
+        np.concatenate([t[name] for t in tables], out=row)
+    df = pd.DataFrame(block.T, columns=floats, copy=False)
+    for pos, name in enumerate(["replication", *first]):
+        if name in columns:
+            df.insert(pos, name, columns[name])
+    return df
 
 
 def _batches(n: int, workers: int) -> list[list[int]]:

@@ -36,10 +36,7 @@ class Task:
 
 def run_task(task: Task) -> tuple[Any, BatchTables]:
     """Run a task (in whichever process or worker) and return its key and tables."""
-    tables = run_batch(task.scenario, task.replications, task.seed)
-    if not task.weekly:
-        tables.pop("weekly")
-    return task.key, tables
+    return task.key, run_batch(task.scenario, task.replications, task.seed, weekly=task.weekly)
 
 
 class SchedulerError(ValueError):
