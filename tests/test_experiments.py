@@ -272,6 +272,86 @@ def test_dask_local_cluster_stores_identical_rows(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(stored(dask, "weekly"), stored(serial, "weekly"))
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_existing_dask_cluster_over_tcp_stores_identical_rows(tmp_path: Path) -> None:
+    """A scheduler and a worker started as their own processes (as on a cluster): the same
+    experiment through ``--scheduler tcp://HOST:PORT`` stores the serial run's rows."""
+    pytest.importorskip("distributed")
+    from dask.distributed import Client
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    port = address.rsplit(":", 1)[1]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    no_dashboard = ["--dashboard-address", ":0"]
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            *no_dashboard,
+        ],
+        **quiet,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            address,
+            "--nthreads",
+            "1",
+            "--nworkers",
+            "2",
+            *no_dashboard,
+        ],
+        **quiet,
+    )
+    try:
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        spec = write_spec(tmp_path, replications=6)
+        serial, cluster = tmp_path / "serial.duckdb", tmp_path / "cluster.duckdb"
+        assert main(["experiment", str(spec), "--db", str(serial), "-w", "1", "-q"]) == 0
+        args = ["experiment", str(spec), "--db", str(cluster), "--scheduler", address, "-q"]
+        assert main([*args, "--batch-size", "2"]) == 0
+        pd.testing.assert_frame_equal(stored(cluster), stored(serial))
+        pd.testing.assert_frame_equal(stored(cluster, "weekly"), stored(serial, "weekly"))
+    finally:
+        for proc in (worker, scheduler):
+            proc.terminate()
+        for proc in (worker, scheduler):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_unreachable_scheduler_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("distributed")
+    from simulation.experiments import executor
+
+    monkeypatch.setattr(executor, "CONNECT_TIMEOUT", "2s")
+    spec = write_spec(tmp_path, replications=2)
+    db = tmp_path / "r.duckdb"
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    assert main(["experiment", str(spec), "--db", str(db), "--scheduler", address, "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--scheduler" in err and "cannot connect" in err and len(err.splitlines()) == 1
+
+
 # -- sensitivity ------------------------------------------------------------------------------
 
 

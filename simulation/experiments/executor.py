@@ -39,6 +39,10 @@ def run_task(task: Task) -> tuple[Any, BatchTables]:
     return task.key, run_batch(task.scenario, task.replications, task.seed, weekly=task.weekly)
 
 
+# How long to wait for an existing Dask scheduler to answer before giving up.
+CONNECT_TIMEOUT = "20s"
+
+
 class SchedulerError(ValueError):
     """A ``--scheduler`` value that cannot be used (message says what is allowed)."""
 
@@ -109,7 +113,7 @@ class Runner:
             from dask.distributed import Client
 
             try:
-                self._client = self._stack.enter_context(Client(self.arg, timeout="20s"))
+                self._client = self._stack.enter_context(Client(self.arg, timeout=CONNECT_TIMEOUT))
             except OSError as exc:
                 raise SchedulerError(f"--scheduler {self.arg}: cannot connect ({exc})") from None
         return self
