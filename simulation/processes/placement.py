@@ -193,6 +193,12 @@ class Placements:
         self.order_is_bed = [k in BED_KINDS for k in order]
         months = self.flows.month_of_day
         self.month_of_day: list[int] = months.tolist() if months is not None else []
+        # A repatriation search that found nobody stays fruitless while no child has been
+        # placed in a market (the only way to add a candidate: the others only run out of
+        # time) and the unit's own group is unchanged (solo rules): remember those versions.
+        self.market_version = 0
+        self.unit_version = [0] * len(units)
+        self.fruitless: list[tuple[int, int] | None] = [None] * len(units)
 
     # -- arrivals and exits -----------------------------------------------------------------
 
@@ -422,6 +428,7 @@ class Placements:
     def _leave(self, child: int, unit: int) -> None:
         self.occupants[unit].discard(child)
         self.free[unit] += 1
+        self.unit_version[unit] += 1
         if self.solo[unit] and self.children.need[child] in self.solo[unit]:
             self.solo_in[unit] -= 1
 
@@ -493,6 +500,9 @@ class Placements:
         self.location[child] = unit
         self.occupants[unit].add(child)
         self.free[unit] -= 1
+        self.unit_version[unit] += 1
+        if not info.beds:
+            self.market_version += 1
         if need in info.solo_needs:
             self.solo_in[unit] += 1
         self.place_token[child] += 1
@@ -614,6 +624,9 @@ class Placements:
         needs, foster_queue = info.needs, self.foster_queue
         out_only, min_days = rule.out_of_city_only, rule.min_remaining_days
         while self._has_room(unit) and self.moves_in_month.get(month, 0) < rule.max_moves_per_month:
+            versions = (self.market_version, self.unit_version[unit])
+            if self.fruitless[unit] == versions:
+                return
             best, best_key = -1, -math.inf
             for kind in rule.from_kinds:
                 market = self.market_unit.get(kind)
@@ -636,7 +649,10 @@ class Placements:
                         key = self.exit_at[ch] - now
                     if key > best_key or (key == best_key and ch < best):
                         best, best_key = ch, key
-            if best < 0 or not self._matches(unit):
+            if best < 0:
+                self.fruitless[unit] = versions
+                return
+            if not self._matches(unit):
                 return
             self.moves_in_month[month] = self.moves_in_month.get(month, 0) + 1
             self._place(best, unit, reason=MOVE_REPATRIATION)
@@ -681,6 +697,7 @@ class Placements:
         self.log.append(self.env.now, EventKind.UNIT_CLOSE, unit=unit, value=self.units[unit].beds)
         residents = sorted(self.occupants[unit])
         self.occupants[unit].clear()
+        self.unit_version[unit] += 1
         self.solo_in[unit] = 0
         for child in residents:
             self.log.append(
