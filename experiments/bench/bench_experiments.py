@@ -28,12 +28,12 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import simpy
+from bench_common import median_time
 
 from simulation import load_scenario
 from simulation.events import EventLog, FrozenLog
@@ -46,15 +46,6 @@ from simulation.scenario import Scenario
 from simulation.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def count_simpy_events(scenario: Scenario, replication: int = 0) -> int:

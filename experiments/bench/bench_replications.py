@@ -13,24 +13,15 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
+
+from bench_common import median_time
 
 from simulation import load_scenario, run
 from simulation.metrics import compute_metrics
 from simulation.model import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def median_time(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
