@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import simpy
+from numpy.typing import NDArray
 
 from simulation.calendar import DAYS_PER_YEAR, day_of
+from simulation.distributions import Distribution
 from simulation.events import EventLog, FrozenLog
 from simulation.processes.arrivals import Children, draw_children, start_arrivals
 from simulation.processes.contracts import dps_trigger
@@ -36,6 +39,7 @@ from simulation.processes.staffing import (
 )
 from simulation.processes.step_down import carer_recruitment
 from simulation.scenario import BedRules, DpsProcurement, Home, Scenario
+from simulation.scenario_cache import per_scenario, read_only
 from simulation.streams import DrawBuffer, Streams
 
 
@@ -85,7 +89,14 @@ def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
     """Units in a fixed order: homes, block contracts, DPS tranches, then the markets.
 
     The index maps unit names, and ``@framework`` / ``@spot`` / ``@unregistered`` for markets.
+    Built once per scenario; each call gets its own list and dict (the units are frozen).
     """
+    units, index = _units(scenario)
+    return list(units), dict(index)
+
+
+@per_scenario
+def _units(scenario: Scenario) -> tuple[tuple[UnitInfo, ...], Mapping[str, int]]:
     needs = {n: i for i, n in enumerate(scenario.need_names)}
     all_needs = frozenset(needs.values())
     start = scenario.run.start_date
@@ -160,7 +171,7 @@ def build_units(scenario: Scenario) -> tuple[list[UnitInfo], dict[str, int]]:
         units.append(UnitInfo(len(units), "unregistered", "unregistered", 0, False, all_needs, 0.0))
     index = {u.name: u.index for u in units if u.kind in ("internal", "block")}
     index |= {"@" + u.kind: u.index for u in units if u.kind in MARKET_KINDS}
-    return units, index
+    return tuple(units), MappingProxyType(index)
 
 
 @dataclass(frozen=True)
@@ -175,42 +186,124 @@ class BedSchedule:
     triggered: bool = False
 
 
-def bed_schedules(scenario: Scenario, streams: Streams) -> list[BedSchedule]:
-    """Opening and closing days of every bed unit, in build order, with this replication's
-    lifecycle slippage and contract extensions (each unit on its own named stream)."""
+@dataclass(frozen=True)
+class _Lifecycle:
+    """A new home's project as planned; its stages slip on a stream of its own."""
+
+    unit: int
+    stream: str
+    start_day: float
+    planned_days: tuple[float, ...]
+    close_day: float | None
+
+
+@dataclass(frozen=True)
+class _Extension:
+    """A block contract that may be extended, on a stream of its own."""
+
+    unit: int
+    stream: str
+    probability: float
+    open_day: float
+    end_day: float
+    days: float
+
+
+@dataclass(frozen=True)
+class _SchedulePlan:
+    """What every replication's bed schedules are drawn from (the scenario's part)."""
+
+    planned: tuple[BedSchedule, ...]  # every unit's schedule when nothing slips or is extended
+    lifecycles: tuple[_Lifecycle, ...]
+    # The stages (numbered through the lifecycles in order) of each distinct slippage
+    # distribution: one vectorised ppf call each rather than one per stage.
+    slippage: tuple[tuple[Distribution, NDArray[np.intp]], ...]
+    extensions: tuple[_Extension, ...]
+
+
+@per_scenario
+def _schedule_plan(scenario: Scenario) -> _SchedulePlan:
     start = scenario.run.start_date
-    out: list[BedSchedule] = []
+    planned: list[BedSchedule] = []
+    lifecycles: list[_Lifecycle] = []
+    slippage: dict[str, tuple[Distribution, list[int]]] = {}
+    extensions: list[_Extension] = []
+    n_stages = 0
     for h in scenario.provision.homes:
         close = day_of(start, h.close_date) if h.close_date else None
+        planned.append(BedSchedule(day_of(start, h.open_date) if h.open_date else 0.0, close))
         if h.lifecycle is None:
-            out.append(BedSchedule(day_of(start, h.open_date) if h.open_date else 0.0, close))
             continue
         stages = h.lifecycle.stages
-        u = streams(f"lifecycle:{h.name}").random(len(stages))
-        t = project_start_day(scenario, h)
-        ends = []
-        for stage, uu in zip(stages, u, strict=True):
-            t += max(stage.planned_days + float(stage.slippage_days.ppf(np.array([uu]))[0]), 0.0)
-            ends.append(t)
-        out.append(BedSchedule(ends[-1], close, tuple(ends)))
+        for stage in stages:
+            # Keyed by repr: equal reprs mean bitwise equal parameters (unlike ==, 0.0 == -0.0).
+            slippage.setdefault(repr(stage.slippage_days), (stage.slippage_days, []))[1].append(
+                n_stages
+            )
+            n_stages += 1
+        lifecycles.append(
+            _Lifecycle(
+                unit=len(planned) - 1,
+                stream=f"lifecycle:{h.name}",
+                start_day=project_start_day(scenario, h),
+                planned_days=tuple(st.planned_days for st in stages),
+                close_day=close,
+            )
+        )
     for b in scenario.provision.block_contracts:
         opened = day_of(start, b.start) if b.start else 0.0
         end = day_of(start, b.end) if b.end else None
-        if (
-            end is not None
-            and b.extension_years > 0
-            and b.extension_probability > 0
-            and streams(f"extension:{b.name}").random() < b.extension_probability
-        ):
-            days = b.extension_years * DAYS_PER_YEAR
-            out.append(BedSchedule(opened, end + days, (), days, end))
-            continue
-        out.append(BedSchedule(opened, end))
+        planned.append(BedSchedule(opened, end))
+        if end is not None and b.extension_years > 0 and b.extension_probability > 0:
+            extensions.append(
+                _Extension(
+                    unit=len(planned) - 1,
+                    stream=f"extension:{b.name}",
+                    probability=b.extension_probability,
+                    open_day=opened,
+                    end_day=end,
+                    days=b.extension_years * DAYS_PER_YEAR,
+                )
+            )
     for d in scenario.provision.dps:
         end = day_of(start, d.end) if d.end else None
-        out += [BedSchedule(day_of(start, t.date), end) for t in d.tranches]
+        planned += [BedSchedule(day_of(start, t.date), end) for t in d.tranches]
         if d.trigger is not None:
-            out += [BedSchedule(math.inf, end, triggered=True)] * d.trigger.max_tranches
+            planned += [BedSchedule(math.inf, end, triggered=True)] * d.trigger.max_tranches
+    return _SchedulePlan(
+        planned=tuple(planned),
+        lifecycles=tuple(lifecycles),
+        slippage=tuple(
+            (dist, read_only(np.array(stages, dtype=np.intp))) for dist, stages in slippage.values()
+        ),
+        extensions=tuple(extensions),
+    )
+
+
+def bed_schedules(scenario: Scenario, streams: Streams) -> list[BedSchedule]:
+    """Opening and closing days of every bed unit, in build order, with this replication's
+    lifecycle slippage and contract extensions (each unit on its own named stream)."""
+    plan = _schedule_plan(scenario)
+    out = list(plan.planned)  # BedSchedule is frozen: the planned ones are shared
+    if plan.lifecycles:
+        u = np.concatenate(
+            [streams(lc.stream).random(len(lc.planned_days)) for lc in plan.lifecycles]
+        )
+        slip = np.empty(len(u))
+        for dist, stages in plan.slippage:
+            slip[stages] = dist.ppf(u[stages])
+        slips = iter(slip.tolist())
+        for lc in plan.lifecycles:
+            t = lc.start_day
+            ends = []
+            for planned in lc.planned_days:
+                t += max(planned + next(slips), 0.0)
+                ends.append(t)
+            out[lc.unit] = BedSchedule(ends[-1], lc.close_day, tuple(ends))
+    for ext in plan.extensions:
+        if streams(ext.stream).random() < ext.probability:
+            end = ext.end_day
+            out[ext.unit] = BedSchedule(ext.open_day, end + ext.days, (), ext.days, end)
     return out
 
 
@@ -249,8 +342,7 @@ def build_flows(scenario: Scenario, streams: Streams, index: dict[str, int]) -> 
             r.max_moves_per_month,
             r.priority,
         )
-        days = np.datetime64(start, "D") + np.arange(int(np.ceil(scenario.horizon_days)) + 1)
-        flows.month_of_day = days.astype("datetime64[M]").astype(np.int64)
+        flows.month_of_day = _month_numbers(scenario)
     if policy.breakdown_rate_per_year:
         flows.breakdown_rate_per_day = {
             str(k): v / DAYS_PER_YEAR for k, v in policy.breakdown_rate_per_year.items() if v > 0
@@ -272,15 +364,64 @@ def build_flows(scenario: Scenario, streams: Streams, index: dict[str, int]) -> 
     return flows
 
 
+@per_scenario
+def _month_numbers(scenario: Scenario) -> NDArray[np.int64]:
+    """Calendar month number (months since 1970) of each whole day of the run (read-only)."""
+    start = scenario.run.start_date
+    days = np.datetime64(start, "D") + np.arange(int(np.ceil(scenario.horizon_days)) + 1)
+    return read_only(days.astype("datetime64[M]").astype(np.int64))
+
+
 def april_firsts(scenario: Scenario) -> list[float]:
     """Days of every 1 April after the start and before the end of the run."""
+    return list(_april_firsts(scenario))
+
+
+@per_scenario
+def _april_firsts(scenario: Scenario) -> tuple[float, ...]:
     start, horizon = scenario.run.start_date, scenario.horizon_days
     days = []
     for year in range(start.year, scenario.end_date.year + 1):
         d = day_of(start, dt.date(year, 4, 1))
         if 0 < d < horizon:
             days.append(d)
-    return days
+    return tuple(days)
+
+
+@dataclass(frozen=True)
+class _StaffingPlan:
+    """A staffed home's settings (the scenario's part of its StaffedHome)."""
+
+    home: str
+    establishment: int
+    required_fte: float
+    in_post: int
+    close_beds: int
+
+
+@per_scenario
+def _staffing_plan(scenario: Scenario) -> tuple[_StaffingPlan, ...]:
+    cfg = scenario.staffing
+    if cfg is None:
+        return ()
+    plans = []
+    for hs in cfg.homes:
+        establishment = max(round(hs.establishment_fte), 0)
+        beds = next(h.beds for h in scenario.provision.homes if h.name == hs.home)
+        plans.append(
+            _StaffingPlan(
+                home=hs.home,
+                establishment=establishment,
+                required_fte=required_fte(
+                    hs.min_on_shift, hs.waking_night, cfg.contract_hours_per_week, cfg.absence_rate
+                ),
+                in_post=hs.initial_fte if hs.initial_fte is not None else establishment,
+                close_beds=min(hs.close_beds_when_short, beds)
+                if hs.close_beds_when_short
+                else beds,
+            )
+        )
+    return tuple(plans)
 
 
 def build_staffing(
@@ -292,27 +433,18 @@ def build_staffing(
     if cfg is None:
         return []
     homes = []
-    for hs in cfg.homes:
-        unit = index[hs.home]
-        establishment = max(round(hs.establishment_fte), 0)
-        beds = next(h.beds for h in scenario.provision.homes if h.name == hs.home)
+    for plan in _staffing_plan(scenario):
+        unit = index[plan.home]
         sched = schedules[unit]
         homes.append(
             StaffedHome(
                 unit=unit,
-                establishment=establishment,
-                required_fte=required_fte(
-                    hs.min_on_shift,
-                    hs.waking_night,
-                    cfg.contract_hours_per_week,
-                    cfg.absence_rate,
-                ),
-                in_post=hs.initial_fte if hs.initial_fte is not None else establishment,
-                close_beds=min(hs.close_beds_when_short, beds)
-                if hs.close_beds_when_short
-                else beds,
-                leave_rng=streams(f"staff_leave:{hs.home}"),
-                recruit_rng=streams(f"staff_recruit:{hs.home}"),
+                establishment=plan.establishment,
+                required_fte=plan.required_fte,
+                in_post=plan.in_post,
+                close_beds=plan.close_beds,
+                leave_rng=streams(f"staff_leave:{plan.home}"),
+                recruit_rng=streams(f"staff_recruit:{plan.home}"),
                 recruit_days=cfg.recruitment_days.ppf,
                 open_day=sched.open_day,
                 close_day=sched.close_day if sched.close_day is not None else math.inf,

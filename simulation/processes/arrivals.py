@@ -9,9 +9,9 @@ numbers) and adding an attribute (a spare column) shifts nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -20,7 +20,8 @@ from numpy.typing import NDArray
 from simulation.calendar import DAYS_PER_YEAR, MONTHS, month_of_day
 from simulation.distributions import Distribution
 from simulation.processes.timing import Urgent
-from simulation.scenario import ROUTE_NAMES, Scenario, assign_initial_units
+from simulation.scenario import ROUTE_NAMES, FrameworkMarket, Scenario, assign_initial_units
+from simulation.scenario_cache import per_scenario, read_only
 from simulation.streams import Streams
 
 if TYPE_CHECKING:
@@ -90,240 +91,393 @@ def seasonal_factors(scenario: Scenario, need: str) -> NDArray[np.float64]:
     return factors / (np.sum(factors * days_in_month) / np.sum(days_in_month))
 
 
-def draw_arrival_times(
-    scenario: Scenario, need: str, rng: np.random.Generator, months: NDArray[np.int8]
-) -> NDArray[np.float64]:
-    """Arrival days in [0, horizon) by thinning a homogeneous process at the peak rate."""
-    spec = scenario.demand.needs[need]
-    horizon = scenario.horizon_days
-    if spec.arrivals_per_year <= 0:
-        return np.empty(0)
-    season = seasonal_factors(scenario, need)
-    growth = 1.0 + spec.trend_per_year
-    peak_trend = max(1.0, growth ** (horizon / DAYS_PER_YEAR))
-    peak = spec.arrivals_per_year * peak_trend * float(season.max())  # per year
-    n = rng.poisson(peak * horizon / DAYS_PER_YEAR)
-    times = np.sort(rng.uniform(0.0, horizon, n))
-    rate = (
-        spec.arrivals_per_year
-        * growth ** (times / DAYS_PER_YEAR)
-        * season[months[times.astype(int)]]
-    )
-    keep = rng.random(n) * peak < rate
-    return times[keep]
+@dataclass(frozen=True)
+class _Prices:
+    """A market's weekly price for one need, and the market's high-cost tail if it has one."""
+
+    price: Distribution
+    tail_share: float = 0.0
+    tail_price: Distribution | None = None
+
+    def draw(
+        self, u_price: NDArray[np.float64], u_tail: NDArray[np.float64], out: NDArray[np.float64]
+    ) -> None:
+        """Fill ``out`` with the prices of the rows of uniforms ``u_price`` and ``u_tail``."""
+        out[:] = self.price.ppf(u_price)
+        if self.tail_price is not None:
+            tail = u_tail < self.tail_share  # the tail's price only where it applies
+            out[tail] = self.tail_price.ppf(u_price[tail])
 
 
-def _price(scenario: Scenario, market: str, need: str) -> Distribution | None:
+def _prices(scenario: Scenario, market: str, need: str) -> _Prices | None:
     m = getattr(scenario.provision, market)
     if m is None:
         return None
-    dist: Distribution = m.weekly_price_gbp_by_need.get(need, m.weekly_price_gbp)
-    return dist
-
-
-def _market_price(
-    scenario: Scenario, market: str, need: str, u_price: NDArray[np.float64], u_tail: NDArray[Any]
-) -> NDArray[np.float64]:
-    """Weekly prices: the need's price distribution, or the high-cost tail for a share."""
-    m = getattr(scenario.provision, market)
-    price = _price(scenario, market, need).ppf(u_price)  # type: ignore[union-attr]
+    price: Distribution = m.weekly_price_gbp_by_need.get(need, m.weekly_price_gbp)
     if m.high_cost_share > 0 and m.high_cost_weekly_price_gbp is not None:
-        tail = u_tail < m.high_cost_share
-        price = np.where(tail, m.high_cost_weekly_price_gbp.ppf(u_price), price)
-    return np.asarray(price, dtype=np.float64)
+        return _Prices(price, m.high_cost_share, m.high_cost_weekly_price_gbp)
+    return _Prices(price)
 
 
-def _retainer_days(
-    scenario: Scenario, market: str, u_pick: NDArray[Any], u_days: NDArray[Any]
-) -> NDArray[np.float64]:
+@dataclass(frozen=True)
+class _Retainer:
+    """A market's chance of paying a retainer to hold a bed, and for how many days."""
+
+    probability: float
+    days: Distribution
+
+    def draw(
+        self, u_pick: NDArray[np.float64], u_days: NDArray[np.float64], out: NDArray[np.float64]
+    ) -> None:
+        """Fill ``out`` with the retainer days of the rows of uniforms ``u_pick``, ``u_days``."""
+        out[:] = 0.0
+        pick = u_pick < self.probability  # days drawn only where a retainer is paid
+        out[pick] = np.maximum(self.days.ppf(u_days[pick]), 0.0)
+
+
+def _retainer(scenario: Scenario, market: str) -> _Retainer | None:
     m = getattr(scenario.provision, market)
     if m is None or m.retainer_probability <= 0 or m.retainer_days is None:
-        return np.zeros(len(u_pick))
-    days = np.maximum(m.retainer_days.ppf(u_days), 0.0)
-    return np.where(u_pick < m.retainer_probability, days, 0.0)
+        return None
+    return _Retainer(m.retainer_probability, m.retainer_days)
 
 
-def _need_attributes(
-    scenario: Scenario, need: str, u: NDArray[np.float64], v: NDArray[np.float64]
-) -> dict[str, NDArray[Any]]:
-    """The attributes whose distribution depends on the need (one row of uniforms a child)."""
-    spec = scenario.demand.needs[need]
-    routes = scenario.step_down.routes[need]
-    cum = np.cumsum([routes.get(r, 0.0) for r in ROUTE_NAMES])  # type: ignore[call-overload]
-    cum[-1] = 1.0 + 1e-12
-    fw = scenario.provision.framework
-    return {
-        "los": spec.length_of_stay_days.ppf(u[:, COL_LOS]),
-        "age": spec.age_at_entry_years.ppf(u[:, COL_AGE]),
-        "route": np.searchsorted(cum, u[:, COL_ROUTE], side="right"),
-        "spot_price": _market_price(
-            scenario, "spot", need, u[:, COL_SPOT_PRICE], v[:, FLOW_SPOT_TAIL]
-        ),
-        "fw_price": _market_price(
-            scenario, "framework", need, u[:, COL_FW_PRICE], v[:, FLOW_FW_TAIL]
+@dataclass(frozen=True)
+class _NeedPlan:
+    """What one need's children are drawn from: everything that depends on the scenario only."""
+
+    index: int
+    name: str
+    arrivals_per_year: float
+    growth: float  # the arrival rate's yearly growth factor
+    peak: float  # the highest arrival rate of the run, per year: thinning starts from it
+    expected_candidates: float  # mean number of candidate arrivals at the peak rate
+    season_of_day: NDArray[np.float64]  # seasonal factor of each whole day of the run
+    scheduled: NDArray[np.float64]  # days of the scheduled arrivals
+    los: Distribution
+    age: Distribution
+    route_cum: NDArray[np.float64]  # cumulative exit-route probabilities, in ROUTE_NAMES order
+    spot: _Prices
+    framework: _Prices | None
+    cohort: slice  # the need's rows of the cohort, in cohort (need) order
+
+
+@dataclass(frozen=True)
+class _CohortPlan:
+    """The initial cohort's rows, sorted by need (stably: config order within a need).
+
+    The cohort's uniforms are drawn in config order, a row per child; sorting them by need lets
+    each need's attributes be worked out for its cohort and its arrivals in one go.
+    """
+
+    size: int
+    config_row: NDArray[np.intp]  # the config-order row of each row (also its tie-break)
+    need: NDArray[np.intp]
+    rank_in_need: NDArray[np.intp]  # position among the need's cohort rows
+    unit_keys: tuple[str, ...]  # unit index key of each child's unit at the start
+    elapsed: tuple[tuple[Distribution, NDArray[np.intp]], ...]  # rows of each elapsed-time dist
+    own_age: tuple[tuple[Distribution, NDArray[np.intp]], ...]  # rows with an age distribution
+    in_city_rows: NDArray[np.intp]  # rows whose in-city flag is given
+    in_city: NDArray[np.bool_]
+    price_rows: NDArray[np.intp]  # rows whose weekly price is given
+    price: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class _ChildrenPlan:
+    """What drawing a replication's children needs from the scenario, worked out once."""
+
+    needs: tuple[_NeedPlan, ...]
+    cohort: _CohortPlan
+    spot_search: Distribution
+    spot_in_city_share: float
+    spot_retainer: _Retainer | None
+    fw_retainer: _Retainer | None
+    framework: FrameworkMarket | None
+    carer_days: Distribution | None
+    unregistered_price: Distribution | None
+
+
+def _grouped_rows(
+    dists: list[Distribution | None], rows: NDArray[np.intp]
+) -> tuple[tuple[Distribution, NDArray[np.intp]], ...]:
+    """The rows of each distinct distribution (equal ones share one vectorised ppf call)."""
+    # Keyed by repr, not ==: equal reprs mean bitwise equal parameters (0.0 == -0.0, but a
+    # distribution of -0.0 must not draw 0.0).
+    groups: dict[str, tuple[Distribution, list[int]]] = {}
+    for row, dist in zip(rows.tolist(), dists, strict=True):
+        if dist is not None:
+            groups.setdefault(repr(dist), (dist, []))[1].append(row)
+    return tuple((dist, read_only(np.array(r, dtype=np.intp))) for dist, r in groups.values())
+
+
+def _cohort_plan(scenario: Scenario, needs: list[str]) -> _CohortPlan:
+    entries = scenario.demand.initial_cohort
+    assigned = assign_initial_units(scenario)
+    # One item per child, in config order.
+    entry_of = [e for e, entry in enumerate(entries) for _ in range(entry.count)]
+    units = [u for units in assigned for u in units]
+    need = np.array([needs.index(entries[e].need) for e in entry_of], dtype=np.intp)
+    config_row = np.argsort(need, kind="stable")
+    need = need[config_row]
+    by_need = [entries[entry_of[r]] for r in config_row.tolist()]
+    keys = [
+        unit if (unit := units[r]) is not None else "@" + entries[entry_of[r]].provision
+        for r in config_row.tolist()
+    ]
+    rows = np.arange(len(by_need))
+    starts = np.searchsorted(need, np.arange(len(needs)))
+    in_city = [(r, e.in_city) for r, e in enumerate(by_need) if e.in_city is not None]
+    price = [
+        (r, e.weekly_price_gbp) for r, e in enumerate(by_need) if e.weekly_price_gbp is not None
+    ]
+    return _CohortPlan(
+        size=len(by_need),
+        config_row=read_only(config_row),
+        need=read_only(need),
+        rank_in_need=read_only(rows - starts[need]),
+        unit_keys=tuple(keys),
+        elapsed=_grouped_rows([e.elapsed_days for e in by_need], rows),
+        own_age=_grouped_rows([e.age_years for e in by_need], rows),
+        in_city_rows=read_only(np.array([r for r, _ in in_city], dtype=np.intp)),
+        in_city=read_only(np.array([v for _, v in in_city], dtype=bool)),
+        price_rows=read_only(np.array([r for r, _ in price], dtype=np.intp)),
+        price=read_only(np.array([v for _, v in price], dtype=np.float64)),
+    )
+
+
+@per_scenario
+def _children_plan(scenario: Scenario) -> _ChildrenPlan:
+    """Everything drawing the children needs that depends on the scenario only."""
+    names = scenario.need_names
+    start, horizon = scenario.run.start_date, scenario.horizon_days
+    months = month_of_day(start, horizon)
+    cohort = _cohort_plan(scenario, names)
+    cohort_start = np.searchsorted(cohort.need, np.arange(len(names) + 1)).tolist()
+    needs = []
+    for k, name in enumerate(names):
+        spec = scenario.demand.needs[name]
+        season = seasonal_factors(scenario, name)
+        growth = 1.0 + spec.trend_per_year
+        peak_trend = max(1.0, growth ** (horizon / DAYS_PER_YEAR))
+        peak = spec.arrivals_per_year * peak_trend * float(season.max())  # per year
+        routes = scenario.step_down.routes[name]
+        cum = np.cumsum([routes.get(r, 0.0) for r in ROUTE_NAMES])  # type: ignore[call-overload]
+        cum[-1] = 1.0 + 1e-12
+        spot = _prices(scenario, "spot", name)
+        assert spot is not None
+        needs.append(
+            _NeedPlan(
+                index=k,
+                name=name,
+                arrivals_per_year=spec.arrivals_per_year,
+                growth=growth,
+                peak=peak,
+                expected_candidates=peak * horizon / DAYS_PER_YEAR,
+                season_of_day=read_only(season[months]),
+                scheduled=read_only(
+                    np.array([(d - start).days for d in spec.scheduled_arrivals], dtype=float)
+                ),
+                los=spec.length_of_stay_days,
+                age=spec.age_at_entry_years,
+                route_cum=read_only(cum),
+                spot=spot,
+                framework=_prices(scenario, "framework", name),
+                cohort=slice(cohort_start[k], cohort_start[k + 1]),
+            )
         )
-        if fw is not None
-        else np.zeros(len(u)),
-    }
-
-
-def _common_attributes(
-    scenario: Scenario, u: NDArray[np.float64], v: NDArray[np.float64]
-) -> dict[str, NDArray[Any]]:
-    """The attributes drawn alike for every need: worked out once over all children's rows."""
-    n = len(u)
-    spot = scenario.provision.spot
-    out: dict[str, NDArray[Any]] = {
-        "spot_search": spot.search_days.ppf(u[:, COL_SPOT_SEARCH]),
-        "spot_in_city": u[:, COL_SPOT_IN_CITY] < spot.in_city_share,
-        "spot_retainer_days": _retainer_days(
-            scenario, "spot", v[:, FLOW_RETAINER], v[:, FLOW_RETAINER_DAYS]
-        ),
-        "fw_retainer_days": _retainer_days(
-            scenario, "framework", v[:, FLOW_RETAINER], v[:, FLOW_RETAINER_DAYS]
-        ),
-        "prevent_u": v[:, FLOW_PREVENT],
-    }
+    market = scenario.provision.spot
     carers = scenario.step_down.foster_carers
-    out["carer_days"] = (
-        np.maximum(carers.placement_days.ppf(v[:, FLOW_CARER_DAYS]), 0.0)
-        if carers is not None
-        else np.zeros(n)
+    return _ChildrenPlan(
+        needs=tuple(needs),
+        cohort=cohort,
+        spot_search=market.search_days,
+        spot_in_city_share=market.in_city_share,
+        spot_retainer=_retainer(scenario, "spot"),
+        fw_retainer=_retainer(scenario, "framework"),
+        framework=scenario.provision.framework,
+        carer_days=carers.placement_days if carers is not None else None,
+        unregistered_price=market.unregistered_weekly_price_gbp,
     )
-    unreg = spot.unregistered_weekly_price_gbp
-    out["unregistered_price"] = (
-        unreg.ppf(v[:, FLOW_UNREG_PRICE]) if unreg is not None else np.zeros(n)
-    )
-    fw = scenario.provision.framework
-    if fw is not None:
-        out["fw_offer"] = u[:, COL_FW_OFFER] < fw.offer_probability
-        out["fw_search"] = fw.search_days.ppf(u[:, COL_FW_SEARCH])
-        out["fw_in_city"] = u[:, COL_FW_IN_CITY] < fw.in_city_share
+
+
+def _arrival_times(
+    need: _NeedPlan, horizon: float, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Arrival days in [0, horizon) by thinning a homogeneous process at the peak rate."""
+    if need.arrivals_per_year <= 0:
+        return np.empty(0)
+    n = rng.poisson(need.expected_candidates)
+    times = np.sort(rng.uniform(0.0, horizon, n))
+    season = need.season_of_day[times.astype(int)]
+    if need.growth == 1.0:  # no trend: the growth term is exactly 1, so skip computing it
+        rate = need.arrivals_per_year * season
     else:
-        out["fw_offer"] = np.zeros(n, dtype=bool)
-        out["fw_search"] = np.zeros(n)
-        out["fw_in_city"] = np.zeros(n, dtype=bool)
-    return out
+        rate = need.arrivals_per_year * need.growth ** (times / DAYS_PER_YEAR) * season
+    keep = rng.random(n) * need.peak < rate
+    return times[keep]
+
+
+# The children's attributes are built as rows of three matrices (floats, ints, bools), one
+# column per child, so that sorting them into arrival order and turning them into lists takes
+# one call per matrix rather than one per attribute.
+_FLOATS = (
+    "arrival",
+    "elapsed",
+    "los",
+    "age_out_at",
+    "fw_search",
+    "fw_price",
+    "spot_search",
+    "spot_price",
+    "fw_retainer_days",
+    "spot_retainer_days",
+    "carer_days",
+    "prevent_u",
+    "unregistered_price",
+)
+_INTS = ("need", "initial_unit", "route")
+_BOOLS = ("initial", "fw_offer", "fw_in_city", "spot_in_city")
 
 
 def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, int]) -> Children:
     """Every child of the replication: the cohort at the start, then arrivals in time order."""
-    needs = scenario.need_names
+    plan = _children_plan(scenario)
+    cohort = plan.cohort
+    horizon = scenario.horizon_days
     age_out = scenario.step_down.age_out_years
-    months = month_of_day(scenario.run.start_date, scenario.horizon_days)
-    cols: dict[str, list[NDArray[Any]]] = {}
-    rows_u: list[NDArray[np.float64]] = []  # every group's uniforms, in the order of ``cols``
-    rows_v: list[NDArray[np.float64]] = []
-    in_city: list[tuple[int, int, bool]] = []  # cohort overrides: (first row, rows, in city)
 
-    def add(u: NDArray[np.float64], v: NDArray[np.float64], **arrays: NDArray[Any]) -> None:
-        rows_u.append(u)
-        rows_v.append(v)
-        for key, arr in arrays.items():
-            cols.setdefault(key, []).append(np.asarray(arr))
+    # The draws. The cohort's rows come in config order (then sorted by need); each need's
+    # arrivals come from its own streams, random arrivals then scheduled ones.
+    u_cohort = streams("cohort").random((cohort.size, N_COLUMNS))[cohort.config_row]
+    v_cohort = streams("cohort_flows").random((cohort.size, N_FLOW_COLUMNS))[cohort.config_row]
+    u_parts, v_parts, arrival_parts = [], [], []
+    blocks = []  # each need's rows: (first, first arrival, end)
+    first = 0
+    for need in plan.needs:
+        times = _arrival_times(need, horizon, streams(f"arrivals:{need.name}"))
+        n_cohort = need.cohort.stop - need.cohort.start
+        u_parts += [
+            u_cohort[need.cohort],
+            streams(f"child:{need.name}").random((len(times), N_COLUMNS)),
+        ]
+        v_parts += [
+            v_cohort[need.cohort],
+            streams(f"child_flows:{need.name}").random((len(times), N_FLOW_COLUMNS)),
+        ]
+        arrival_parts += [np.zeros(n_cohort), times]
+        n = n_cohort + len(times)
+        if len(need.scheduled):
+            n_sched = len(need.scheduled)
+            u_parts.append(streams(f"scheduled:{need.name}").random((n_sched, N_COLUMNS)))
+            v_parts.append(
+                streams(f"scheduled_flows:{need.name}").random((n_sched, N_FLOW_COLUMNS))
+            )
+            arrival_parts.append(need.scheduled)
+            n += n_sched
+        blocks.append((first, first + n_cohort, first + n))
+        first += n
+    # All rows, need by need: the need's cohort, its random arrivals, its scheduled arrivals.
+    u = np.concatenate(u_parts)
+    v = np.concatenate(v_parts)
+    n_rows = len(u)
+    floats = np.empty((len(_FLOATS), n_rows))
+    ints = np.empty((len(_INTS), n_rows), dtype=np.int64)
+    bools = np.empty((len(_BOOLS), n_rows), dtype=bool)
+    # The matrices' rows (views), by attribute.
+    real = dict(zip(_FLOATS, floats, strict=True))
+    whole = dict(zip(_INTS, ints, strict=True))
+    flag = dict(zip(_BOOLS, bools, strict=True))
+    real["arrival"][:] = np.concatenate(arrival_parts)
+    age = np.empty(n_rows)
 
-    # The initial cohort: children in care on the start date.
-    assigned = assign_initial_units(scenario)
-    rng = streams("cohort")
-    rng_flows = streams("cohort_flows")
-    for entry, units in zip(scenario.demand.initial_cohort, assigned, strict=True):
-        n = entry.count
-        u = rng.random((n, N_COLUMNS))
-        v = rng_flows.random((n, N_FLOW_COLUMNS))
-        spec = scenario.demand.needs[entry.need]
-        attrs = _need_attributes(scenario, entry.need, u, v)
-        elapsed = entry.elapsed_days.ppf(u[:, COL_ELAPSED])
-        residual = spec.length_of_stay_days.ppf_above(u[:, COL_LOS], elapsed) - elapsed
-        if entry.age_years is not None:
-            age = entry.age_years.ppf(u[:, COL_AGE])
+    # Where the cohort's rows are, and the time each child has already spent in care.
+    cohort_at = (
+        cohort.rank_in_need + np.array([s for s, _, _ in blocks], dtype=np.intp)[cohort.need]
+    )
+    elapsed = np.empty(cohort.size)
+    for dist, members in cohort.elapsed:
+        elapsed[members] = dist.ppf(u_cohort[members, COL_ELAPSED])
+
+    # The attributes whose distribution depends on the need.
+    for need, (start, arrivals, end) in zip(plan.needs, blocks, strict=True):
+        if start == end:
+            continue
+        rows, new, old = slice(start, end), slice(arrivals, end), slice(start, arrivals)
+        whole["need"][rows] = need.index
+        real["los"][new] = need.los.ppf(u[new, COL_LOS])
+        age[rows] = need.age.ppf(u[rows, COL_AGE])
+        whole["route"][rows] = np.searchsorted(need.route_cum, u[rows, COL_ROUTE], side="right")
+        need.spot.draw(u[rows, COL_SPOT_PRICE], v[rows, FLOW_SPOT_TAIL], real["spot_price"][rows])
+        if need.framework is not None:
+            need.framework.draw(
+                u[rows, COL_FW_PRICE], v[rows, FLOW_FW_TAIL], real["fw_price"][rows]
+            )
         else:
-            age = attrs["age"] + elapsed / DAYS_PER_YEAR
-        # A child already at the age-out age leaves on day one, not before the run.
-        age = np.minimum(age, age_out - 1.0 / DAYS_PER_YEAR)
-        if entry.in_city is not None:
-            in_city.append((sum(len(x) for x in rows_u), n, entry.in_city))
-        if entry.weekly_price_gbp is not None:
-            attrs["spot_price"] = attrs["fw_price"] = np.full(n, entry.weekly_price_gbp)
-        add(
-            u,
-            v,
-            need=np.full(n, needs.index(entry.need)),
-            arrival=np.zeros(n),
-            initial=np.ones(n, dtype=bool),
-            initial_unit=np.array(
-                [
-                    unit_index[x] if x is not None else unit_index["@" + entry.provision]
-                    for x in units
-                ]
-            ),
-            elapsed=elapsed,
-            los=np.maximum(residual, 0.0),
-            age=age,
-            **{k: v for k, v in attrs.items() if k not in ("los", "age")},
-        )
+            real["fw_price"][rows] = 0.0
+        if arrivals > start:  # the need's cohort: a residual stay, and the age it has reached
+            spent = elapsed[need.cohort]
+            residual = need.los.ppf_above(u[old, COL_LOS], spent) - spent
+            real["los"][old] = np.maximum(residual, 0.0)
+            age[old] += spent / DAYS_PER_YEAR
 
-    # New arrivals, random and scheduled, each need on its own streams.
-    for k, need in enumerate(needs):
-        spec = scenario.demand.needs[need]
-        times = draw_arrival_times(scenario, need, streams(f"arrivals:{need}"), months)
-        u = streams(f"child:{need}").random((len(times), N_COLUMNS))
-        v = streams(f"child_flows:{need}").random((len(times), N_FLOW_COLUMNS))
-        groups = [(times, u, v)]
-        if spec.scheduled_arrivals:
-            scheduled = np.array(
-                [(d - scenario.run.start_date).days for d in spec.scheduled_arrivals], dtype=float
-            )
-            u_sched = streams(f"scheduled:{need}").random((len(scheduled), N_COLUMNS))
-            v_sched = streams(f"scheduled_flows:{need}").random((len(scheduled), N_FLOW_COLUMNS))
-            groups.append((scheduled, u_sched, v_sched))
-        for t, uu, vv in groups:
-            if len(t) == 0:
-                continue
-            attrs = _need_attributes(scenario, need, uu, vv)
-            n = len(t)
-            add(
-                uu,
-                vv,
-                need=np.full(n, k),
-                arrival=t,
-                initial=np.zeros(n, dtype=bool),
-                initial_unit=np.full(n, -1),
-                elapsed=np.zeros(n),
-                **attrs,
-            )
+    # The attributes drawn alike for every need.
+    real["spot_search"][:] = plan.spot_search.ppf(u[:, COL_SPOT_SEARCH])
+    flag["spot_in_city"][:] = u[:, COL_SPOT_IN_CITY] < plan.spot_in_city_share
+    for market, retainer in (("spot", plan.spot_retainer), ("fw", plan.fw_retainer)):
+        days = real[f"{market}_retainer_days"]
+        if retainer is not None:
+            retainer.draw(v[:, FLOW_RETAINER], v[:, FLOW_RETAINER_DAYS], days)
+        else:
+            days[:] = 0.0
+    real["prevent_u"][:] = v[:, FLOW_PREVENT]
+    real["carer_days"][:] = (
+        np.maximum(plan.carer_days.ppf(v[:, FLOW_CARER_DAYS]), 0.0)
+        if plan.carer_days is not None
+        else 0.0
+    )
+    real["unregistered_price"][:] = (
+        plan.unregistered_price.ppf(v[:, FLOW_UNREG_PRICE])
+        if plan.unregistered_price is not None
+        else 0.0
+    )
+    fw = plan.framework
+    if fw is not None:
+        flag["fw_offer"][:] = u[:, COL_FW_OFFER] < fw.offer_probability
+        real["fw_search"][:] = fw.search_days.ppf(u[:, COL_FW_SEARCH])
+        flag["fw_in_city"][:] = u[:, COL_FW_IN_CITY] < fw.in_city_share
+    else:
+        flag["fw_offer"][:] = False
+        real["fw_search"][:] = 0.0
+        flag["fw_in_city"][:] = False
 
-    if not cols:
-        return Children(**{f.name: [] for f in fields(Children)})
-    arr = {k: np.concatenate(v) for k, v in cols.items()}
-    arr |= _common_attributes(scenario, np.concatenate(rows_u), np.concatenate(rows_v))
-    for first, n, value in in_city:
-        arr["spot_in_city"][first : first + n] = value
-        arr["fw_in_city"][first : first + n] = value
-    # Cohort first (arrival 0, flagged initial), then arrivals by time; stable on ties.
-    order = np.lexsort((~arr["initial"], arr["arrival"]))
-    arr = {k: v[order] for k, v in arr.items()}
-    age_out_at = arr["arrival"] + (age_out - arr["age"]) * DAYS_PER_YEAR
+    # The cohort: in care at the start, in its unit, and what its entries set.
+    flag["initial"][:] = False
+    flag["initial"][cohort_at] = True
+    whole["initial_unit"][:] = -1
+    whole["initial_unit"][cohort_at] = [unit_index[key] for key in cohort.unit_keys]
+    real["elapsed"][:] = 0.0
+    real["elapsed"][cohort_at] = elapsed
+    for dist, members in cohort.own_age:
+        age[cohort_at[members]] = dist.ppf(u_cohort[members, COL_AGE])
+    # A child already at the age-out age leaves on day one, not before the run.
+    age[cohort_at] = np.minimum(age[cohort_at], age_out - 1.0 / DAYS_PER_YEAR)
+    at = cohort_at[cohort.in_city_rows]
+    flag["spot_in_city"][at] = flag["fw_in_city"][at] = cohort.in_city
+    at = cohort_at[cohort.price_rows]
+    real["spot_price"][at] = real["fw_price"][at] = cohort.price
+
+    arrival = real["arrival"]
+    real["age_out_at"][:] = np.maximum(arrival + (age_out - age) * DAYS_PER_YEAR, arrival)
+    # Cohort first (arrival 0, flagged initial), then arrivals by time; ties in config order
+    # for the cohort and in draw order for the others (the rows' order, need by need).
+    tie = np.arange(n_rows)
+    tie[cohort_at] = cohort.config_row
+    order = np.lexsort((tie, ~flag["initial"], arrival))
     return Children(
-        need=arr["need"].astype(int).tolist(),
-        arrival=arr["arrival"].tolist(),
-        initial=arr["initial"].tolist(),
-        initial_unit=arr["initial_unit"].astype(int).tolist(),
-        elapsed=arr["elapsed"].tolist(),
-        los=arr["los"].tolist(),
-        route=arr["route"].astype(int).tolist(),
-        age_out_at=np.maximum(age_out_at, arr["arrival"]).tolist(),
-        fw_offer=arr["fw_offer"].tolist(),
-        fw_search=arr["fw_search"].tolist(),
-        fw_in_city=arr["fw_in_city"].tolist(),
-        fw_price=arr["fw_price"].tolist(),
-        spot_search=arr["spot_search"].tolist(),
-        spot_in_city=arr["spot_in_city"].tolist(),
-        spot_price=arr["spot_price"].tolist(),
-        fw_retainer_days=arr["fw_retainer_days"].tolist(),
-        spot_retainer_days=arr["spot_retainer_days"].tolist(),
-        carer_days=arr["carer_days"].tolist(),
-        prevent_u=arr["prevent_u"].tolist(),
-        unregistered_price=arr["unregistered_price"].tolist(),
+        **dict(zip(_FLOATS, floats[:, order].tolist(), strict=True)),
+        **dict(zip(_INTS, ints[:, order].tolist(), strict=True)),
+        **dict(zip(_BOOLS, bools[:, order].tolist(), strict=True)),
     )
 
 

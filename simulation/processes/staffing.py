@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import accumulate
 
 import numpy as np
 import simpy
@@ -81,65 +82,131 @@ _BLOCK = 8  # filled/vacant cycles drawn per post at a time (more blocks while o
 
 @dataclass(frozen=True)
 class _Changes:
-    """One home's headcount changes: the opening, each leaver and starter, and its closing."""
+    """Every home's headcount changes (its opening, each leaver and starter, and its closing),
+    in time order; ties in config order, then in each home's own order."""
 
     time: NDArray[np.float64]
-    in_post: NDArray[np.int64]  # staff in post after the change
-    kind: NDArray[np.int64]  # STAFF_JOIN / STAFF_LEAVE code; 0 for the closing (no row)
-    gap: NDArray[np.float64]  # rota cover lacking after the change (0 once closed)
+    owner: NDArray[np.intp]  # the home's position in the list of homes
+    in_post: NDArray[np.int64]  # the home's staff in post after the change
+    kind: NDArray[np.int64]  # STAFF_JOIN / STAFF_LEAVE code; 0 for a closing (no row)
+    gap: NDArray[np.float64]  # the home's rota cover lacking after the change (0 once closed)
 
 
-def _home_changes(home: StaffedHome, turnover_per_day: float, horizon: float) -> _Changes:
-    """Every headcount change of one home before it closes or the run ends."""
-    opened = max(home.open_day, 0.0)
-    end = min(home.close_day, horizon)
-    empty = np.empty(0)
-    if opened >= end:
-        return _Changes(empty, empty.astype(np.int64), empty.astype(np.int64), empty)
-    posts, filled = home.establishment, home.in_post
-    # Column 2j of a post is its j-th spell in its first state (filled for the staff in post
-    # at opening, vacant for the others), column 2j+1 its j-th spell in the other state.
-    first_filled = np.arange(posts) < filled
-    blocks: list[NDArray[np.float64]] = []
-    reached = np.full(posts, opened)
-    while posts and np.any(reached < end):
-        stay_u = home.leave_rng.random((posts, _BLOCK))
-        lead = np.maximum(home.recruit_days(home.recruit_rng.random((posts, _BLOCK))), 0.0)
+def _spells(
+    homes: list[StaffedHome],
+    drawing: list[int],
+    opened: NDArray[np.float64],
+    end: NDArray[np.float64],
+    turnover_per_day: float,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Every post's spells, a row per post of the ``drawing`` homes (in order), and whether each
+    post starts filled.
+
+    Column 2j of a post is its j-th spell in its first state (filled for the staff in post at
+    opening, vacant for the others), column 2j+1 its j-th spell in the other state. Each home
+    draws blocks of ``_BLOCK`` cycles from its own streams until all its posts reach its end;
+    the rows of a home that needed fewer blocks are padded with infinite spells.
+    """
+    if not drawing:
+        return np.empty((0, 0)), np.empty(0, dtype=bool)
+    posts = [homes[k].establishment for k in drawing]
+    starts = list(accumulate(posts[:-1], initial=0))  # each home's first row
+    n_rows = starts[-1] + posts[-1]
+    rank = np.arange(n_rows) - np.repeat(starts, posts)  # the post's number in its home
+    first_filled = rank < np.repeat([homes[k].in_post for k in drawing], posts)
+    row_opened, row_end = np.repeat(opened[drawing], posts), np.repeat(end[drawing], posts)
+    spells = np.empty((n_rows, 0))
+    rows = np.arange(n_rows)  # the rows of the homes still drawing
+    while drawing:
+        sizes = [(p, _BLOCK) for p in posts]
+        stay_u = np.concatenate(
+            [homes[k].leave_rng.random(size) for k, size in zip(drawing, sizes, strict=True)]
+        )
+        lead_u = [homes[k].recruit_rng.random(size) for k, size in zip(drawing, sizes, strict=True)]
+        recruit_days = homes[drawing[0]].recruit_days
+        if all(homes[k].recruit_days == recruit_days for k in drawing):
+            lead = recruit_days(np.concatenate(lead_u))  # elementwise: one call for all homes
+        else:
+            lead = np.concatenate(
+                [homes[k].recruit_days(u) for k, u in zip(drawing, lead_u, strict=True)]
+            )
+        lead = np.maximum(lead, 0.0)
         stay = (
             -np.log1p(-stay_u) / turnover_per_day
             if turnover_per_day > 0
-            else np.full((posts, _BLOCK), np.inf)
+            else np.full(stay_u.shape, np.inf)
         )
-        spells = np.empty((posts, 2 * _BLOCK))
-        spells[:, 0::2] = np.where(first_filled[:, None], stay, lead)
-        spells[:, 1::2] = np.where(first_filled[:, None], lead, stay)
-        blocks.append(spells)
-        reached = opened + np.sum(np.hstack(blocks), axis=1)
-    if blocks:
-        times = opened + np.cumsum(np.hstack(blocks), axis=1)
-        # A spell that ends is a leaver (a filled spell) or a starter (a vacant one).
-        ends_filled = np.empty(times.shape, dtype=bool)
-        ends_filled[:, 0::2] = first_filled[:, None]
-        ends_filled[:, 1::2] = ~first_filled[:, None]
-        keep = times < end
-        t = times[keep]  # row-major: post by post, so a stable sort breaks ties by post
-        step = np.where(ends_filled[keep], -1, 1)
-        order = np.argsort(t, kind="stable")
-        t, step = t[order], step[order]
-    else:
-        t, step = empty, empty.astype(np.int64)
-    in_post = filled + np.cumsum(step)
+        first = first_filled[rows, None]
+        block = np.empty((len(rows), 2 * _BLOCK))
+        block[:, 0::2] = np.where(first, stay, lead)
+        block[:, 1::2] = np.where(first, lead, stay)
+        if spells.shape[1] == 0:  # the first block: every home draws it
+            spells = drawn = block
+        else:
+            width = spells.shape[1]
+            spells = np.hstack([spells, np.full((n_rows, 2 * _BLOCK), np.inf)])
+            spells[rows, width:] = block
+            drawn = spells[rows]  # every block so far: no padding in a home still drawing
+        reached = row_opened[rows] + np.sum(drawn, axis=1)
+        more = np.logical_or.reduceat(reached < row_end[rows], starts).tolist()
+        rows = rows[np.repeat(more, posts)]
+        drawing = [k for k, m in zip(drawing, more, strict=True) if m]
+        posts = [p for p, m in zip(posts, more, strict=True) if m]
+        starts = list(accumulate(posts[:-1], initial=0))
+    return spells, first_filled
+
+
+def _all_changes(homes: list[StaffedHome], turnover_per_day: float, horizon: float) -> _Changes:
+    """Every home's headcount changes before it closes or the run ends, all homes at once."""
+    opened = np.array([max(h.open_day, 0.0) for h in homes])
+    end = np.array([min(h.close_day, horizon) for h in homes])
+    active = [k for k, h in enumerate(homes) if opened[k] < end[k]]
+    drawing = [k for k in active if homes[k].establishment > 0]
+    spells, first_filled = _spells(homes, drawing, opened, end, turnover_per_day)
+    row_owner = np.repeat(
+        np.array(drawing, dtype=np.intp), [homes[k].establishment for k in drawing]
+    )
+    times = opened[row_owner, None] + np.cumsum(spells, axis=1)
+    row, col = np.nonzero(times < end[row_owner, None])
+    # A spell that ends is a leaver (a filled spell) or a starter (a vacant one).
+    leaver = first_filled[row] ^ (col % 2 == 1)
+    closing = [k for k in active if homes[k].close_day < horizon]
     join, leave = int(EventKind.STAFF_JOIN), int(EventKind.STAFF_LEAVE)
-    time = np.concatenate([[opened], t])
-    heads = np.concatenate([[filled], in_post]).astype(np.int64)
-    kind = np.concatenate([[join], np.where(step > 0, join, leave)]).astype(np.int64)
-    gap = np.maximum(home.required_fte - heads, 0.0)
-    if home.close_day < horizon:  # its staff stop counting, and its agency cover ends
-        time = np.append(time, home.close_day)
-        heads = np.append(heads, heads[-1])
-        kind = np.append(kind, 0)
-        gap = np.append(gap, 0.0)
-    return _Changes(time, heads, kind, gap)
+    n_open, n_changes, n_close = len(active), len(row), len(closing)
+    time = np.concatenate(
+        [opened[active], times[row, col], np.array([homes[k].close_day for k in closing])]
+    )
+    owner = np.concatenate(
+        [np.array(active, dtype=np.intp), row_owner[row], np.array(closing, dtype=np.intp)]
+    )
+    step = np.zeros(len(time), dtype=np.int64)
+    step[n_open : n_open + n_changes] = np.where(leaver, -1, 1)
+    # Each home's own order: its opening, its changes by time (ties: post by post, row-major),
+    # then its closing; across homes, by time and then config order.
+    own_order = np.concatenate(
+        [
+            np.zeros(n_open, dtype=np.int64),
+            1 + row * spells.shape[1] + col,
+            np.full(n_close, spells.size + 1),
+        ]
+    )
+    order = np.lexsort((own_order, owner, time))
+    time, owner, step = time[order], owner[order], step[order]
+    kind = np.where(step > 0, join, leave)
+    kind[order < n_open] = join
+    kind[order >= n_open + n_changes] = 0
+    # Staff in post after each change: the home's staff at opening plus its changes so far.
+    n = len(time)
+    steps_by_home = np.zeros((len(homes), n), dtype=np.int64)
+    steps_by_home[owner, np.arange(n)] = step
+    in_post = (
+        np.array([h.in_post for h in homes], dtype=np.int64)[owner]
+        + np.cumsum(steps_by_home, axis=1)[owner, np.arange(n)]
+    )
+    required = np.array([h.required_fte for h in homes])
+    gap = np.maximum(required[owner] - in_post, 0.0)
+    gap[kind == 0] = 0.0  # a closed home's staff stop counting, and its agency cover ends
+    return _Changes(time, owner, in_post, kind, gap)
 
 
 def staffing_timeline(
@@ -156,54 +223,58 @@ def staffing_timeline(
     all homes at once, vectorised over the changes.
     """
     out = StaffingTimeline()
-    per_home = [_home_changes(h, turnover_per_year / 365.25, horizon) for h in homes]
-    time = np.concatenate([c.time for c in per_home])
-    if len(time) == 0:
+    if not homes:
         return out
-    owner = np.concatenate([np.full(len(c.time), i) for i, c in enumerate(per_home)])
-    sequence = np.concatenate([np.arange(len(c.time)) for c in per_home])
-    order = np.lexsort((sequence, owner, time))
-    time, owner = time[order], owner[order]
-    gap_after = np.concatenate([c.gap for c in per_home])[order]
-    heads = np.concatenate([c.in_post for c in per_home])[order]
-    kind = np.concatenate([c.kind for c in per_home])[order]
+    changes = _all_changes(homes, turnover_per_year / 365.25, horizon)
+    time, owner, kind = changes.time, changes.owner, changes.kind
     n, n_homes = len(time), len(homes)
-    # gaps[k, h]: home h's gap just after change k (its latest change at or before k).
+    if n == 0:
+        return out
+    # gaps[h, k]: home h's gap just after change k (its latest change at or before k).
     positions = np.arange(n)
-    gaps = np.zeros((n, n_homes))
-    for h in range(n_homes):
-        last = np.maximum.accumulate(np.where(owner == h, positions, -1))
-        gaps[:, h] = np.where(last >= 0, gap_after[np.maximum(last, 0)], 0.0)
+    own = owner == np.arange(n_homes)[:, None]
+    last = np.maximum.accumulate(np.where(own, positions, -1), axis=1)
+    gaps = np.where(last >= 0, changes.gap[np.maximum(last, 0)], 0.0)
     relief_left = np.full(n, relief_pool_fte)
-    agency = np.empty((n, n_homes))
-    short = np.empty((n, n_homes), dtype=bool)
+    agency = np.empty((n_homes, n))
+    short = np.empty((n_homes, n), dtype=bool)
     for h in range(n_homes):
-        relief = np.minimum(gaps[:, h], relief_left)
+        relief = np.minimum(gaps[h], relief_left)
         relief_left = relief_left - relief
-        agency[:, h] = np.minimum(gaps[:, h] - relief, agency_cap_fte)
-        short[:, h] = gaps[:, h] - relief - agency[:, h] > 1e-9
-    agency_was = np.vstack([np.zeros((1, n_homes)), agency[:-1]])
-    short_was = np.vstack([np.zeros((1, n_homes), dtype=bool), short[:-1]])
+        agency[h] = np.minimum(gaps[h] - relief, agency_cap_fte)
+        short[h] = gaps[h] - relief - agency[h] > 1e-9
+    agency_was = np.zeros((n_homes, n))
+    agency_was[:, 1:] = agency[:, :-1]
+    short_was = np.zeros((n_homes, n), dtype=bool)
+    short_was[:, 1:] = short[:, :-1]
     units = np.array([h.unit for h in homes], dtype=np.int64)
     # Rows: each change's own row (none for a closing), then the agency changes it caused, in
     # home order; sorted by (change, position) so causes come before effects.
-    own = kind > 0
-    k_ag, h_ag = np.nonzero(np.abs(agency - agency_was) > 1e-12)
-    rows = np.zeros(int(own.sum()) + len(k_ag), dtype=ROW_DTYPE)
-    rows["time"] = np.concatenate([time[own], time[k_ag]])
-    rows["kind"] = np.concatenate([kind[own], np.full(len(k_ag), int(EventKind.AGENCY))])
+    own_row = kind > 0
+    k_ag, h_ag = np.nonzero((np.abs(agency - agency_was) > 1e-12).T)
+    rank = np.concatenate(
+        [np.flatnonzero(own_row) * (n_homes + 1), k_ag * (n_homes + 1) + 1 + h_ag]
+    )
+    order = np.argsort(rank, kind="stable")
+    rows = np.zeros(len(rank), dtype=ROW_DTYPE)
+    # Field by field: gathering whole (packed, 27-byte) rows is many times slower.
+    rows["time"] = np.concatenate([time[own_row], time[k_ag]])[order]
+    rows["kind"] = np.concatenate([kind[own_row], np.full(len(k_ag), int(EventKind.AGENCY))])[order]
     rows["child"] = -1
-    rows["unit"] = np.concatenate([units[owner[own]], units[h_ag]])
+    rows["unit"] = np.concatenate([units[owner[own_row]], units[h_ag]])[order]
     rows["need"] = -1
-    rows["value"] = np.concatenate([heads[own], agency[k_ag, h_ag]])
+    rows["value"] = np.concatenate([changes.in_post[own_row], agency[h_ag, k_ag]])[order]
     rows["in_city"] = -1
     rows["route"] = -1
-    rank = np.concatenate([np.flatnonzero(own) * (n_homes + 1), k_ag * (n_homes + 1) + 1 + h_ag])
-    out.rows = rows[np.argsort(rank, kind="stable")]
-    k_sh, h_sh = np.nonzero(short != short_was)
+    out.rows = rows
+    k_sh, h_sh = np.nonzero((short != short_was).T)  # in change order, then home order
+    close_beds = np.array([h.close_beds for h in homes])
+    beds = np.where(short[h_sh, k_sh], close_beds[h_sh], 0)
     out.closures = [
-        BedClosure(float(time[k]), homes[h].unit, homes[h].close_beds if short[k, h] else 0)
-        for k, h in zip(k_sh.tolist(), h_sh.tolist(), strict=True)
+        BedClosure(t, unit, closed)
+        for t, unit, closed in zip(
+            time[k_sh].tolist(), units[h_sh].tolist(), beds.tolist(), strict=True
+        )
     ]
     return out
 
