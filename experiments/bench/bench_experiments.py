@@ -11,7 +11,9 @@ Measures, for a config (default configs/coventry-2023.yaml, its 10-year horizon)
 - where a replication's time goes: setup (streams, children's draws, schedules, the staffing
   timeline), the SimPy run, and turning the event log into columns;
 - for scale, the least model logic there can be on the same number of events: a loss system
-  (arrivals, a bed counter, stays) driven by timeout callbacks.
+  (arrivals, a bed counter, stays) driven by timeout callbacks; and the same loss system built
+  the way this project builds a replication (as many named random streams, a log row per
+  change, the log turned into columns): the floor under any model of this architecture.
 
 Every figure is the median of ``--repeats`` runs.
 
@@ -36,7 +38,7 @@ import simpy
 from bench_common import median_time
 
 from simulation import load_scenario
-from simulation.events import EventLog, FrozenLog
+from simulation.events import EventKind, EventLog, FrozenLog
 from simulation.experiments.driver import run_experiment
 from simulation.experiments.executor import Runner, Task
 from simulation.experiments.spec import Experiment, Strategy
@@ -44,6 +46,7 @@ from simulation.metrics import compute_metrics
 from simulation.model import simulate
 from simulation.scenario import Scenario
 from simulation.store import ResultsStore
+from simulation.streams import Streams
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,6 +109,69 @@ def loss_model(n_events: int, horizon_days: float, beds: int = 36, seed: int = 0
     env.timeout(gaps[0]).callbacks.append(arrive)
     env.run()
     return state["lost"]
+
+
+def count_streams_and_rows(scenario: Scenario, replication: int = 0) -> tuple[int, int]:
+    """Named streams one replication creates, and log rows its processes append one by one."""
+    original_call, original_freeze = Streams.__call__, EventLog.freeze
+    names: set[str] = set()
+    rows = 0
+
+    def counting_call(self: Streams, name: str) -> np.random.Generator:
+        names.add(name)
+        return original_call(self, name)
+
+    def counting_freeze(self: EventLog) -> FrozenLog:
+        nonlocal rows
+        rows = len(self.rows)
+        return original_freeze(self)
+
+    Streams.__call__ = counting_call  # type: ignore[method-assign]
+    EventLog.freeze = counting_freeze  # type: ignore[method-assign]
+    try:
+        simulate(scenario, replication)
+    finally:
+        Streams.__call__ = original_call  # type: ignore[method-assign]
+        EventLog.freeze = original_freeze  # type: ignore[method-assign]
+    return len(names), rows
+
+
+def logged_loss_model(
+    n_events: int, horizon_days: float, n_streams: int, beds: int = 36, seed: int = 0
+) -> int:
+    """The loss model built as a replication here is: ``n_streams`` named streams (the loss
+    model draws from one), a log row per arrival, placement and departure, and the log turned
+    into columns at the end. Returns the rows logged."""
+    streams = Streams(seed, 0)
+    generators = [streams(f"floor:{k}") for k in range(n_streams)]  # made, as a replication's are
+    rng = generators[0]
+    n = n_events // 2
+    gaps = rng.exponential(horizon_days / n, n).tolist()
+    stays = rng.exponential(beds * horizon_days / n, n).tolist()
+    env = simpy.Environment()
+    log = EventLog()
+    rows = log.rows
+    state = {"free": beds, "i": 0}
+    arrived, placed, left = int(EventKind.ARRIVE), int(EventKind.PLACE), int(EventKind.EXIT)
+
+    def leave(_event: simpy.Event) -> None:
+        state["free"] += 1
+        rows.append((env.now, left, -1, 0, 0, 0.0, -1, 1))
+
+    def arrive(_event: simpy.Event) -> None:
+        i = state["i"]
+        rows.append((env.now, arrived, i, -1, 0, 0.0, -1, -1))
+        if state["free"] > 0:
+            state["free"] -= 1
+            rows.append((env.now, placed, i, 0, 0, 0.0, 1, -1))
+            env.timeout(stays[i]).callbacks.append(leave)
+        state["i"] = i + 1
+        if i + 1 < n:
+            env.timeout(gaps[i + 1]).callbacks.append(arrive)
+
+    env.timeout(gaps[0]).callbacks.append(arrive)
+    env.run()
+    return len(log.freeze())
 
 
 def simulate_phases(scenario: Scenario, reps: int) -> dict[str, float]:
@@ -214,6 +280,11 @@ def main() -> None:
     )
     bare_s = median_time(lambda: bare_simpy(events, scenario.horizon_days), max(5, args.repeats))
     loss_s = median_time(lambda: loss_model(events, scenario.horizon_days), max(5, args.repeats))
+    n_streams, tuple_rows = count_streams_and_rows(scenario)
+    floor_s = median_time(
+        lambda: logged_loss_model(events, scenario.horizon_days, n_streams), max(5, args.repeats)
+    )
+    floor_rows = logged_loss_model(events, scenario.horizon_days, n_streams)
     phases = simulate_phases(scenario, 3 * reps)
 
     figures: dict[str, Any] = {
@@ -234,6 +305,11 @@ def main() -> None:
         "simpy_run_vs_bare_simpy": round(phases["simpy_run_ms"] / (1000 * bare_s), 2),
         "loss_model_callbacks_ms": round(1000 * loss_s, 3),
         "loss_model_vs_bare_simpy": round(loss_s / bare_s, 2),
+        "named_streams_per_replication": n_streams,
+        "log_rows_appended_per_replication": tuple_rows,
+        "logged_loss_model_rows": floor_rows,
+        "logged_loss_model_ms": round(1000 * floor_s, 3),
+        "logged_loss_model_vs_bare_simpy": round(floor_s / bare_s, 2),
     }
     serial = executor_rate(scenario, n, None, 1, args.batch, args.repeats)
     figures["serial_reps_per_s"] = round(serial, 1)
