@@ -3,10 +3,10 @@
 A replication's setup needs many things that depend only on the scenario (units, seasonal
 factors, distribution groups, calendar arrays). :func:`per_scenario` memoises such a builder per
 scenario object. Scenarios are frozen (and nothing edits their lists or dicts in place), so a
-result cannot go stale; entries are keyed by the
-scenario's identity and dropped when the scenario is garbage collected (a weak reference), so
-the cache neither keeps scenarios alive nor confuses a new scenario with a dead one that had
-the same id. The cache is per process, like the module.
+result cannot go stale. Entries are keyed by the scenario's identity and dropped when the
+scenario is garbage collected (a weak reference), so the cache neither keeps scenarios alive nor
+confuses a new scenario with a dead one that had the same id. The cache is per process, like the
+module.
 
 Cached results are shared by every replication of the scenario: builders return immutable
 values (tuples, frozen dataclasses, read-only arrays), never something a caller may change.
