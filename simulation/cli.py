@@ -12,20 +12,19 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from simulation.cli_common import (
+    EXIT_BAD_INPUT,
+    console,
+    fail,
+    fail_lines,
+    load_config,
+    progress_bar,
+)
 from simulation.errors import ScenarioError
 
 try:  # typer >= 0.20 vendors its own click
@@ -38,8 +37,6 @@ from simulation.runner import RunResult, run
 from simulation.scenario import Scenario, load_scenario
 from simulation.schema_doc import config_reference
 
-EXIT_BAD_INPUT = 2
-
 app = typer.Typer(
     name="sufficiency",
     help="Capacity simulation of a council's children's homes and placements.",
@@ -48,22 +45,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-# Wide enough for the summary table when output is piped or logged.
-console = Console(width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def fail(message: str) -> NoReturn:
-    """One line on stderr, exit code 2."""
-    err_console.print(f"error: {message}", markup=False)
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def _load(config: Path) -> Scenario:
-    try:
-        return load_scenario(config)
-    except ScenarioError as exc:
-        fail(exc.one_line())
 
 
 def _default_out(scenario: Scenario) -> Path:
@@ -160,28 +141,13 @@ def run_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Simulate a scenario many times and write the results."""
-    scenario = _load(config)
+    scenario = load_config(config)
     out_dir = out or _default_out(scenario)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
         fail(f"--out: {out_dir} already exists and is not empty (use --overwrite to replace it)")
     n = replications or scenario.run.replications
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task(f"Simulating {scenario.name}", total=n)
-        result = run(
-            scenario,
-            replications=n,
-            seed=seed,
-            workers=workers,
-            progress=lambda k: progress.advance(task, k),
-        )
+    with progress_bar(f"Simulating {scenario.name}", n, quiet) as (advance, _):
+        result = run(scenario, replications=n, seed=seed, workers=workers, progress=advance)
     written = write_outputs(result, out_dir, overwrite=overwrite)
     if not quiet:
         console.print(summary_table(result))
@@ -204,9 +170,7 @@ def validate_command(
     try:
         scenario = load_scenario(config)
     except ScenarioError as exc:
-        for line in exc.lines():
-            err_console.print(f"error: {line}", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        fail_lines(exc.lines())
     console.print(
         f"{config}: valid — '{scenario.name}', {scenario.run.start_date} to {scenario.end_date}, "
         f"{len(scenario.provision.homes)} homes, "

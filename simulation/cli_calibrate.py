@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -22,29 +22,14 @@ from simulation.calibration.codes import DEFAULT_RESIDENTIAL
 from simulation.calibration.estimate import CalibrationError
 from simulation.calibration.mapping import Rules, check_residential_codes, read_providers
 from simulation.calibration.readers import DataIssue, Extract, ExtractError, read_extract
+from simulation.cli_common import console, err_console, fail, fail_lines, load_config
 from simulation.errors import ScenarioError
 
 MAX_WARNINGS_SHOWN = 10
 DEFAULT_CODES = ",".join(DEFAULT_RESIDENTIAL)
 
 
-def _fail(message: str) -> NoReturn:
-    from simulation.cli import fail  # imported here: simulation.cli imports this module
-
-    fail(message)
-
-
-def _fail_extract(exc: ExtractError) -> NoReturn:
-    from simulation.cli import EXIT_BAD_INPUT, err_console
-
-    for line in exc.lines():
-        err_console.print(f"error: {line}", markup=False)
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
 def _warn(warnings: list[DataIssue]) -> None:
-    from simulation.cli import err_console
-
     for w in warnings[:MAX_WARNINGS_SHOWN]:
         err_console.print(f"warning: {w}", markup=False)
     if len(warnings) > MAX_WARNINGS_SHOWN:
@@ -62,12 +47,12 @@ def _rules(providers: Path | None, residential_codes: str, city_postcodes: str |
     try:
         codes = check_residential_codes(residential_codes.split(","))
     except ValueError as exc:
-        _fail(f"--residential-codes: {exc}")
+        fail(f"--residential-codes: {exc}")
     areas = tuple(a.strip().upper() for a in (city_postcodes or "").split(",") if a.strip())
     try:
         provs = read_providers(providers) if providers is not None else {}
     except ExtractError as exc:
-        _fail_extract(exc)
+        fail_lines(exc.lines())
     return Rules(residential_codes=codes, providers=provs, city_postcode_areas=areas)
 
 
@@ -75,7 +60,7 @@ def _extract(episodes: Path, header: Path, strict: bool) -> Extract:
     try:
         return read_extract(episodes, header, strict=strict)
     except ExtractError as exc:
-        _fail_extract(exc)
+        fail_lines(exc.lines())
 
 
 @contextmanager
@@ -175,18 +160,17 @@ def calibrate_command(
     """
     from simulation.calibration.pipeline import calibrate
     from simulation.calibration.writer import render
-    from simulation.cli import console
 
     if out.exists() and not overwrite:
-        _fail(f"--out: {out} already exists (use --overwrite to replace it)")
+        fail(f"--out: {out} already exists (use --overwrite to replace it)")
     rules = _rules(providers, residential_codes, city_postcodes)
     extract = _extract(episodes, header, strict)
     try:
         cal = calibrate(extract, as_of.date(), rules, window_start=_date(since), strict=strict)
     except ExtractError as exc:
-        _fail_extract(exc)
+        fail_lines(exc.lines())
     except CalibrationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _warn(cal.warnings)
     scenario_name = name or out.stem
     report_dir = out.with_name(f"{out.stem}-calibration")
@@ -198,7 +182,7 @@ def calibrate_command(
             report_dir=report_dir.name if report else None,
         )
     except ScenarioError as exc:
-        _fail(exc.one_line())
+        fail(exc.one_line())
     if report:
         from simulation.calibration.report import write_report
 
@@ -257,10 +241,9 @@ def backtest_command(
     """
     from simulation.calibration.backtest import backtest
     from simulation.calibration.report import backtest_figure
-    from simulation.cli import console
 
     if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
-        _fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
+        fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
     rules = _rules(providers, residential_codes, city_postcodes)
     extract = _extract(episodes, header, strict=False)
     try:
@@ -275,9 +258,9 @@ def backtest_command(
             window_start=_date(since),
         )
     except ExtractError as exc:
-        _fail_extract(exc)
+        fail_lines(exc.lines())
     except (CalibrationError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     m = result.months
     for rec in m.itertuples(index=False):
         flag = "" if rec.covered else "  <- outside"
@@ -321,11 +304,10 @@ def synth_command(
 ) -> None:
     """Write a synthetic 903 extract (episodes, header, providers) simulated from a scenario."""
     from simulation.calibration.synth import synth_903
-    from simulation.cli import _load, console
 
-    scenario = _load(config)
+    scenario = load_config(config)
     if out.exists() and any(out.iterdir()) and not overwrite:
-        _fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
+        fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
     s = synth_903(
         scenario,
         seed=scenario.run.seed if seed is None else seed,

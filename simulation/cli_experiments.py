@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from simulation.cli_common import fail, progress_bar
 from simulation.errors import ScenarioError
 from simulation.experiments.driver import ExperimentResult, run_experiment, run_in_memory
 from simulation.experiments.executor import SchedulerError, parse_scheduler
@@ -39,9 +30,8 @@ from simulation.experiments.spec import (
 from simulation.runner import summarise
 from simulation.store import DATA_TABLES, DEFAULT_DB, ResultsStore, StoreError
 
-EXIT_BAD_INPUT = 2
+# Wider than the run's console: the paired tables have a column per metric.
 console = Console(width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DbOption = Annotated[
     Path, typer.Option("--db", help="Results store (DuckDB file; one per project folder).")
@@ -59,12 +49,6 @@ SchedulerOption = Annotated[
 ]
 
 
-def fail(message: str) -> NoReturn:
-    """One line on stderr, exit code 2."""
-    err_console.print(f"error: {message}", markup=False)
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
 def compact(value: float, signed: bool = False) -> str:
     """A number short enough for a table cell: 1.23m, 45.6k, 87.5, 0.421."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -80,24 +64,6 @@ def compact(value: float, signed: bool = False) -> str:
     if a >= 1:
         return f"{sign}{value:.2f}"
     return f"{sign}{value:.3g}"
-
-
-@contextmanager
-def _progress(description: str, total: int, quiet: bool) -> Iterator[tuple[Any, Any]]:
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield (
-            lambda k: bar.advance(task, k),
-            lambda total: bar.update(task, total=total),
-        )
 
 
 def paired_table(
@@ -199,7 +165,10 @@ def experiment_command(
     store = ResultsStore(db)
     total = exp.max_replications * len(exp.strategies)
     try:
-        with _progress(f"Experiment {exp.name}", total, quiet) as (advance, set_total):
+        with progress_bar(f"Experiment {exp.name}", total, quiet, on=console) as (
+            advance,
+            set_total,
+        ):
             result = run_experiment(
                 exp,
                 store,
@@ -251,7 +220,7 @@ def compare_command(
     except ScenarioError as exc:
         fail(exc.one_line())
     total = exp.max_replications * len(exp.strategies)
-    with _progress("Comparing", total, quiet) as (advance, _):
+    with progress_bar("Comparing", total, quiet, on=console) as (advance, _):
         result = run_in_memory(exp, workers=workers, scheduler=scheduler, progress=advance)
     _print_result(result, list(exp.metrics))
     console.print(
@@ -437,7 +406,10 @@ def sensitivity_command(
             exp = exp.with_replications(replications)
         total = exp.max_replications * len(exp.strategies)
         try:
-            with _progress(f"Sweep {exp.name}", total, quiet) as (advance, set_total):
+            with progress_bar(f"Sweep {exp.name}", total, quiet, on=console) as (
+                advance,
+                set_total,
+            ):
                 result = run_experiment(
                     exp,
                     ResultsStore(db),
@@ -473,7 +445,7 @@ def sensitivity_command(
     n = replications or 20
     points = trajectories * (len(exp.factors) + 1)
     try:
-        with _progress("Morris", points * n, quiet) as (advance, _):
+        with progress_bar("Morris", points * n, quiet, on=console) as (advance, _):
             df = morris(
                 exp,
                 metric,
@@ -537,7 +509,6 @@ def optimise_command(
 ) -> None:
     """Bed-mix optimiser: screen a search space with the Erlang loss approximation, simulate
     the cheapest shortlist on common random numbers, print the cost-risk frontier."""
-    from simulation.cli import fail as cli_fail
     from simulation.experiments.optimise import (
         SIM_COLUMNS,
         load_optimisation,
@@ -547,12 +518,15 @@ def optimise_command(
     try:
         opt = load_optimisation(spec)
     except ScenarioError as exc:
-        cli_fail(exc.one_line())
+        fail(exc.one_line())
     if out is not None and out.suffix.lower() != ".csv":
-        cli_fail(f"--out: '{out}' is not a .csv file")
+        fail(f"--out: '{out}' is not a .csv file")
     opt = opt.with_options(replications=replications, seed=seed, shortlist=shortlist)
     k = min(opt.shortlist, len(opt.candidates))
-    with _progress(f"Optimise {opt.name}", k * opt.replications, quiet) as (advance, _):
+    with progress_bar(f"Optimise {opt.name}", k * opt.replications, quiet, on=console) as (
+        advance,
+        _,
+    ):
         result = run_optimisation(opt, workers=workers, progress=advance)
     _print_optimisation(result)
     if out is not None:

@@ -7,22 +7,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-from simulation.errors import ScenarioError
+from simulation.cli_common import fail, load_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def _fail(message: str) -> NoReturn:
-    # Imported here: simulation.cli imports this module while it is being built.
-    from simulation.cli import fail
-
-    fail(message)
 
 
 def _resolve_target(target: Path) -> Path:
@@ -32,7 +25,7 @@ def _resolve_target(target: Path) -> Path:
     under_results = Path("results") / target
     if under_results.is_dir():
         return under_results
-    _fail(f"{target}: no such results folder or config file")
+    fail(f"{target}: no such results folder or config file")
 
 
 def report_command(
@@ -70,31 +63,27 @@ def report_command(
     """Write a self-contained HTML report (figures, headline numbers, config, seed)."""
     from simulation import report
     from simulation.runner import run
-    from simulation.scenario import load_scenario
 
     path = _resolve_target(target)
     if path.is_dir():
         if replications is not None or seed is not None:
-            _fail("--replications/--seed apply to a config, not to a results folder")
+            fail("--replications/--seed apply to a config, not to a results folder")
         try:
             data = report.load_results(path)
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         html_path = out or path / "report.html"
     else:
-        try:
-            scenario = load_scenario(path)
-        except ScenarioError as exc:
-            _fail(exc.one_line())
+        scenario = load_config(path)
         print(f"Running {scenario.name}…", file=sys.stderr)
         data = report.from_result(
             run(scenario, replications=replications, seed=seed, workers=workers)
         )
         html_path = out or Path(f"{scenario.name}-report.html")
     if html_path.suffix.lower() not in (".html", ".htm"):
-        _fail(f"--out: {html_path} should end in .html")
+        fail(f"--out: {html_path} should end in .html")
     if html_path.is_dir():
-        _fail(f"--out: {html_path} is a folder")
+        fail(f"--out: {html_path} is a folder")
     written = report.write_report(data, html_path)
     print(written)
     if pdf:
@@ -126,7 +115,7 @@ def app_command(
 ) -> None:
     """Open the what-if web app (Streamlit) on http://127.0.0.1:8501."""
     if importlib.util.find_spec("streamlit") is None:
-        _fail("the app needs Streamlit: pip install -e '.[dev]' (or pip install streamlit)")
+        fail("the app needs Streamlit: pip install -e '.[dev]' (or pip install streamlit)")
     if host not in LOCAL_HOSTS:
         print(
             f"warning: binding to {host}: anyone who can reach it can run simulations "
