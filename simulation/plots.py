@@ -119,8 +119,11 @@ def _num(when: Any) -> float:
     return float(mdates.date2num(pd.Timestamp(when).to_datetime64()))
 
 
-def _caption(fig: Figure, text: str) -> None:
+def _caption(fig: Figure, text: str, bottom: float = 0.04, right: float = 1.0) -> None:
+    """Write the caption under the axes and lay the figure out above it (``bottom``: the share
+    of the height kept for it; ``right``: where the axes end, leaving room for a legend)."""
     fig.text(0.01, 0.005, text, ha="left", va="bottom", fontsize=8, color="#444444", wrap=True)
+    fig.tight_layout(rect=(0, bottom, right, 1))
 
 
 def _n_reps(df: pd.DataFrame) -> int:
@@ -212,7 +215,6 @@ def occupancy_fan(
         f"Bands: P5-P95 and P25-P75 across {_n_reps(weekly)} replications; line: median. "
         "Occupancy = children living there / usable beds in the week.",
     )
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -243,7 +245,6 @@ def spot_stock_fan(weekly: pd.DataFrame, baseline: pd.DataFrame | None = None) -
     _date_axis(ax)
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     _caption(fig, f"Bands across {_n_reps(weekly)} replications.")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -271,7 +272,6 @@ def placement_mix(weekly: pd.DataFrame) -> Figure:
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     _caption(fig, f"Mean of {_n_reps(weekly)} replications; layers stack to children in care.")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -416,8 +416,7 @@ def home_openings(
     _date_axis(ax)
     ax.grid(False, axis="y")
     ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
-    _caption(fig, caption)
-    fig.tight_layout(rect=(0, 0.06 if n > 4 else 0.1, 1, 1))
+    _caption(fig, caption, bottom=0.06 if n > 4 else 0.1)
     return fig
 
 
@@ -455,7 +454,6 @@ def cost_by_year(finance: pd.DataFrame, column: str = "total_gbp") -> Figure:
         f"Bars: mean of {_n_reps(finance)} replications; whiskers: P5-P95. "
         "A part year at either end of the run is shown as simulated.",
     )
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -516,8 +514,9 @@ def paired_forest(
         fig,
         f"Both scenarios run on the same random demand (common random numbers), {n} pairs. "
         "Right: the mean difference in the metric's own units.",
+        bottom=0.05,
+        right=0.82,
     )
-    fig.tight_layout(rect=(0, 0.05, 0.82, 1))
     return fig
 
 
@@ -573,8 +572,7 @@ def tornado(
     ax.set_axisbelow(True)
     ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     base_txt = _gbp_millions(base) if money else f"{base:,.1f}"
-    _caption(fig, f"Vertical line: the base case ({base_txt}).")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _caption(fig, f"Vertical line: the base case ({base_txt}).", bottom=0.05)
     return fig
 
 
