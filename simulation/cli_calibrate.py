@@ -8,16 +8,13 @@ to temporary paths and are moved into place only when complete.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from simulation.atomic import atomic_dir, write_text_atomic
 from simulation.calibration.codes import DEFAULT_RESIDENTIAL
 from simulation.calibration.estimate import CalibrationError
 from simulation.calibration.mapping import Rules, check_residential_codes, read_providers
@@ -61,35 +58,6 @@ def _extract(episodes: Path, header: Path, strict: bool) -> Extract:
         return read_extract(episodes, header, strict=strict)
     except ExtractError as exc:
         fail_lines(exc.lines())
-
-
-@contextmanager
-def _atomic_dir(target: Path, overwrite: bool) -> Iterator[Path]:
-    """A temporary folder beside ``target``, moved onto it when the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            if not overwrite:
-                raise FileExistsError(f"{target} already exists (use --overwrite to replace it)")
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _atomic_write(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 EpisodesOpt = Annotated[Path, typer.Option("--episodes", "-e", help="903 Episodes table (CSV).")]
@@ -186,9 +154,9 @@ def calibrate_command(
     if report:
         from simulation.calibration.report import write_report
 
-        with _atomic_dir(report_dir, overwrite=True) as tmp:
+        with atomic_dir(report_dir, overwrite=True) as tmp:
             write_report(cal, tmp, scenario_name)
-    _atomic_write(out, text)
+    write_text_atomic(out, text)
     for need in cal.needs:
         a, los = cal.arrivals[need], cal.los[need]
         console.print(
@@ -276,7 +244,7 @@ def backtest_command(
         markup=False,
     )
     if out is not None:
-        with _atomic_dir(out, overwrite=True) as tmp:
+        with atomic_dir(out, overwrite=True) as tmp:
             m.to_csv(tmp / "backtest.csv", index=False)
             backtest_figure(
                 m,
@@ -314,7 +282,7 @@ def synth_command(
         as_of=_date(as_of),
         messiness=messiness,
     )
-    with _atomic_dir(out, overwrite=True) as tmp:
+    with atomic_dir(out, overwrite=True) as tmp:
         s.write(str(tmp))
         # The truth, to compare a calibration with.
         shutil.copyfile(config, tmp / "truth.yaml")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from simulation.atomic import atomic_dir
 from simulation.runner import RunResult
 
 OUTPUT_FILES = {
@@ -78,12 +77,8 @@ def write_outputs(result: RunResult, out_dir: str | Path, overwrite: bool = Fals
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} already holds results (use --overwrite to replace them)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    # Only an empty folder, or one --overwrite allows, gets here.
+    with atomic_dir(out, overwrite=True) as tmp:
         stats = result.stats()
         result.summary.to_parquet(tmp / "replications.parquet", index=False)
         result.weekly.to_parquet(tmp / "weekly.parquet", index=False)
@@ -103,14 +98,4 @@ def write_outputs(result: RunResult, out_dir: str | Path, overwrite: bool = Fals
         (tmp / "scenario.yaml").write_text(
             yaml.safe_dump(result.scenario.to_dict(), sort_keys=False), encoding="utf-8"
         )
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+
+from simulation.atomic import atomic_file
 
 # Okabe & Ito (2008), "Color universal design".
 OKABE_ITO = {
@@ -86,18 +86,6 @@ def _gbp_millions(x: float, _pos: int | None = None) -> str:
     return f"£{x / 1e6:,.0f}m" if abs(x) >= 1e8 else f"£{x / 1e6:,.1f}m"
 
 
-def _new_file_mode() -> int:
-    """The mode ``open()`` would give a new file under the umask (mkstemp's are 0600)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-# Read once at import: os.umask is process-wide, so it must not be toggled while threads (the
-# web app's) create files.
-NEW_FILE_MODE = _new_file_mode()
-
-
 def _date_axis(ax: Any) -> None:
     locator = mdates.AutoDateLocator(minticks=5, maxticks=12)
     ax.xaxis.set_major_locator(locator)
@@ -133,16 +121,9 @@ def _n_reps(df: pd.DataFrame) -> int:
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
     """Write ``fig`` to ``path`` (format from the suffix) via a temporary file, then close it."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, NEW_FILE_MODE)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_file(out) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return out

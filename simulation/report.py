@@ -14,7 +14,6 @@ import html
 import io
 import json
 import math
-import os
 import shutil
 import subprocess
 import tempfile
@@ -27,9 +26,10 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
+from simulation.atomic import atomic_file, write_text_atomic
 from simulation.metrics import HEADLINE
 from simulation.outputs import code_version, run_metadata
-from simulation.plots import NEW_FILE_MODE, openings_from_units, standard_figures
+from simulation.plots import openings_from_units, standard_figures
 from simulation.runner import RunResult, summarise
 
 RESULT_FILES = ("replications.parquet", "weekly.parquet", "units.parquet", "finance.parquet")
@@ -344,21 +344,6 @@ def render_html(data: RunData) -> str:
     )
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, NEW_FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_report(data: RunData, path: str | Path) -> Path:
     """Render and write the report to ``path``; returns the path."""
     return write_text_atomic(Path(path), render_html(data))
@@ -401,10 +386,7 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout_s: float = 
             "open the HTML report in a browser and print it to PDF instead"
         )
     src, out = Path(html_path).resolve(), Path(pdf_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".pdf", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_file(out, suffix=".pdf") as tmp:
         if engine[0] == "weasyprint":
             import weasyprint
 
@@ -431,13 +413,8 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout_s: float = 
                     timeout=timeout_s,
                     check=False,
                 )
-            if proc.returncode != 0 or Path(tmp).stat().st_size == 0:
+            if proc.returncode != 0 or tmp.stat().st_size == 0:
                 raise RuntimeError(f"{engine[1]} could not print the PDF: {proc.stderr[-300:]}")
-        os.chmod(tmp, NEW_FILE_MODE)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return engine[0]
 
 
