@@ -559,15 +559,7 @@ class Placements:
         unit = self.location[child]
         if token != self.place_token[child] or unit < 0:
             return
-        self.log.append(self.env.now, EventKind.BREAKDOWN, child, unit, self.children.need[child])
-        self._leave(child, unit)
-        self.place_token[child] += 1
-        self.location[child] = WAITING
-        self.waiting[child] = None
-        self.barred[child] = unit  # a placement that broke down is not offered again
-        self._vacated(unit)
-        if self.location[child] == WAITING:
-            self.seek(child, 0)
+        self._seek_again(child, unit, EventKind.BREAKDOWN)
 
     def _stay_limit(self, child: int, token: int, _event: simpy.Event) -> None:
         """A short-stay home's longest stay: the child returns home or moves on."""
@@ -578,7 +570,12 @@ class Placements:
         if draw is not None and draw() < self.units[unit].return_home_share:
             self.exit(child, Route.HOME)
             return
-        self.log.append(self.env.now, EventKind.STAY_LIMIT, child, unit, self.children.need[child])
+        self._seek_again(child, unit, EventKind.STAY_LIMIT)
+
+    def _seek_again(self, child: int, unit: int, why: EventKind) -> None:
+        """The child leaves ``unit`` and seeks a new placement through the cascade; that unit
+        is not offered again at once (a placement that ended is not simply restarted)."""
+        self.log.append(self.env.now, why, child, unit, self.children.need[child])
         self._leave(child, unit)
         self.place_token[child] += 1
         self.location[child] = WAITING
