@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 DAYS_PER_YEAR = 365.25
+MONTH_DAYS = DAYS_PER_YEAR / 12  # a month-long window (phased fill)
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 

@@ -213,3 +213,22 @@ def erlang_b(servers: int, offered_load: float) -> float:
     for k in range(1, servers + 1):
         b = offered_load * b / (k + offered_load * b)
     return b
+
+
+LOG_COLUMNS = ("time", "kind", "child", "unit", "need", "value", "in_city", "route")
+LOG_FLOAT_COLUMNS = ("time", "value")
+
+
+def assert_logs_equal(log: Any, expected: Any, key: str) -> None:
+    """A pinned event log, row for row: the same rows in the same order, with every integer
+    column equal and times and values equal to 1e-12 relative. A newer scipy or libm may
+    change a distribution's quantile in its last bit; any change of the model's behaviour
+    changes a row's kind, child, unit or order, or a time by far more."""
+    n = len(expected[f"{key}/time"])
+    assert len(log.time) == n, f"{key}: {len(log.time)} rows, pinned {n}"
+    for col in LOG_COLUMNS:
+        actual, pinned = np.asarray(getattr(log, col)), expected[f"{key}/{col}"]
+        if col in LOG_FLOAT_COLUMNS:
+            np.testing.assert_allclose(actual, pinned, rtol=1e-12, atol=1e-9, err_msg=col)
+        else:
+            np.testing.assert_array_equal(actual, pinned, err_msg=col)

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from helpers import assert_logs_equal
 
 from simulation import parse_scenario
 from simulation.model import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
-COLUMNS = ("time", "kind", "child", "unit", "need", "value", "in_city", "route")
 
 
 MARKET_FLOWS = (
@@ -58,7 +58,4 @@ def test_log_equals_foundation(config: str, replication: int) -> None:
     data = yaml.safe_load((ROOT / "tests" / "expected" / f"{config}-foundation.yaml").read_text())
     scenario = parse_scenario(without_later_flows(data))
     log = simulate(scenario, replication).log
-    for col in COLUMNS:
-        np.testing.assert_array_equal(
-            getattr(log, col), expected[f"{config}/{replication}/{col}"], err_msg=col
-        )
+    assert_logs_equal(log, expected, f"{config}/{replication}")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_logs_equal
 
 from simulation import load_scenario
 from simulation.model import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = ROOT / "tests" / "expected" / "golden_logs.npz"
-COLUMNS = ("time", "kind", "child", "unit", "need", "value", "in_city", "route")
 CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
 
 
@@ -32,8 +32,4 @@ def test_every_shipped_config_is_pinned() -> None:
 def test_log_equals_golden(config: str, replication: int) -> None:
     expected = np.load(EXPECTED)
     log = simulate(load_scenario(ROOT / "configs" / f"{config}.yaml"), replication).log
-    assert len(log.time) == len(expected[f"{config}/{replication}/time"])
-    for col in COLUMNS:
-        np.testing.assert_array_equal(
-            getattr(log, col), expected[f"{config}/{replication}/{col}"], err_msg=col
-        )
+    assert_logs_equal(log, expected, f"{config}/{replication}")

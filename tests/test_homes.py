@@ -21,7 +21,8 @@ from hypothesis import given, settings
 
 from simulation.events import EventKind, Route
 from simulation.metrics import compute_metrics
-from simulation.model import annuity, simulate
+from simulation.model import simulate
+from simulation.units import annuity
 
 A, P, X, S = EventKind.ARRIVE, EventKind.PLACE, EventKind.EXIT, EventKind.SEARCH
 OPEN, CLOSE, STAGE = EventKind.UNIT_OPEN, EventKind.UNIT_CLOSE, EventKind.HOME_STAGE

@@ -1,23 +1,26 @@
-"""Units opening and closing on their dates: internal homes and block contracts.
+"""Bed units over time: opening and closing on their dates, a new home's project milestones,
+phased fill after opening, and short-stay homes' longest stay.
 
 A unit open on the start date is opened before the cohort is placed; later openings and closings
 happen on their days. Children living in a unit that closes are moved through the cascade. A new
 home's project stages (purchase or build, works, registration, recruitment) and a contract's
-extension are logged as they happen; the home admits nobody before its last stage ends.
+extension are logged as they happen; the home admits nobody before its last stage ends. A home
+with a phased fill admits at most so many children in each month-long window after it opens. A
+short-stay home's child who reaches its longest stay returns home (with the home's share) or
+moves on through the cascade.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING
+from functools import partial
 
 import simpy
 
-from simulation.events import EventKind
+from simulation.calendar import MONTH_DAYS
+from simulation.events import EventKind, Route
 from simulation.processes.placement import Placements
-
-if TYPE_CHECKING:
-    from simulation.model import BedSchedule
+from simulation.units import BedSchedule
 
 
 def unit_schedule(
@@ -49,3 +52,87 @@ def unit_milestones(
         if t > env.now:
             yield env.timeout(t - env.now)
         placements.log.append(env.now, kind, unit=unit, value=value)
+
+
+class PhasedFill:
+    """Admissions capped per month-long window after opening (attached to the cascade core)."""
+
+    def __init__(self, placements: Placements) -> None:
+        p = self.placements = placements
+        n = len(p.units)
+        self.window = [-1] * n  # current month window since opening
+        self.count = [0] * n  # admissions in that window
+        phased = [u.has_beds and u.fill_per_month > 0 for u in p.units]
+        if not any(phased):
+            return
+        p.phased = phased
+        p.fill_allows = self.allows
+        for u, on in enumerate(phased):
+            if on:
+                p.place_hooks[u].append(self._count)
+
+    def allows(self, u: int) -> bool:
+        """Fewer than k admissions in this month-long window since opening."""
+        p = self.placements
+        info = p.units[u]
+        window = int((p.env.now - p.opened_at[u]) // MONTH_DAYS)
+        if window >= info.fill_months:
+            return True
+        if window != self.window[u]:
+            self.window[u], self.count[u] = window, 0
+        return self.count[u] < info.fill_per_month
+
+    def _count(self, child: int, u: int) -> None:
+        p = self.placements
+        info = p.units[u]
+        if not p.is_open[u]:
+            return
+        window = int((p.env.now - p.opened_at[u]) // MONTH_DAYS)
+        if window >= info.fill_months:
+            return
+        if window != self.window[u]:
+            self.window[u], self.count[u] = window, 0
+        self.count[u] += 1
+        if self.count[u] == info.fill_per_month:
+            # The cap binds until the next window: log it, and offer the beds again then.
+            p.log.append(p.env.now, EventKind.FILL_CAPPED, unit=u)
+            resume = p.opened_at[u] + (window + 1) * MONTH_DAYS
+            p.env.timeout(resume - p.env.now).callbacks.append(
+                partial(self._resume, u, p.hold_epoch[u])
+            )
+
+    def _resume(self, unit: int, epoch: int, _event: simpy.Event) -> None:
+        p = self.placements
+        if epoch != p.hold_epoch[unit]:
+            return
+        p.log.append(p.env.now, EventKind.FILL_RESUMED, unit=unit)
+        p.offer_bed(unit)
+
+
+class StayLimits:
+    """Short-stay homes' longest stay (attached to the cascade core)."""
+
+    def __init__(self, placements: Placements) -> None:
+        self.placements = placements
+        for u in placements.units:
+            if u.max_stay_days is not None:
+                placements.place_hooks[u.index].append(partial(self._start, u.max_stay_days))
+
+    def _start(self, max_stay_days: float, child: int, unit: int) -> None:
+        p = self.placements
+        if p.env.now + max_stay_days < p.exit_at[child]:
+            p.env.timeout(max_stay_days).callbacks.append(
+                partial(self._reached, child, p.place_token[child])
+            )
+
+    def _reached(self, child: int, token: int, _event: simpy.Event) -> None:
+        """The child returns home or moves on."""
+        p = self.placements
+        unit = p.location[child]
+        if token != p.place_token[child] or unit < 0:
+            return
+        draw = p.draws[unit].stay_limit
+        if draw is not None and draw() < p.units[unit].return_home_share:
+            p.exit(child, Route.HOME)
+            return
+        p.seek_again(child, unit, EventKind.STAY_LIMIT)
