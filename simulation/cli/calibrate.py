@@ -19,7 +19,7 @@ from simulation.calibration.codes import DEFAULT_RESIDENTIAL
 from simulation.calibration.estimate import CalibrationError
 from simulation.calibration.mapping import Rules, check_residential_codes, read_providers
 from simulation.calibration.readers import DataIssue, Extract, ExtractError, read_extract
-from simulation.cli_common import console, err_console, fail, fail_lines, load_config
+from simulation.cli.common import console, err_console, fail, fail_lines, load_config
 from simulation.errors import ScenarioError
 
 MAX_WARNINGS_SHOWN = 10

@@ -1,6 +1,6 @@
 """Command-line commands for experiments: ``experiment``, ``compare``, ``results``, ``sensitivity``.
 
-Same conventions as :mod:`simulation.cli`: bad input ends with one line ``error: ...`` naming
+Same conventions as :mod:`simulation.cli.run`: bad input ends with one line ``error: ...`` naming
 the field or path and what is allowed, exit code 2, and nothing written.
 """
 
@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simulation.cli_common import fail, progress_bar
+from simulation.cli.common import fail, progress_bar
 from simulation.errors import ScenarioError
 from simulation.experiments.driver import ExperimentResult, run_experiment, run_in_memory
 from simulation.experiments.executor import SchedulerError, parse_scheduler

@@ -1,4 +1,5 @@
-"""The ``sufficiency`` command line: run, validate, schema.
+"""The ``sufficiency`` command line: the app, its ``run``, ``validate``, ``schema`` and
+``outputs`` commands, and :func:`main`; the other command groups live beside this module.
 
 Bad input (a config, a flag) ends with one line naming the field and what is allowed, and exit
 code 2; nothing is written.
@@ -17,7 +18,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from simulation.cli_common import (
+from simulation.cli import calibrate, experiments, report
+from simulation.cli.common import (
     EXIT_BAD_INPUT,
     console,
     fail,
@@ -207,11 +209,8 @@ def outputs_command() -> None:
         print(f"{name:22s} {what}")
 
 
-# Command groups from other modules register themselves once ``app`` and ``fail`` exist (they
-# import them from here, so they cannot be imported at the top).
-from simulation import cli_calibrate, cli_experiments, cli_report  # noqa: E402
-
-for _group in (cli_experiments, cli_report, cli_calibrate):
+# The other command groups, after this module's own commands (their order in ``--help``).
+for _group in (experiments, report, calibrate):
     _group.register(app)
 
 
@@ -234,7 +233,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     # Without standalone mode click returns an Exit's code rather than raising it.
     return rc if isinstance(rc, int) else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from simulation.cli_common import fail, load_config
+from simulation.cli.common import fail, load_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -122,7 +122,7 @@ def app_command(
             "(the app has no login)",
             file=sys.stderr,
         )
-    script = Path(__file__).resolve().parent / "app" / "main.py"
+    script = Path(__file__).resolve().parents[1] / "app" / "main.py"
     cmd = [
         sys.executable,
         "-m",
@@ -151,7 +151,7 @@ def app_command(
         "light",
     ]
     # The page imports this same copy of the package, whatever else is on the path.
-    package_root = str(Path(__file__).resolve().parents[1])
+    package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     print(f"sufficiency app on http://{host}:{port} (Ctrl+C to stop)", file=sys.stderr)
