@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
-from scipy import stats
+
+from simulation.stats import paired_ci
 
 ID_COLUMNS = ("scenario", "replication", "seed")
 COLUMNS = [
@@ -97,34 +97,25 @@ def paired_differences(
     )
     if paired.empty:
         raise ValueError("the two summaries share no replication numbers")
-    tq = stats.t.ppf(0.5 + confidence / 2, np.arange(1, len(paired) + 1))
     rows = []
     for m in metrics:
-        a = paired[f"{m}_a"].to_numpy(dtype=float)
-        b = paired[f"{m}_b"].to_numpy(dtype=float)
-        ok = ~(np.isnan(a) | np.isnan(b))
-        a, b = a[ok], b[ok]
-        n = len(a)
-        if n == 0:
+        p = paired_ci(paired[f"{m}_a"], paired[f"{m}_b"], confidence)
+        if p.n == 0:
             rows.append({"metric": m, "n": 0} | dict.fromkeys(COLUMNS[2:], math.nan))
             continue
-        d = b - a
-        mean_d = float(d.mean())
-        sd = float(d.std(ddof=1)) if n > 1 else math.nan
-        half = float(tq[n - 2]) * sd / math.sqrt(n) if n > 1 else math.nan
-        base_mean = float(a.mean())
+        d = p.diff
         rows.append(
             {
                 "metric": m,
-                "n": n,
-                "baseline_mean": base_mean,
-                "edited_mean": float(b.mean()),
-                "mean_diff": mean_d,
-                "sd_diff": sd,
-                "ci_low": mean_d - half,
-                "ci_high": mean_d + half,
-                "relative_diff_pct": 100.0 * mean_d / abs(base_mean) if base_mean else math.nan,
-                "p_edited_lower": float(np.mean(b < a)),
+                "n": p.n,
+                "baseline_mean": p.a_mean,
+                "edited_mean": p.b_mean,
+                "mean_diff": d.mean,
+                "sd_diff": d.sd,
+                "ci_low": d.low,
+                "ci_high": d.high,
+                "relative_diff_pct": 100.0 * d.mean / abs(p.a_mean) if p.a_mean else math.nan,
+                "p_edited_lower": p.p_b_lower,
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
 
 from simulation.errors import ScenarioError
 from simulation.metrics import Columns, compute_metrics
 from simulation.model import simulate
 from simulation.scenario import Scenario, cross_check
+from simulation.stats import mean_ci
 
 ProgressCallback = Callable[[int], None]
 
@@ -229,20 +229,15 @@ def summarise(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     for name in metrics:
         x = summary[name].to_numpy(dtype=float)
         x = x[~np.isnan(x)]
-        n = len(x)
-        row: dict[str, Any] = {"metric": name, "n": n}
-        if n == 0:
+        ci = mean_ci(x, confidence)
+        row: dict[str, Any] = {"metric": name, "n": ci.n}
+        if ci.n == 0:
             row |= {"mean": np.nan, "sd": np.nan, "ci_low": np.nan, "ci_high": np.nan}
             row |= dict.fromkeys(QUANTILES, np.nan)
         else:
-            mean = float(np.mean(x))
-            sd = float(np.std(x, ddof=1)) if n > 1 else 0.0
-            half = (
-                float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
-                if n > 1
-                else np.nan
-            )
-            row |= {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half}
+            # One replication has no spread to speak of: sd 0, and no interval.
+            sd = ci.sd if ci.n > 1 else 0.0
+            row |= {"mean": ci.mean, "sd": sd, "ci_low": ci.low, "ci_high": ci.high}
             pct = np.percentile(x, list(QUANTILES.values()))
             row |= dict(zip(QUANTILES, pct.tolist(), strict=True))
         rows.append(row)

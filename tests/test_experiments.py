@@ -84,9 +84,9 @@ def test_paired_differences_by_hand() -> None:
     )
     out = paired_differences(summary, "b", ["cost_total_gbp"]).iloc[0]
     d = np.array([-1.0, 0.5, -1.0, -1.0])
-    assert out["diff_mean"] == pytest.approx(d.mean())
+    assert out["mean_diff"] == pytest.approx(d.mean())
     half = 3.182446305284263 * d.std(ddof=1) / 2  # t(0.975, 3)
-    assert out["ci_high"] - out["diff_mean"] == pytest.approx(half)
+    assert out["ci_high"] - out["mean_diff"] == pytest.approx(half)
     assert out["p_cheaper"] == pytest.approx(0.75) and out["p_lower"] == pytest.approx(0.75)
     assert out["n"] == 4 and out["baseline_mean"] == pytest.approx(11.5)
 
@@ -117,7 +117,7 @@ def test_compare_command_prints_paired_table(capsys: pytest.CaptureFixture[str])
     # A config compared with itself on common random numbers differs by exactly zero.
     exp = experiment_from_configs([MINIMAL, MINIMAL], replications=6)
     paired = run_in_memory(exp, workers=1).paired()
-    assert (paired["diff_mean"] == 0).all()
+    assert (paired["mean_diff"] == 0).all()
 
 
 # -- store, resume ----------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def paired_table(
         }
         for m in metrics:
             rec = by_metric[m]
-            low, high, diff = float(rec["ci_low"]), float(rec["ci_high"]), float(rec["diff_mean"])
+            low, high, diff = float(rec["ci_low"]), float(rec["ci_high"]), float(rec["mean_diff"])
             star = "*" if low > 0 or high < 0 else " "
             cells.append(f"{compact(diff, True)} ±{compact((high - low) / 2)}{star}")
         p = rows["p_cheaper"].iloc[0]

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from simulation.experiments.executor import Runner, Task
-from simulation.experiments.paired import mean_ci, paired_differences
+from simulation.experiments.paired import paired_differences
 from simulation.experiments.spec import Experiment
 from simulation.outputs import code_version
 from simulation.runner import summarise
+from simulation.stats import mean_ci
 from simulation.store import ResultsStore, RunRecord
 
 ProgressCallback = Callable[[int], None]
@@ -78,15 +79,15 @@ def _rule_met(exp: Experiment, summary: pd.DataFrame) -> bool:
     """True when every strategy's CI half-width of the stopping metric is on target."""
     assert exp.stop is not None
     for _, grp in summary.groupby("strategy"):
-        mean, half = mean_ci(grp[exp.stop.metric].to_numpy(dtype=float))
-        if math.isnan(half):
+        ci = mean_ci(grp[exp.stop.metric].to_numpy(dtype=float))
+        if math.isnan(ci.half_width):
             return False
         target = (
             exp.stop.half_width
             if exp.stop.half_width is not None
-            else exp.stop.relative_half_width * abs(mean)  # type: ignore[operator]
+            else exp.stop.relative_half_width * abs(ci.mean)  # type: ignore[operator]
         )
-        if half > target:
+        if ci.half_width > target:
             return False
     return True
 

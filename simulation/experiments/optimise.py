@@ -61,10 +61,10 @@ from simulation.experiments.overrides import (
     attribute_issues,
     resolve,
 )
-from simulation.experiments.paired import mean_ci
 from simulation.experiments.spec import FactorSpec, OverrideSpec, _fmt_level
 from simulation.queueing import loss_system, overflow_variance
 from simulation.scenario import Scenario, parse_scenario, read_yaml
+from simulation.stats import mean_ci
 
 ObjectiveName = Literal["cost_total_gbp", "cost_per_year_gbp", "spot_bed_days", "spot_stock_mean"]
 REMOVE = "remove"
@@ -779,7 +779,7 @@ def screen(s: Scenario, risk: RiskSpec | None = None) -> ScreenResult:
     for h in s.provision.homes:
         if h.capital is None:
             continue
-        from simulation.model import annuity, project_start_day
+        from simulation.units import annuity, project_start_day
 
         yearly = annuity(
             h.capital.capital_cost_gbp - h.capital.grant_gbp,
@@ -976,21 +976,21 @@ def simulate_candidates(
     rows = []
     for name in names:
         grp = reps[reps["candidate"] == name]
-        mean, half = mean_ci(grp["objective"].to_numpy(dtype=float))
+        objective = mean_ci(grp["objective"].to_numpy(dtype=float))
         x = grp["risk"].to_numpy(dtype=float)
         if opt.risk.kind == "spot_stock":
             r = float(np.mean(x))
             lo, hi = wilson_interval(int(np.sum(x)), len(x))
         else:
-            r, rh = mean_ci(x)
-            lo, hi = r - rh, r + rh
+            risk_ci = mean_ci(x)
+            r, lo, hi = risk_ci.mean, risk_ci.low, risk_ci.high
         rows.append(
             {
                 "candidate": name,
                 "n": len(grp),
-                "objective_mean": mean,
-                "objective_ci_low": mean - half,
-                "objective_ci_high": mean + half,
+                "objective_mean": objective.mean,
+                "objective_ci_low": objective.low,
+                "objective_ci_high": objective.high,
                 "risk": r,
                 "risk_ci_low": lo,
                 "risk_ci_high": hi,

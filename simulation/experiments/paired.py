@@ -12,9 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from simulation import compare
 
@@ -26,26 +24,13 @@ PAIRED_COLUMNS = [
     "n",
     "mean",
     "baseline_mean",
-    "diff_mean",
-    "diff_sd",
+    "mean_diff",
+    "sd_diff",
     "ci_low",
     "ci_high",
     "p_lower",
     "p_cheaper",
 ]
-
-
-def mean_ci(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of its Student-t confidence interval (NaN half-width if n < 2)."""
-    x = x[~np.isnan(x)]
-    n = len(x)
-    if n == 0:
-        return math.nan, math.nan
-    mean = float(np.mean(x))
-    if n < 2:
-        return mean, math.nan
-    sd = float(np.std(x, ddof=1))
-    return mean, float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
 
 
 def paired_differences(
@@ -70,9 +55,10 @@ def paired_differences(
     Returns
     -------
     DataFrame
-        Columns :data:`PAIRED_COLUMNS`. ``p_lower`` is the share of paired replications in
-        which the strategy's value is below the baseline's; ``p_cheaper`` the same for
-        ``cost_metric`` (P(strategy cheaper than baseline)), repeated on each row.
+        Columns :data:`PAIRED_COLUMNS`: ``mean_diff``, ``sd_diff`` and ``ci_low``/``ci_high``
+        as in :func:`simulation.compare.paired_differences`. ``p_lower`` is the share of paired
+        replications in which the strategy's value is below the baseline's; ``p_cheaper`` the
+        same for ``cost_metric`` (P(strategy cheaper than baseline)), repeated on each row.
     """
     if baseline not in set(summary["strategy"]):
         raise KeyError(f"no strategy '{baseline}' in the results")
@@ -101,8 +87,8 @@ def paired_differences(
                     "n": int(r["n"]),
                     "mean": r["edited_mean"],
                     "baseline_mean": r["baseline_mean"],
-                    "diff_mean": r["mean_diff"],
-                    "diff_sd": r["sd_diff"],
+                    "mean_diff": r["mean_diff"],
+                    "sd_diff": r["sd_diff"],
                     "ci_low": r["ci_low"],
                     "ci_high": r["ci_high"],
                     "p_lower": r["p_edited_lower"],

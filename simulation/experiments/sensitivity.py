@@ -44,7 +44,7 @@ def tornado(result: ExperimentResult, metric: str) -> pd.DataFrame:
         raise ValueError("a tornado needs the base config as the baseline")
     paired = paired_differences(result.summary, BASE_NAME, [metric])
     diff_of: dict[str, float] = {
-        str(k): float(v) for k, v in zip(paired["strategy"], paired["diff_mean"], strict=True)
+        str(k): float(v) for k, v in zip(paired["strategy"], paired["mean_diff"], strict=True)
     }
     rows = []
     for factor in exp.spec.sweep if exp.spec else ():
