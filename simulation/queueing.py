@@ -3,7 +3,8 @@
 One pool of ``c`` beds with Poisson arrivals at rate ``lambda`` and stays of mean ``E[S]``, where
 a child who finds no bed goes elsewhere (spot), is an M/G/c/c loss system. Its blocking
 probability is Erlang's B formula for the offered load ``a = lambda * E[S]`` whatever the stay
-distribution (insensitivity; DESIGN.md s3, s6 tier 4).
+distribution (insensitivity: Sevastyanov, 1957; see docs/sources.md#theory, and docs/model.md
+for the tests that check the simulation against it).
 
 Erlang-B is computed by the stable recursion ``B(0) = 1, B(k) = a B(k-1) / (k + a B(k-1))``,
 which never forms ``a**c`` or ``c!`` and so neither overflows nor loses precision for hundreds

@@ -2,10 +2,11 @@
 
 The 903 return changes its code lists between collection years. Placement codes matter here:
 from the 2024-25 return the semi-independent code H5, independent living P2 and "other" Z1 are
-gone and K3 (registered supported accommodation) is new (DESIGN.md s9). An extract that spans
-several returns holds both generations of codes, so each code carries the return years in which
-it is valid and a *harmonised* category that means the same thing in every year: H5 and K3 are
-both ``supported``, whatever year they were recorded in.
+gone and K3 (registered supported accommodation) is new (the DfE's SSDA903 guides,
+docs/sources.md#dfe-903). An extract that spans several returns holds both generations of codes,
+so each code carries the return years in which it is valid and a *harmonised* category that
+means the same thing in every year: H5 and K3 are both ``supported``, whatever year they were
+recorded in.
 
 A return year is the UK financial year of the collection: ``2023`` is the 2023-24 return
 (1 April 2023 - 31 March 2024). An episode may carry a code if the code was valid in any return

@@ -2,8 +2,8 @@
 
 The 903 says what kind of placement a child is in (PLACE), who provides it (PLACE_PROVIDER) and,
 for Ofsted-registered settings, which one (URN). It does not say whether a bed is a council home,
-a block contract, a framework or a spot purchase (DESIGN.md s9). A council knows that from its
-commissioning data, so it can give a *providers file*, one row per URN::
+a block contract, a framework or a spot purchase (docs/sources.md#dfe-903). A council knows that
+from its commissioning data, so it can give a *providers file*, one row per URN::
 
     URN,provision,need,name,beds,in_city,weekly_cost_gbp
     SC123456,internal,ebd,Elm House,4,true,21600

@@ -21,11 +21,11 @@ from simulation.calibration.codes import return_year
 from simulation.calibration.pipeline import Calibration
 from simulation.scenario import ROUTE_NAMES, Scenario, parse_scenario
 
-# DESIGN.md s8 defaults, used where the 903 is silent.
-SPOT_PRICE_2024_GBP = 6000.0  # NAO 2025
-HOME_COST_PER_CHILD_WEEK_2019_GBP = 4750.0  # Revolution Consulting 2020, at 85% occupancy
-INFLATION = 0.06  # Revolution Consulting
-OUT_OF_AREA_SHARE = 0.67  # NAO 2025: children's home residents outside their own LA
+# Published England defaults (docs/sources.md), used where the 903 is silent.
+SPOT_PRICE_2024_GBP = 6000.0  # NAO 2025: £318,400 per children's home place in 2023-24
+HOME_COST_PER_CHILD_WEEK_2019_GBP = 4750.0  # NCERCC / Revolution Consulting 2020, 85% occupancy
+INFLATION = 0.06  # NCERCC / Revolution Consulting 2020: prices up ~6% a year since 2013
+OUT_OF_AREA_SHARE = 0.67  # NAO 2025: children in homes outside their own council, March 2024
 
 
 def _num(x: float, digits: int = 4) -> float | int:
@@ -237,7 +237,8 @@ def scenario_text(
         2,
         "inflation_per_year",
         INFLATION,
-        "PLACEHOLDER: not in the 903; DESIGN.md s8 (Revolution Consulting, 6%/yr nominal)",
+        "PLACEHOLDER: not in the 903; 6%/yr nominal (NCERCC and Revolution Consulting 2020, "
+        "docs/sources.md#ncercc-rc-2020)",
     )
     return out.text()
 
@@ -279,8 +280,8 @@ def _provision(out: _Lines, cal: Calibration, year: int) -> None:
     if not cal.rules.providers:
         out.comment(
             "No providers file: the 903 does not say which beds are the council's own, block, "
-            "framework or spot (DESIGN.md s9),\nso there are no council homes and every child is "
-            "placed on the spot market. Give --providers to model them.",
+            "framework or spot (docs/sources.md#dfe-903),\nso there are no council homes and every "
+            "child is placed on the spot market. Give --providers to model them.",
             2,
         )
     home_cost = _inflated(HOME_COST_PER_CHILD_WEEK_2019_GBP * 0.85, 2019, year)
@@ -298,8 +299,9 @@ def _provision(out: _Lines, cal: Calibration, year: int) -> None:
                     6,
                     "weekly_running_cost_gbp",
                     round(home_cost * u.beds),
-                    f"PLACEHOLDER: £4,750 per child-week x 85% x {u.beds} beds (2019, "
-                    f"DESIGN.md s8) inflated 6%/yr to {year}",
+                    f"PLACEHOLDER: £4,750 per child-week x 85% x {u.beds} beds (2019, NCERCC and "
+                    f"Revolution Consulting 2020, docs/sources.md#ncercc-rc-2020) inflated 6%/yr "
+                    f"to {year}",
                 )
     if blocks:
         out.kv(2, "block_contracts")
@@ -316,7 +318,8 @@ def _provision(out: _Lines, cal: Calibration, year: int) -> None:
                     6,
                     "weekly_price_per_bed_gbp",
                     round(_inflated(HOME_COST_PER_CHILD_WEEK_2019_GBP, 2019, year)),
-                    f"PLACEHOLDER: £4,750 per bed-week (2019, DESIGN.md s8) inflated to {year}",
+                    f"PLACEHOLDER: £4,750 per bed-week (2019, docs/sources.md#ncercc-rc-2020) "
+                    f"inflated to {year}",
                 )
     spot_price = round(_inflated(SPOT_PRICE_2024_GBP, 2024, year), -1)
     if has_fw:
@@ -342,7 +345,8 @@ def _provision(out: _Lines, cal: Calibration, year: int) -> None:
             4,
             "weekly_price_gbp",
             {"dist": "lognormal", "mean": spot_price * 0.9, "cv": 0.3},
-            "PLACEHOLDER: 90% of the spot price (DESIGN.md s8 £6,000 in 2024, +6%/yr)",
+            "PLACEHOLDER: 90% of the spot price (NAO 2025: £6,000 a week in 2024, +6%/yr; "
+            "docs/sources.md#nao-2025)",
         )
         _share(out, cal, "framework")
     out.kv(2, "spot")
@@ -356,7 +360,8 @@ def _provision(out: _Lines, cal: Calibration, year: int) -> None:
         4,
         "weekly_price_gbp",
         {"dist": "lognormal", "mean": spot_price, "cv": 0.4},
-        f"PLACEHOLDER: DESIGN.md s8 (NAO 2025: £6,000/week in 2024) inflated 6%/yr to {year}",
+        f"PLACEHOLDER: NAO 2025 (£6,000 a week in 2024; docs/sources.md#nao-2025) inflated 6%/yr "
+        f"to {year}",
     )
     _share(out, cal, "spot")
     out.lines.append("")
