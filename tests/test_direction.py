@@ -1,4 +1,5 @@
-"""Direction of effects (DESIGN.md s.6, tier 6), on paired replications (common random numbers).
+"""Direction of effects (docs/model.md, "How the model is tested"), on paired replications
+(common random numbers).
 
 More beds -> no more spot placements. In a pure loss system (spot found at once) this is
 checked on every replication: on a fixed path of arrivals and stays a loss system with one more

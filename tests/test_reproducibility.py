@@ -1,4 +1,4 @@
-"""Reproducibility and common random numbers (DESIGN.md s.4 and s.6, tier 5)."""
+"""Reproducibility and common random numbers (docs/model.md, "Randomness and replications")."""
 
 from __future__ import annotations
 

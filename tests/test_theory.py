@@ -1,4 +1,5 @@
-"""Queueing theory the model must reproduce (DESIGN.md s.6, tier 4).
+"""Queueing theory the model must reproduce (docs/model.md, "How the model is tested";
+the results are cited in docs/sources.md#theory).
 
 One pool of c internal beds with Poisson arrivals and spot overflow found at once (order
 [internal, spot], spot search 0 days) is an Erlang loss system M/G/c/c: the share of arrivals

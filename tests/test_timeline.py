@@ -1,6 +1,6 @@
 """Exact timelines: with fixed distributions the event log is known in advance, event by event.
 
-Every expected list below is worked out by hand from the model's rules (DESIGN.md s.3): the
+Every expected list below is worked out by hand from the model's rules (docs/model.md): the
 cascade tries internal, block, then the markets; a waiting child takes the first matching bed
 that frees (first come, first served); a stay's planned length runs from the first placement;
 at the age-out age a child leaves whatever the plan; a unit that closes displaces its children
