@@ -17,7 +17,13 @@ from simulation.calendar import DAYS_PER_YEAR, day_of
 from simulation.events import EventLog, FrozenLog
 from simulation.processes.arrivals import Children, draw_children, start_arrivals
 from simulation.processes.contracts import dps_trigger
-from simulation.processes.homes import PhasedFill, StayLimits, unit_milestones, unit_schedule
+from simulation.processes.homes import (
+    PhasedFill,
+    StayLimits,
+    open_unit,
+    unit_milestones,
+    unit_schedule,
+)
 from simulation.processes.market import Markets, uplift_rounds
 from simulation.processes.moves import Breakdowns
 from simulation.processes.placement import Placements
@@ -279,7 +285,7 @@ def _start_bed_units(
             continue  # opened by its DPS trigger, if ever
         open_day = sched.open_day
         if open_day <= 0.0 and (close_day is None or close_day > 0.0):
-            placements.open_unit(u)
+            open_unit(placements, u)
         if close_day is None or open_day < close_day:
             env.process(unit_schedule(env, placements, u, max(open_day, 0.0), close_day))
         if sched.stage_ends or sched.original_end is not None:

@@ -7,7 +7,7 @@ from collections.abc import Generator
 import simpy
 
 from simulation.events import EventKind
-from simulation.processes.homes import unit_schedule
+from simulation.processes.homes import open_unit, unit_schedule
 from simulation.processes.placement import Placements
 from simulation.streams import DrawBuffer
 
@@ -32,6 +32,6 @@ def dps_trigger(
         yield env.timeout(lead)
         if close_day is not None and env.now >= close_day:
             return
-        placements.open_unit(unit)
+        open_unit(placements, unit)
         if close_day is not None:
             env.process(unit_schedule(env, placements, unit, env.now, close_day))

@@ -19,8 +19,38 @@ import simpy
 
 from simulation.calendar import MONTH_DAYS
 from simulation.events import EventKind, Route
-from simulation.processes.placement import Placements
+from simulation.processes.placement import WAITING, Placements
 from simulation.units import BedSchedule
+
+
+def open_unit(p: Placements, unit: int) -> None:
+    """The unit's beds become usable: offer them at once."""
+    p.is_open[unit] = True
+    p.opened_at[unit] = p.env.now
+    p.log.append(p.env.now, EventKind.UNIT_OPEN, unit=unit, value=p.units[unit].beds)
+    p.offer_bed(unit)
+
+
+def close_unit(p: Placements, unit: int) -> None:
+    """The unit closes: its children are displaced and seek new placements, in id order."""
+    p.is_open[unit] = False
+    p.held[unit] = 0
+    # Everyone leaves and holds lapse: all beds but the staff-closed ones are free again.
+    p.free[unit] = p.beds[unit] - p.staff_closed[unit]
+    p.hold_epoch[unit] += 1
+    p.log.append(p.env.now, EventKind.UNIT_CLOSE, unit=unit, value=p.units[unit].beds)
+    residents = sorted(p.occupants[unit])
+    p.occupants[unit].clear()
+    p.unit_version[unit] += 1
+    p.solo_in[unit] = 0
+    for child in residents:
+        p.log.append(p.env.now, EventKind.DISPLACE, child, unit, p.children.need[child])
+        p.location[child] = WAITING
+        p.place_token[child] += 1
+        p.waiting[child] = None
+    for child in residents:
+        if p.location[child] == WAITING:
+            p.seek(child, 0)
 
 
 def unit_schedule(
@@ -33,10 +63,10 @@ def unit_schedule(
     """Open ``unit`` on ``open_day`` (if later than now) and close it on ``close_day``."""
     if open_day > env.now:
         yield env.timeout(open_day - env.now)
-        placements.open_unit(unit)
+        open_unit(placements, unit)
     if close_day is not None:
         yield env.timeout(max(close_day - env.now, 0.0))
-        placements.close_unit(unit)
+        close_unit(placements, unit)
 
 
 def unit_milestones(

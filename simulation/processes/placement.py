@@ -101,11 +101,10 @@ class Placements:
         self.solo_in = [0] * len(units)  # children of a solo need living in each unit
         self.staff_closed = [0] * len(units)  # beds out of use while short-staffed
         self.beds = [u.beds for u in units]  # 0 for markets: never "room" in the bed sense
-        self.bed_units = {k: [u.index for u in units if u.kind == k] for k in BED_KINDS}
         n_needs = 1 + max((nd for u in units for nd in u.needs), default=0)
         # Bed units of each kind that accept each need, in priority (config) order.
         self.candidates = {
-            (k, nd): [u for u in self.bed_units[k] if nd in units[u].needs]
+            (k, nd): [u.index for u in units if u.kind == k and nd in u.needs]
             for k in BED_KINDS
             for nd in range(n_needs)
         }
@@ -165,10 +164,8 @@ class Placements:
         self.env.timeout(max(delay, 0.0)).callbacks.append(partial(self._age_out, child))
 
     # Each child's exit is one timeout, set at the first placement: the planned end of stay or
-    # the age-out day, whichever is first. A child who has never been placed can only reach the
-    # age-out day while searching, so a search that would outlast it sets the age-out instead;
-    # a child held waiting for a foster carer gets its own age-out timeout.
-    # (Events are the hot path: most children never need a separate age-out timeout.)
+    # the age-out day, whichever is first (events are the hot path). A search that would outlast
+    # the age-out day, and a wait for a foster carer, set an age-out timeout of their own.
 
     def _age_out(self, child: int, _event: simpy.Event) -> None:
         if self.location[child] != GONE:
@@ -269,14 +266,6 @@ class Placements:
             ):
                 return u
         return -1
-
-    def set_staff_closed(self, unit: int, beds: int) -> None:
-        """Beds out of use for want of staff (all of them: closed to admissions)."""
-        reopened = beds < self.staff_closed[unit]
-        self.free[unit] += self.staff_closed[unit] - beds
-        self.staff_closed[unit] = beds
-        if reopened:
-            self.offer_bed(unit)
 
     def leave(self, child: int, unit: int) -> None:
         self.occupants[unit].discard(child)
@@ -379,33 +368,3 @@ class Placements:
                 self.place(child, unit)
         if self.repatriates_into[unit] and self.free[unit] > 0:
             self.repatriate(unit)  # type: ignore[misc]
-
-    # -- units opening and closing ----------------------------------------------------------
-
-    def open_unit(self, unit: int) -> None:
-        self.is_open[unit] = True
-        self.opened_at[unit] = self.env.now
-        self.log.append(self.env.now, EventKind.UNIT_OPEN, unit=unit, value=self.units[unit].beds)
-        self.offer_bed(unit)
-
-    def close_unit(self, unit: int) -> None:
-        self.is_open[unit] = False
-        self.held[unit] = 0
-        # Everyone leaves and holds lapse: all beds but the staff-closed ones are free again.
-        self.free[unit] = self.beds[unit] - self.staff_closed[unit]
-        self.hold_epoch[unit] += 1
-        self.log.append(self.env.now, EventKind.UNIT_CLOSE, unit=unit, value=self.units[unit].beds)
-        residents = sorted(self.occupants[unit])
-        self.occupants[unit].clear()
-        self.unit_version[unit] += 1
-        self.solo_in[unit] = 0
-        for child in residents:
-            self.log.append(
-                self.env.now, EventKind.DISPLACE, child, unit, self.children.need[child]
-            )
-            self.location[child] = WAITING
-            self.place_token[child] += 1
-            self.waiting[child] = None
-        for child in residents:
-            if self.location[child] == WAITING:
-                self.seek(child, 0)

@@ -287,7 +287,16 @@ def apply_bed_closures(
     def apply(closure: BedClosure, _event: simpy.Event) -> None:
         kind = EventKind.STAFF_SHORT if closure.beds else EventKind.STAFF_COVERED
         placements.log.append(env.now, kind, unit=closure.unit, value=closure.beds)
-        placements.set_staff_closed(closure.unit, closure.beds)
+        _set_staff_closed(placements, closure.unit, closure.beds)
 
     for closure in closures:
         Urgent(env, closure.time - env.now).callbacks.append(partial(apply, closure))
+
+
+def _set_staff_closed(p: Placements, unit: int, beds: int) -> None:
+    """Beds out of use for want of staff (all of them: closed to admissions)."""
+    reopened = beds < p.staff_closed[unit]
+    p.free[unit] += p.staff_closed[unit] - beds
+    p.staff_closed[unit] = beds
+    if reopened:
+        p.offer_bed(unit)
