@@ -6,13 +6,13 @@ replications are spread over workers: a parallel run equals the serial one, row 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +23,9 @@ from numpy.typing import NDArray
 from simulation.errors import ScenarioError
 from simulation.metrics import Columns, compute_metrics
 from simulation.model import simulate
+from simulation.pool import ProgressCallback, process_map
 from simulation.scenario import Scenario, cross_check
 from simulation.stats import mean_ci
-
-ProgressCallback = Callable[[int], None]
 
 QUANTILES = {"p5": 5, "p25": 25, "p50": 50, "p75": 75, "p95": 95}
 
@@ -138,33 +137,6 @@ def _batches(n: int, workers: int) -> list[list[int]]:
     return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
 
 
-def _map(
-    scenario: Scenario,
-    batches: list[list[int]],
-    seed: int,
-    workers: int,
-    progress: ProgressCallback | None,
-) -> Iterable[dict[str, pd.DataFrame]]:
-    if workers <= 1 or len(batches) <= 1:
-        for batch in batches:
-            out = run_batch(scenario, batch, seed)
-            if progress:
-                progress(len(batch))
-            yield out
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: dict[Future[dict[str, pd.DataFrame]], int] = {
-            pool.submit(run_batch, scenario, b, seed): len(b) for b in batches
-        }
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                size = pending.pop(fut)
-                if progress:
-                    progress(size)
-                yield fut.result()
-
-
 def run(
     scenario: Scenario,
     replications: int | None = None,
@@ -195,9 +167,14 @@ def run(
     workers = (os.cpu_count() or 1) if workers == 0 else workers
     t0 = time.perf_counter()
     parts: dict[str, list[pd.DataFrame]] = {"summary": [], "weekly": [], "units": [], "finance": []}
-    for out in _map(scenario, _batches(n, workers), root_seed, workers, progress):
+    batches = _batches(n, workers)
+    # A pool for a single batch would only add the cost of starting it.
+    procs = workers if len(batches) > 1 else 1
+    for out in process_map(functools.partial(run_batch, scenario, seed=root_seed), batches, procs):
         for k, df in out.items():
             parts[k].append(df)
+        if progress:
+            progress(len(out["summary"]))
     frames: dict[str, pd.DataFrame] = {}
     for k, dfs in parts.items():
         df = pd.concat(dfs, ignore_index=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from simulation.pool import imap_unordered
 from simulation.runner import run_batch
 from simulation.scenario import Scenario
 
@@ -126,28 +127,11 @@ class Runner:
         it = iter(tasks)
         window = max(2, 3 * self.slots)
         if self._pool is not None:
-            yield from self._pool_loop(it, window, self._pool.submit)
+            yield from imap_unordered(self._pool, run_task, it, window)
         elif self._client is not None:
             yield from self._dask_loop(it, window)
         else:
-            for task in it:
-                yield run_task(task)
-
-    @staticmethod
-    def _pool_loop(
-        it: Iterator[Task], window: int, submit: Callable[..., Future[Any]]
-    ) -> Iterator[tuple[Any, BatchTables]]:
-        pending: set[Future[Any]] = set()
-        for task in it:
-            pending.add(submit(run_task, task))
-            if len(pending) >= window:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield fut.result()
+            yield from map(run_task, it)
 
     def _dask_loop(self, it: Iterator[Task], window: int) -> Iterator[tuple[Any, BatchTables]]:
         from dask.distributed import as_completed
