@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -40,6 +39,7 @@ from simulation.plots import (
     planned_openings,
     spot_stock_fan,
 )
+from simulation.pool import ProgressCallback
 from simulation.report import png_bytes
 from simulation.runner import RunResult, run
 from simulation.scenario import Scenario, load_scenario, parse_scenario
@@ -183,7 +183,7 @@ def lever_widgets(scenario: Scenario, sid: str) -> Edits:
 
 
 def cached_run(
-    scenario: Scenario, replications: int, seed: int, progress: Callable[[int], None]
+    scenario: Scenario, replications: int, seed: int, progress: ProgressCallback
 ) -> RunResult:
     """Run, or reuse a run of the same config, replications and seed from this session."""
     cache: dict[str, RunResult] = st.session_state.setdefault("runs", {})

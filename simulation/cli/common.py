@@ -24,6 +24,7 @@ from rich.progress import (
 )
 
 from simulation.errors import ScenarioError
+from simulation.pool import ProgressCallback
 from simulation.scenario import Scenario, load_scenario
 
 EXIT_BAD_INPUT = 2
@@ -55,7 +56,7 @@ def load_config(path: Path) -> Scenario:
 @contextmanager
 def progress_bar(
     description: str, total: int, quiet: bool, on: Console = console
-) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+) -> Iterator[tuple[ProgressCallback, Callable[[int], None]]]:
     """A progress bar over ``total`` steps: yields (advance by k, set a new total)."""
     with Progress(
         TextColumn("[bold]{task.description}"),

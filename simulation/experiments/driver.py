@@ -21,11 +21,11 @@ from simulation.experiments.executor import Runner, Task
 from simulation.experiments.paired import paired_differences
 from simulation.experiments.spec import Experiment
 from simulation.outputs import code_version
+from simulation.pool import ProgressCallback
 from simulation.runner import summarise
 from simulation.stats import mean_ci
 from simulation.store import ResultsStore, RunRecord
 
-ProgressCallback = Callable[[int], None]
 TotalCallback = Callable[[int], None]
 
 

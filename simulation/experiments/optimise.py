@@ -41,7 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -62,6 +62,7 @@ from simulation.experiments.overrides import (
     resolve,
 )
 from simulation.experiments.spec import FactorSpec, OverrideSpec, _fmt_level
+from simulation.pool import ProgressCallback
 from simulation.queueing import loss_system, overflow_variance
 from simulation.scenario import Scenario, parse_scenario, read_yaml
 from simulation.stats import mean_ci
@@ -71,7 +72,6 @@ REMOVE = "remove"
 # The screen treats the spot stock as independent over windows of mean stay / TAU_DIVISOR (set
 # by comparing the screened P(any week > k) with simulated Coventry 2023 candidates: rough).
 TAU_DIVISOR = 2.0
-ProgressCallback = Callable[[int], None]
 
 
 # -- the spec ---------------------------------------------------------------------------------

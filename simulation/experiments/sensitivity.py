@@ -10,7 +10,6 @@ mu* (the mean absolute elementary effect) of one output.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +27,7 @@ from simulation.experiments.spec import (
     Strategy,
     build_scenario,
 )
+from simulation.pool import ProgressCallback
 from simulation.scenario import read_yaml
 
 NUMERIC_OPS = ("scale", "add", "shift_months", "shift_days")
@@ -105,7 +105,7 @@ def morris(
     workers: int = 0,
     scheduler: str | None = None,
     seed: int = 0,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
     """Morris elementary effects of the experiment's factors on the mean of ``metric``.
 
