@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -19,10 +19,21 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from simulation.calendar import end_date, horizon_days
 from simulation.distributions import Distribution, Fixed, Triangular
 from simulation.errors import Issue, ScenarioError, issues_from_validation_error
+from simulation.kinds import BED_KINDS, KIND, LAST_RESORT, MARKET_KINDS, POLICY_KINDS
 
-ProvisionType = Literal["internal", "block", "framework", "spot"]
-PROVISION_TYPES: tuple[str, ...] = ("internal", "block", "framework", "spot")
-DEFAULT_ORDER: tuple[ProvisionType, ...] = ("internal", "block", "framework", "spot")
+# The kinds a placement policy (and a cohort entry) may name, from the kinds table. The
+# schema needs them as a Literal; type checkers see plain strings.
+if TYPE_CHECKING:
+    ProvisionType = str
+    MarketName = str
+else:
+    ProvisionType = Literal[POLICY_KINDS]
+    MarketName = Literal[MARKET_KINDS]
+PROVISION_TYPES: tuple[str, ...] = POLICY_KINDS
+DEFAULT_ORDER: tuple[str, ...] = POLICY_KINDS
+# Markets a config describes under provision.<name> (an interim kind is set on the market it
+# bridges instead).
+_CONFIGURED_MARKETS = tuple(k for k in POLICY_KINDS if not KIND[k].has_beds)
 RouteName = Literal["foster", "home", "supported", "other"]
 ROUTE_NAMES: tuple[str, ...] = ("foster", "home", "supported", "other")
 MonthName = Literal[
@@ -351,7 +362,6 @@ class Provision(Strict):
     spot: SpotMarket = Field(description="Spot market, the placement of last resort.")
 
 
-MarketName = Literal["framework", "spot", "unregistered"]
 REPATRIATE_FROM: tuple[MarketName, ...] = ("unregistered", "spot", "framework")
 
 
@@ -383,7 +393,7 @@ class PlacementPolicy(Strict):
         None, description="Bring children back into freed in-city beds. Omitted = never."
     )
     breakdown_rate_per_year: dict[
-        Literal["internal", "block", "framework", "spot"], Annotated[float, Field(ge=0, le=20)]
+        ProvisionType, Annotated[float, Field(ge=0, le=20)]
     ] = Field(
         default_factory=dict,
         description="Placement breakdowns per placement-year, by provision: a breakdown sends "
@@ -617,7 +627,7 @@ def cross_check(s: Scenario) -> list[Issue]:
         for j, t in enumerate(d.tranches):
             if not start <= t.date < end:
                 issues.append(Issue(f"{path}.tranches[{j}].date", f"{t.date} is outside the run"))
-    for market_name in ("framework", "spot"):
+    for market_name in _CONFIGURED_MARKETS:
         market = getattr(s.provision, market_name)
         if market is None:
             continue
@@ -634,17 +644,21 @@ def cross_check(s: Scenario) -> list[Issue]:
     order = s.placement_policy.order
     if len(set(order)) != len(order):
         issues.append(Issue("placement_policy.order", f"lists a provision twice: {order}"))
-    if not order or order[-1] != "spot":
+    if not order or order[-1] != LAST_RESORT:
         issues.append(
             Issue(
                 "placement_policy.order",
-                f"must end with spot, the market of last resort (got {order})",
+                f"must end with {LAST_RESORT}, the market of last resort (got {order})",
             )
         )
-    if "framework" in order and s.provision.framework is None:
-        issues.append(
-            Issue("placement_policy.order", "includes framework but provision.framework is unset")
-        )
+    for market_name in _CONFIGURED_MARKETS:
+        if market_name in order and getattr(s.provision, market_name) is None:
+            issues.append(
+                Issue(
+                    "placement_policy.order",
+                    f"includes {market_name} but provision.{market_name} is unset",
+                )
+            )
 
     for need in s.step_down.routes:
         if need not in needs:
@@ -723,12 +737,15 @@ def _check_cohort(s: Scenario) -> list[Issue]:
             issues.append(
                 Issue(f"{path}.need", f"unknown need '{entry.need}' (allowed: {_allowed(needs)})")
             )
-        if entry.provision == "framework" and s.provision.framework is None:
-            issues.append(Issue(f"{path}.provision", "framework but provision.framework is unset"))
+        market = entry.provision
+        if market in _CONFIGURED_MARKETS and getattr(s.provision, market) is None:
+            issues.append(Issue(f"{path}.provision", f"{market} but provision.{market} is unset"))
         if entry.unit is not None:
             same_kind = [n for n, (kind, _) in units.items() if kind == entry.provision]
-            if entry.provision not in ("internal", "block"):
-                issues.append(Issue(f"{path}.unit", "only internal and block children name a unit"))
+            if entry.provision not in BED_KINDS:
+                issues.append(
+                    Issue(f"{path}.unit", f"only {' and '.join(BED_KINDS)} children name a unit")
+                )
             elif entry.unit not in same_kind:
                 issues.append(
                     Issue(
@@ -739,7 +756,7 @@ def _check_cohort(s: Scenario) -> list[Issue]:
                 )
             elif entry.need not in units[entry.unit][1]:
                 issues.append(Issue(f"{path}.need", f"'{entry.unit}' does not accept {entry.need}"))
-        if entry.provision in ("internal", "block") and (
+        if entry.provision in BED_KINDS and (
             entry.in_city is not None or entry.weekly_price_gbp is not None
         ):
             issues.append(
@@ -778,7 +795,7 @@ def assign_initial_units(s: Scenario) -> list[list[str | None]]:
     # Named units first so that unnamed children fill only what is left.
     ordered = sorted(enumerate(s.demand.initial_cohort), key=lambda p: p[1].unit is None)
     for i, entry in ordered:
-        if entry.provision not in ("internal", "block"):
+        if entry.provision not in BED_KINDS:
             result[i] = [None] * entry.count
             continue
         for _ in range(entry.count):
