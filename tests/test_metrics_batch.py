@@ -16,17 +16,10 @@ import pandas.testing as pdt
 import pytest
 
 from simulation import load_scenario
-from simulation.metrics import (
-    _Edges,
-    _jump_sets,
-    _jumps,
-    _percentile,
-    _StepRows,
-    _time_keys,
-    compute_metrics,
-    inflation_integral,
-    step_integral,
-)
+from simulation.metrics import compute_metrics, inflation_integral, step_integral
+from simulation.metrics.market import _percentile
+from simulation.metrics.spells import _time_keys
+from simulation.metrics.steps import _Edges, _jump_sets, _jumps, _StepRows
 from simulation.model import simulate
 from simulation.runner import run_batch
 

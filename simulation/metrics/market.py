@@ -1,0 +1,120 @@
+"""The market: new spot, framework and unregistered placements, their prices (in cash terms at
+placement, with uplifts as price changes), retainers, and the most expensive 5% of placements."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulation.metrics.bins import bin_counts, weighted_bins
+from simulation.metrics.context import Context
+from simulation.metrics.flows import Placements
+from simulation.metrics.kinds import _FRAMEWORK, _SPOT, _UNREGISTERED, market_codes
+from simulation.metrics.spells import _C
+from simulation.metrics.steps import Array
+
+
+@dataclass(frozen=True)
+class Retainers:
+    """Retainers paid, in cash, by financial year and by week."""
+
+    by_year: Array
+    by_week: Array
+
+
+def retainers(ctx: Context) -> Retainers:
+    """Retainers: the placement's weekly price for the days the bed was held, paid on moving in
+    (at the price index of that day)."""
+    log = ctx.log
+    ret_rows = ctx.rows[_C.RETAINER]
+    ret_time = log.time[ret_rows]
+    price = _retainer_prices(ctx, ret_rows)
+    ret_cost = price / 7.0 * log.value[ret_rows] * ctx.price_index(ret_time)
+    by_year, by_week = weighted_bins(ret_time, ret_cost, [ctx.cal.years.edges, ctx.cal.weeks.edges])
+    return Retainers(by_year, by_week)
+
+
+def _retainer_prices(ctx: Context, ret_rows: np.ndarray) -> Array:
+    """The weekly price of the placement each RETAINER row belongs to (the row before it)."""
+    return ctx.log.value[ret_rows - 1]
+
+
+@dataclass(frozen=True)
+class Market:
+    """New placements per week and per financial year, and the summary figures."""
+
+    weekly: dict[str, Array]
+    finance: dict[str, Array]
+    summary: dict[str, float]
+
+
+def market(ctx: Context, placed: Placements, spot_bed_days: float, weekly_spot: Array) -> Market:
+    """New market placements per week and year, and the market's summary figures.
+
+    ``spot_bed_days``: bed-days in spot placements; ``weekly_spot``: children in spot, weekly.
+    """
+    log, cal = ctx.log, ctx.cal
+    new_spot = placed.rows[placed.is_new & (placed.kind == _SPOT)]
+    spot_times = log.time[new_spot]
+    spot_sorted = np.sort(spot_times)
+    weekly = {"spot_new_placements": bin_counts(spot_sorted, cal.weeks.edges)}
+    finance = {"spot_new_placements": bin_counts(spot_sorted, cal.years.edges)}
+    summary: dict[str, float] = {}
+    summary["spot_placements"] = float(len(new_spot))
+    summary["spot_placements_per_year"] = summary["spot_placements"] / ctx.years
+    summary["framework_placements"] = float(
+        np.count_nonzero(placed.is_new & (placed.kind == _FRAMEWORK))
+    )
+    summary["spot_stock_mean"] = spot_bed_days / ctx.horizon
+    summary["spot_stock_peak_week"] = float(weekly_spot.max(initial=0.0))
+    summary["unregistered_placements"] = float(
+        np.count_nonzero(placed.is_new & (placed.kind == _UNREGISTERED))
+    )
+    # Prices in cash terms at placement: the P95 weekly price of new spot placements.
+    spot_prices = log.value[new_spot] * ctx.price_index(spot_times)
+    summary["spot_price_p95_weekly_gbp"] = (
+        _percentile(spot_prices, 95) if len(spot_prices) else math.nan
+    )
+    summary.update(_top_placements(ctx))
+    return Market(weekly, finance, summary)
+
+
+def _top_placements(ctx: Context) -> dict[str, float]:
+    """The cost of the most expensive 5% of market placements (whole placements, across price
+    changes), and their share of all market placements' cost."""
+    sp = ctx.placed
+    in_market = market_codes(ctx.placed_kind)
+    if not in_market.any():
+        return {"cost_top5pct_placements_gbp": 0.0, "cost_top5pct_share": math.nan}
+    g_start, g_end = ctx.placed_g
+    spell_cost = sp.price[in_market] / 7.0 * (g_end[in_market] - g_start[in_market])
+    # Placement ids never decrease along the spells: number each run of equal ids.
+    ids = sp.placement[in_market]
+    pid = np.concatenate(([0], np.cumsum(ids[1:] != ids[:-1])))
+    per_placement = np.sort(np.bincount(pid, weights=spell_cost))[::-1]
+    top = per_placement[: math.ceil(0.05 * len(per_placement))]
+    total = per_placement.sum()
+    return {
+        "cost_top5pct_placements_gbp": float(top.sum()),
+        "cost_top5pct_share": float(top.sum() / total) if total > 0 else math.nan,
+    }
+
+
+def _percentile(x: Array, q: float) -> float:
+    """``np.percentile(x, q)`` (its default 'linear' method) of a non-empty 1-D array, by the
+    same arithmetic: a sort is far cheaper than numpy's general machinery for one quantile."""
+    s = np.sort(x)
+    if np.isnan(s[-1]):
+        return math.nan
+    n = len(s)
+    v = (n - 1) * (q / 100)
+    if v >= n - 1:
+        return float(s[-1])
+    i = math.floor(v)
+    t = v - i
+    a, b = float(s[i]), float(s[i + 1])
+    d = b - a
+    # numpy's lerp: from the nearer end, to stay monotonic.
+    return b - d * (1 - t) if t >= 0.5 else a + d * t
