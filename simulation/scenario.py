@@ -545,10 +545,20 @@ def _check_names(path: str, names: list[str], allowed: list[str]) -> Iterator[Is
 
 def cross_check(s: Scenario) -> list[Issue]:
     """Checks that span fields: references between sections and dates within the horizon."""
+    return [
+        *_check_demand(s),
+        *_check_bed_units(s),
+        *_check_markets_and_policy(s),
+        *_check_routes(s),
+        *_check_flows(s),
+        *_check_cohort(s),
+    ]
+
+
+def _check_demand(s: Scenario) -> list[Issue]:
     issues: list[Issue] = []
     needs = s.need_names
     start, end = s.run.start_date, s.end_date
-
     for name in needs:
         if not _NAME_RE.match(name):
             issues.append(
@@ -562,7 +572,14 @@ def cross_check(s: Scenario) -> list[Issue]:
                         f"{when} is outside the run ({start} to {end})",
                     )
                 )
+    return issues
 
+
+def _check_bed_units(s: Scenario) -> list[Issue]:
+    """Homes, block contracts and DPS tranches: needs, names unique, dates in order."""
+    issues: list[Issue] = []
+    needs = s.need_names
+    start, end = s.run.start_date, s.end_date
     seen: dict[str, str] = {}
     for i, home in enumerate(s.provision.homes):
         path = f"provision.homes[{i}]"
@@ -627,6 +644,12 @@ def cross_check(s: Scenario) -> list[Issue]:
         for j, t in enumerate(d.tranches):
             if not start <= t.date < end:
                 issues.append(Issue(f"{path}.tranches[{j}].date", f"{t.date} is outside the run"))
+    return issues
+
+
+def _check_markets_and_policy(s: Scenario) -> list[Issue]:
+    issues: list[Issue] = []
+    needs = s.need_names
     for market_name in _CONFIGURED_MARKETS:
         market = getattr(s.provision, market_name)
         if market is None:
@@ -659,7 +682,12 @@ def cross_check(s: Scenario) -> list[Issue]:
                     f"includes {market_name} but provision.{market_name} is unset",
                 )
             )
+    return issues
 
+
+def _check_routes(s: Scenario) -> list[Issue]:
+    issues: list[Issue] = []
+    needs = s.need_names
     for need in s.step_down.routes:
         if need not in needs:
             issues.append(
@@ -681,7 +709,13 @@ def cross_check(s: Scenario) -> list[Issue]:
                     f"probabilities must sum to 1 (they sum to {sum(routes.values()):.4g})",
                 )
             )
+    return issues
 
+
+def _check_flows(s: Scenario) -> list[Issue]:
+    """Unregistered placements, step-down carers, prevention and staffing."""
+    issues: list[Issue] = []
+    needs = s.need_names
     spot = s.provision.spot
     if spot.unregistered_after_days is not None and spot.unregistered_weekly_price_gbp is None:
         issues.append(
@@ -722,7 +756,6 @@ def cross_check(s: Scenario) -> list[Issue]:
                         "posts (allowed: 0 to the establishment)",
                     )
                 )
-    issues += _check_cohort(s)
     return issues
 
 
