@@ -343,16 +343,64 @@ _BOOLS = ("initial", "fw_offer", "fw_in_city", "spot_in_city")
 def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, int]) -> Children:
     """Every child of the replication: the cohort at the start, then arrivals in time order."""
     plan = _children_plan(scenario)
+    d = _draw_rows(plan, streams, scenario.horizon_days)
+    n_rows = len(d.u)
+    floats = np.empty((len(_FLOATS), n_rows))
+    ints = np.empty((len(_INTS), n_rows), dtype=np.int64)
+    bools = np.empty((len(_BOOLS), n_rows), dtype=bool)
+    # The matrices' rows (views), by attribute.
+    real = dict(zip(_FLOATS, floats, strict=True))
+    whole = dict(zip(_INTS, ints, strict=True))
+    flag = dict(zip(_BOOLS, bools, strict=True))
+    real["arrival"][:] = d.arrival
+    age = np.empty(n_rows)
     cohort = plan.cohort
-    horizon = scenario.horizon_days
-    age_out = scenario.step_down.age_out_years
+    # Where the cohort's rows are, and the time each child has already spent in care.
+    cohort_at = (
+        cohort.rank_in_need + np.array([s for s, _, _ in d.blocks], dtype=np.intp)[cohort.need]
+    )
+    elapsed = np.empty(cohort.size)
+    for dist, members in cohort.elapsed:
+        elapsed[members] = dist.ppf(d.u_cohort[members, COL_ELAPSED])
+    _by_need(plan, d, elapsed, real, whole, age)
+    _alike(plan, d, real, flag)
+    _cohort(scenario, plan, d, cohort_at, elapsed, unit_index, real, whole, flag, age)
 
-    # The draws. The cohort's rows come in config order (then sorted by need); each need's
-    # arrivals come from its own streams, random arrivals then scheduled ones.
+    arrival = real["arrival"]
+    age_out = scenario.step_down.age_out_years
+    real["age_out_at"][:] = np.maximum(arrival + (age_out - age) * DAYS_PER_YEAR, arrival)
+    # Cohort first (arrival 0, flagged initial), then arrivals by time; ties in config order
+    # for the cohort and in draw order for the others (the rows' order, need by need).
+    tie = np.arange(n_rows)
+    tie[cohort_at] = cohort.config_row
+    order = np.lexsort((tie, ~flag["initial"], arrival))
+    return Children(
+        **dict(zip(_FLOATS, floats[:, order].tolist(), strict=True)),
+        **dict(zip(_INTS, ints[:, order].tolist(), strict=True)),
+        **dict(zip(_BOOLS, bools[:, order].tolist(), strict=True)),
+    )
+
+
+@dataclass
+class _Draws:
+    """Every child's rows of uniforms, need by need: the need's cohort, its random arrivals,
+    its scheduled arrivals; with their arrival days and each need's block of rows."""
+
+    u: NDArray[np.float64]
+    v: NDArray[np.float64]  # the flows' row of uniforms
+    u_cohort: NDArray[np.float64]
+    arrival: NDArray[np.float64]
+    blocks: list[tuple[int, int, int]]  # each need's rows: (first, first arrival, end)
+
+
+def _draw_rows(plan: _ChildrenPlan, streams: Streams, horizon: float) -> _Draws:
+    """The draws. The cohort's rows come in config order (then sorted by need); each need's
+    arrivals come from its own streams, random arrivals then scheduled ones."""
+    cohort = plan.cohort
     u_cohort = streams("cohort").random((cohort.size, N_COLUMNS))[cohort.config_row]
     v_cohort = streams("cohort_flows").random((cohort.size, N_FLOW_COLUMNS))[cohort.config_row]
     u_parts, v_parts, arrival_parts = [], [], []
-    blocks = []  # each need's rows: (first, first arrival, end)
+    blocks = []
     first = 0
     for need in plan.needs:
         times = _arrival_times(need, horizon, streams(f"arrivals:{need.name}"))
@@ -377,30 +425,26 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
             n += n_sched
         blocks.append((first, first + n_cohort, first + n))
         first += n
-    # All rows, need by need: the need's cohort, its random arrivals, its scheduled arrivals.
-    u = np.concatenate(u_parts)
-    v = np.concatenate(v_parts)
-    n_rows = len(u)
-    floats = np.empty((len(_FLOATS), n_rows))
-    ints = np.empty((len(_INTS), n_rows), dtype=np.int64)
-    bools = np.empty((len(_BOOLS), n_rows), dtype=bool)
-    # The matrices' rows (views), by attribute.
-    real = dict(zip(_FLOATS, floats, strict=True))
-    whole = dict(zip(_INTS, ints, strict=True))
-    flag = dict(zip(_BOOLS, bools, strict=True))
-    real["arrival"][:] = np.concatenate(arrival_parts)
-    age = np.empty(n_rows)
-
-    # Where the cohort's rows are, and the time each child has already spent in care.
-    cohort_at = (
-        cohort.rank_in_need + np.array([s for s, _, _ in blocks], dtype=np.intp)[cohort.need]
+    return _Draws(
+        np.concatenate(u_parts),
+        np.concatenate(v_parts),
+        u_cohort,
+        np.concatenate(arrival_parts),
+        blocks,
     )
-    elapsed = np.empty(cohort.size)
-    for dist, members in cohort.elapsed:
-        elapsed[members] = dist.ppf(u_cohort[members, COL_ELAPSED])
 
-    # The attributes whose distribution depends on the need.
-    for need, (start, arrivals, end) in zip(plan.needs, blocks, strict=True):
+
+def _by_need(
+    plan: _ChildrenPlan,
+    d: _Draws,
+    elapsed: NDArray[np.float64],
+    real: dict[str, NDArray[np.float64]],
+    whole: dict[str, NDArray[np.int64]],
+    age: NDArray[np.float64],
+) -> None:
+    """The attributes whose distribution depends on the need."""
+    u, v = d.u, d.v
+    for need, (start, arrivals, end) in zip(plan.needs, d.blocks, strict=True):
         if start == end:
             continue
         rows, new, old = slice(start, end), slice(arrivals, end), slice(start, arrivals)
@@ -421,7 +465,15 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
             real["los"][old] = np.maximum(residual, 0.0)
             age[old] += spent / DAYS_PER_YEAR
 
-    # The attributes drawn alike for every need.
+
+def _alike(
+    plan: _ChildrenPlan,
+    d: _Draws,
+    real: dict[str, NDArray[np.float64]],
+    flag: dict[str, NDArray[np.bool_]],
+) -> None:
+    """The attributes drawn alike for every need."""
+    u, v = d.u, d.v
     real["spot_search"][:] = plan.spot_search.ppf(u[:, COL_SPOT_SEARCH])
     flag["spot_in_city"][:] = u[:, COL_SPOT_IN_CITY] < plan.spot_in_city_share
     for market, retainer in (("spot", plan.spot_retainer), ("fw", plan.fw_retainer)):
@@ -451,7 +503,21 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
         real["fw_search"][:] = 0.0
         flag["fw_in_city"][:] = False
 
-    # The cohort: in care at the start, in its unit, and what its entries set.
+
+def _cohort(
+    scenario: Scenario,
+    plan: _ChildrenPlan,
+    d: _Draws,
+    cohort_at: NDArray[np.intp],
+    elapsed: NDArray[np.float64],
+    unit_index: dict[str, int],
+    real: dict[str, NDArray[np.float64]],
+    whole: dict[str, NDArray[np.int64]],
+    flag: dict[str, NDArray[np.bool_]],
+    age: NDArray[np.float64],
+) -> None:
+    """The cohort: in care at the start, in its unit, and what its entries set."""
+    cohort = plan.cohort
     flag["initial"][:] = False
     flag["initial"][cohort_at] = True
     whole["initial_unit"][:] = -1
@@ -459,26 +525,14 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
     real["elapsed"][:] = 0.0
     real["elapsed"][cohort_at] = elapsed
     for dist, members in cohort.own_age:
-        age[cohort_at[members]] = dist.ppf(u_cohort[members, COL_AGE])
+        age[cohort_at[members]] = dist.ppf(d.u_cohort[members, COL_AGE])
     # A child already at the age-out age leaves on day one, not before the run.
+    age_out = scenario.step_down.age_out_years
     age[cohort_at] = np.minimum(age[cohort_at], age_out - 1.0 / DAYS_PER_YEAR)
     at = cohort_at[cohort.in_city_rows]
     flag["spot_in_city"][at] = flag["fw_in_city"][at] = cohort.in_city
     at = cohort_at[cohort.price_rows]
     real["spot_price"][at] = real["fw_price"][at] = cohort.price
-
-    arrival = real["arrival"]
-    real["age_out_at"][:] = np.maximum(arrival + (age_out - age) * DAYS_PER_YEAR, arrival)
-    # Cohort first (arrival 0, flagged initial), then arrivals by time; ties in config order
-    # for the cohort and in draw order for the others (the rows' order, need by need).
-    tie = np.arange(n_rows)
-    tie[cohort_at] = cohort.config_row
-    order = np.lexsort((tie, ~flag["initial"], arrival))
-    return Children(
-        **dict(zip(_FLOATS, floats[:, order].tolist(), strict=True)),
-        **dict(zip(_INTS, ints[:, order].tolist(), strict=True)),
-        **dict(zip(_BOOLS, bools[:, order].tolist(), strict=True)),
-    )
 
 
 class _ArrivalFeed:
