@@ -96,7 +96,7 @@ class Context:
     cal: Calendar
     kind_of: NDArray[np.int8]  # each unit's kind code
     rows: _RowsByKind
-    by_child: _Keyed
+    by_child: _Keyed  # the rows of children's spells by child (retainers join its PLACEs)
     placed: Spells
     placed_kind: NDArray[np.int8]
     placed_len: Array

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from simulation.metrics.bins import bin_counts, weighted_bins
 from simulation.metrics.context import Context
@@ -36,9 +37,31 @@ def retainers(ctx: Context) -> Retainers:
     return Retainers(by_year, by_week)
 
 
-def _retainer_prices(ctx: Context, ret_rows: np.ndarray) -> Array:
-    """The weekly price of the placement each RETAINER row belongs to (the row before it)."""
-    return ctx.log.value[ret_rows - 1]
+def _retainer_prices(ctx: Context, ret_rows: NDArray[np.intp]) -> Array:
+    """The weekly price of the placement each RETAINER row holds the bed for: the PLACE of the
+    same child, into the same unit at the same time (the child's last PLACE logged before it)."""
+    log = ctx.log
+    if not len(ret_rows):
+        return np.zeros(0)
+    # The children's PLACE rows, by child then log order: so (child, row) increases along them.
+    by_child = ctx.by_child
+    is_place = by_child.kind == _C.PLACE
+    place_rows = by_child.rows[is_place]
+    n = len(log.time)
+    child = log.child[ret_rows]
+    at = (by_child.key[is_place].astype(np.int64) * n + place_rows).searchsorted(
+        child.astype(np.int64) * n + ret_rows
+    ) - 1
+    place = place_rows[np.maximum(at, 0)] if len(place_rows) else ret_rows
+    found = (
+        (at >= 0)
+        & (log.child[place] == child)
+        & (log.unit[place] == log.unit[ret_rows])
+        & (log.time[place] == log.time[ret_rows])
+    )
+    if not found.all():
+        raise ValueError("a RETAINER row without the PLACE it holds the bed for, in the log")
+    return log.value[place]
 
 
 @dataclass(frozen=True)
