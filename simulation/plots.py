@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from simulation.atomic import atomic_file
+from simulation.kinds import BED_KINDS, KIND_NAMES, KINDS
 
 # Okabe & Ito (2008), "Color universal design".
 OKABE_ITO = {
@@ -41,21 +42,24 @@ OKABE_ITO = {
     "vermillion": "#D55E00",
     "purple": "#CC79A7",
 }
-# One colour per provision type, used the same way in every figure.
+# One colour per kind of unit (simulation.kinds), used the same way in every figure; a kind
+# without one here is drawn grey.
 KIND_COLOURS = {
     "internal": OKABE_ITO["blue"],
     "block": OKABE_ITO["green"],
     "framework": OKABE_ITO["orange"],
     "spot": OKABE_ITO["vermillion"],
+    "unregistered": OKABE_ITO["black"],
     "waiting": OKABE_ITO["purple"],
 }
-KIND_LABELS = {
-    "internal": "Council homes",
-    "block": "Block contracts",
-    "framework": "Framework",
-    "spot": "Spot purchases",
-    "waiting": "Waiting for a bed",
-}
+OTHER_COLOUR = "#999999"
+KIND_LABELS = {k.name: k.label for k in KINDS} | {"waiting": "Waiting for a bed"}
+
+
+def kind_colour(kind: str) -> str:
+    return KIND_COLOURS.get(kind, OTHER_COLOUR)
+
+
 FIG_WIDTH_IN = 9.0
 
 
@@ -150,7 +154,7 @@ def assumed_occupancy(units: pd.DataFrame, kind: str) -> float:
 
 
 def occupancy_fan(
-    weekly: pd.DataFrame, units: pd.DataFrame, kinds: Sequence[str] = ("internal", "block")
+    weekly: pd.DataFrame, units: pd.DataFrame, kinds: Sequence[str] = BED_KINDS
 ) -> Figure:
     """Weekly occupancy fan (P5-P95, P25-P75, median) per provision type with beds.
 
@@ -173,7 +177,7 @@ def occupancy_fan(
     )
     for ax, kind in zip(axes[:, 0], present, strict=True):
         q = _quantiles(weekly, f"{kind}_occupancy_pct")
-        _fan(ax, q, KIND_COLOURS[kind], "Simulated")
+        _fan(ax, q, kind_colour(kind), "Simulated")
         assumed = assumed_occupancy(units, kind)
         if not np.isnan(assumed):
             ax.axhline(
@@ -231,8 +235,9 @@ def spot_stock_fan(weekly: pd.DataFrame, baseline: pd.DataFrame | None = None) -
 
 def placement_mix(weekly: pd.DataFrame) -> Figure:
     """Stacked mean number of children by placement type over time (plus those waiting)."""
-    kinds = ["internal", "block", "framework", "spot", "waiting"]
-    _require(weekly, "weekly", ["week_start", *[f"children_{k}" for k in kinds]])
+    # Every kind the run has a weekly series for (unregistered placements too), then waiting.
+    kinds = [*(k for k in KIND_NAMES if f"children_{k}" in weekly.columns), "waiting"]
+    _require(weekly, "weekly", ["week_start", *[f"children_{k}" for k in (*BED_KINDS, "waiting")]])
     mean = weekly.groupby("week_start", sort=True)[[f"children_{k}" for k in kinds]].mean()
     x = pd.to_datetime(mean.index).to_numpy()
     fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 4.2))
@@ -240,7 +245,7 @@ def placement_mix(weekly: pd.DataFrame) -> Figure:
         x,
         *[mean[f"children_{k}"].to_numpy() for k in kinds],
         labels=[KIND_LABELS[k] for k in kinds],
-        colors=[KIND_COLOURS[k] for k in kinds],
+        colors=[kind_colour(k) for k in kinds],
         alpha=0.85,
         edgecolor="white",
         linewidth=0.3,

@@ -27,6 +27,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from simulation.atomic import atomic_file, write_text_atomic
+from simulation.kinds import BED_KINDS, MARKET_KINDS
 from simulation.metrics import HEADLINE
 from simulation.outputs import code_version, run_metadata
 from simulation.plots import openings_from_units, standard_figures
@@ -194,7 +195,7 @@ def _scenario_section(data: RunData) -> str:
             "Block contracts",
             f"{_count(len(blocks), 'contract')}, {sum(int(b['beds']) for b in blocks)} beds",
         ),
-        ("Markets", ", ".join(k for k in ("framework", "spot") if prov.get(k)) or "none"),
+        ("Markets", ", ".join(k for k in MARKET_KINDS if prov.get(k)) or "none"),
         ("Children at the start", f"{cohort}"),
         ("Placement order", " → ".join(cfg.get("placement_policy", {}).get("order", []))),
         ("Replications", f"{_e(data.meta.get('replications', len(data.summary)))}"),
@@ -241,7 +242,7 @@ def _headline_section(data: RunData) -> str:
 
 
 def _homes_section(data: RunData) -> str:
-    units = data.units[data.units["kind"].isin(["internal", "block"])]
+    units = data.units[data.units["kind"].isin(BED_KINDS)]
     if units.empty:
         return "<p>No council homes or block contracts in this scenario.</p>"
     rows = []

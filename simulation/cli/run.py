@@ -28,6 +28,7 @@ from simulation.cli.common import (
     progress_bar,
 )
 from simulation.errors import ScenarioError
+from simulation.kinds import BED_KINDS
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click import exceptions as click_exc
@@ -87,7 +88,7 @@ def summary_table(result: RunResult) -> Table:
 
 def units_table(result: RunResult) -> Table | None:
     """Occupancy of each home and block contract against the business case's assumption."""
-    units = result.units[result.units["kind"].isin(["internal", "block"])]
+    units = result.units[result.units["kind"].isin(BED_KINDS)]
     if units.empty:
         return None
     table = Table(title="Occupancy by home / contract (whole run)", title_justify="left")
