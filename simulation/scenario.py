@@ -392,9 +392,7 @@ class PlacementPolicy(Strict):
     repatriation: Repatriation | None = Field(
         None, description="Bring children back into freed in-city beds. Omitted = never."
     )
-    breakdown_rate_per_year: dict[
-        ProvisionType, Annotated[float, Field(ge=0, le=20)]
-    ] = Field(
+    breakdown_rate_per_year: dict[ProvisionType, Annotated[float, Field(ge=0, le=20)]] = Field(
         default_factory=dict,
         description="Placement breakdowns per placement-year, by provision: a breakdown sends "
         "the child back through the cascade. Omitted = none.",

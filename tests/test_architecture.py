@@ -130,10 +130,12 @@ def test_no_private_simpy_api() -> None:
     offenders = []
     for _, path in _modules():
         for node in ast.walk(ast.parse(path.read_text())):
-            if (
-                isinstance(node, ast.Attribute)
-                and node.attr in {"_queue", "_now", "_eid", "_active_proc"}
-            ):
+            if isinstance(node, ast.Attribute) and node.attr in {
+                "_queue",
+                "_now",
+                "_eid",
+                "_active_proc",
+            }:
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
     assert not offenders, offenders
 
