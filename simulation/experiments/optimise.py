@@ -41,7 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -66,6 +66,7 @@ from simulation.pool import ProgressCallback
 from simulation.queueing import loss_system, overflow_variance
 from simulation.scenario import Scenario, parse_scenario, read_yaml
 from simulation.stats import mean_ci
+from simulation.units import annuity, project_start_day
 
 ObjectiveName = Literal["cost_total_gbp", "cost_per_year_gbp", "spot_bed_days", "spot_stock_mean"]
 REMOVE = "remove"
@@ -564,6 +565,348 @@ def _tail(mean: float, var: float, k: float) -> float:
     return float(stats.nbinom.sf(kk, r, p))
 
 
+@dataclass(frozen=True)
+class _ScreenInputs:
+    """What every step of :func:`screen` reads of one scenario, worked out once."""
+
+    infl: float  # continuous inflation rate per day
+    p_fw: float  # framework offer probability (0 if the policy skips the framework)
+    spot_city: float  # in-city shares of the markets
+    fw_city: float
+    wait: float  # mean search of a turned-away child: framework, then spot (days)
+    stays: dict[str, np.ndarray]  # effective stays by need (:func:`_stay_samples`)
+    mean_stay: dict[str, float]
+    price: dict[tuple[str, str], float]  # (market, need): mean weekly price with uplifts
+    home_on: dict[str, float]  # homes' opening and closing days (for prevention at a home)
+    home_off: dict[str, float]
+
+
+@dataclass(frozen=True)
+class _CohortGroup:
+    """One initial-cohort entry in a market: its children's residual stays (quasi-random)."""
+
+    residual: np.ndarray
+    count: int
+    market: str
+    need: str
+    weekly: float
+    in_city: bool | None
+
+
+@dataclass
+class _SegmentStock:
+    """Mean stocks (children) of one segment, summed over its pools and the cohort."""
+
+    spot_mean: float = 0.0
+    spot_var: float = 0.0
+    fw_mean: float = 0.0
+    out: float = 0.0
+    placed: float = 0.0
+
+
+@dataclass
+class _ScreenTotals:
+    """The screen's running sums, added to in the order of the horizon's segments."""
+
+    cost: float = 0.0
+    spot_days: float = 0.0
+    fw_days: float = 0.0
+    out_days: float = 0.0
+    placed_days: float = 0.0
+    windows: list[tuple[float, float, float, float]] = field(default_factory=list)
+    blocking_num: dict[str, float] = field(default_factory=dict)
+    blocking_den: dict[str, float] = field(default_factory=dict)
+
+    def add_costs(self, costs: Iterable[float]) -> None:
+        for c in costs:  # one at a time, as the costs accrue
+            self.cost += c
+
+
+def _screen_inputs(s: Scenario) -> _ScreenInputs:
+    """Market rules, stays and prices of a scenario (see :func:`screen`: searching, costs)."""
+    needs = s.need_names
+    order = s.placement_policy.order
+    fw = s.provision.framework if "framework" in order else None
+    p_fw = fw.offer_probability if fw is not None else 0.0
+
+    # A child turned away searches the framework, then spot; a bed freeing meanwhile is theirs.
+    wait = s.provision.spot.search_days.mean * (1 - p_fw)
+    if fw is not None:
+        wait += fw.search_days.mean
+    stays = {n: _stay_samples(s, n) for n in needs}
+    # Mean age of a running placement (length-biased): E[L^2] / (2 E[L]).
+    age = {
+        n: float(np.mean(x**2) / (2 * np.mean(x)) / DAYS_PER_YEAR) if np.mean(x) > 0 else 0.0
+        for n, x in stays.items()
+    }
+    return _ScreenInputs(
+        infl=math.log1p(s.costs.inflation_per_year) / DAYS_PER_YEAR,
+        p_fw=p_fw,
+        spot_city=s.provision.spot.in_city_share,
+        fw_city=fw.in_city_share if fw is not None else 0.0,
+        wait=wait,
+        stays=stays,
+        mean_stay={n: float(np.mean(x)) for n, x in stays.items()},
+        price={
+            (m, n): _market_price(s, m, n) * _uplift_factor(s, m, age[n])
+            for m in ("spot", "framework")
+            for n in needs
+        },
+        home_on={
+            h.name: day_of(s.run.start_date, h.open_date) if h.open_date else 0.0
+            for h in s.provision.homes
+        },
+        home_off={
+            h.name: day_of(s.run.start_date, h.close_date) if h.close_date else s.horizon_days
+            for h in s.provision.homes
+        },
+    )
+
+
+def _segment_edges(s: Scenario, units: Sequence[_Unit]) -> np.ndarray:
+    """Breakpoints: everything that changes a rate (openings, closures, contracts, prevention
+    starts and ends), and each year (trend, inflation)."""
+    horizon = s.horizon_days
+    cuts = {0.0, horizon}
+    cuts |= {t for u in units for t in (u.on, u.off) if 0 < t < horizon}
+    for pv in s.demand.prevention:
+        for d in (pv.start, pv.end):
+            if d is not None:
+                cuts.add(min(max(day_of(s.run.start_date, d), 0.0), horizon))
+    k = 1
+    while k * DAYS_PER_YEAR < horizon:
+        cuts.add(k * DAYS_PER_YEAR)
+        k += 1
+    return np.array(sorted(cuts))
+
+
+def _prevented_share(s: Scenario, inp: _ScreenInputs, need: str, t: float) -> float:
+    """Share of the need's arrivals prevented at day t (a home's prevention while it is open)."""
+    share = 0.0
+    for pv in s.demand.prevention:
+        if need not in pv.needs:
+            continue
+        lo = day_of(s.run.start_date, pv.start) if pv.start else 0.0
+        hi = day_of(s.run.start_date, pv.end) if pv.end else math.inf
+        if pv.home is not None:
+            lo = max(lo, inp.home_on.get(pv.home, math.inf))
+            hi = min(hi, inp.home_off.get(pv.home, 0))
+        if lo <= t < hi:
+            share += pv.share
+    return min(share, 1.0)
+
+
+def _cohort_residuals(s: Scenario) -> list[_CohortGroup]:
+    """Initial cohort in the markets: residual stays (quasi-random), cut at the age-out age."""
+    groups: list[_CohortGroup] = []
+    for j, entry in enumerate(s.demand.initial_cohort):
+        if entry.provision not in ("spot", "framework"):
+            continue
+        spec = s.demand.needs[entry.need]
+        m = 2000
+        u = (np.arange(m) + 0.5) / m
+        rng = np.random.default_rng(1000 + j)
+        elapsed = entry.elapsed_days.ppf(rng.permutation(u))
+        total = spec.length_of_stay_days.ppf_above(rng.permutation(u), elapsed)
+        if entry.age_years is not None:
+            age_now = entry.age_years.ppf(rng.permutation(u))
+        else:
+            age_now = spec.age_at_entry_years.ppf(rng.permutation(u)) + elapsed / DAYS_PER_YEAR
+        cap = np.maximum(s.step_down.age_out_years - age_now, 0.0) * DAYS_PER_YEAR
+        residual = np.minimum(total - elapsed, cap)
+        weekly = (
+            entry.weekly_price_gbp
+            if entry.weekly_price_gbp is not None
+            else _market_price(s, entry.provision, entry.need)
+        )
+        groups.append(
+            _CohortGroup(residual, entry.count, entry.provision, entry.need, weekly, entry.in_city)
+        )
+    return groups
+
+
+def _pool_loss(
+    mine: Sequence[_Unit], total_lam: float, stay: float, wait: float
+) -> tuple[float, float, float]:
+    """Blocking, overflow peakedness and in-city bed share of a pool's open units (matching,
+    searching: see :func:`screen`). A pool without beds turns everyone away."""
+    c = sum(u.beds for u in mine)
+    if c <= 0:
+        return 1.0, 1.0, 1.0
+    p = sum(u.beds * u.match for u in mine) / c
+    turn = sum(u.beds * u.turnaround for u in mine) / c
+    a_bed = total_lam * (stay + turn) / DAYS_PER_YEAR
+    n_busy = np.arange(c)
+    free_units = np.minimum(len(mine), c - n_busy)
+    admit = 1.0 - (1.0 - p) ** free_units
+    admit[0] = 1.0
+    b, _ = loss_system(c, a_bed, admit, patience=wait / (stay + turn))
+    peak = overflow_variance(c, a_bed, b) / (a_bed * b) if a_bed * b > 0 else 1.0
+    city = sum(u.beds for u in mine if u.in_city) / c
+    return b, peak, city
+
+
+def _pool_segment(
+    s: Scenario,
+    inp: _ScreenInputs,
+    pool: tuple[str, ...],
+    live: Sequence[_Unit],
+    tm: float,
+    index: float,
+    stock: _SegmentStock,
+) -> tuple[float, list[float]] | None:
+    """One pool in a segment at its steady state: adds its stocks to ``stock``; returns its
+    blocking and its overflow's market costs by need (None if nobody arrives)."""
+    lam = {
+        n: s.demand.needs[n].arrivals_per_year
+        * (1 + s.demand.needs[n].trend_per_year) ** (tm / DAYS_PER_YEAR)
+        * (1 - _prevented_share(s, inp, n, tm))
+        for n in pool
+    }
+    total_lam = sum(lam.values())
+    if total_lam <= 0:
+        return None
+    stay = sum(lam[n] * inp.mean_stay[n] for n in pool) / total_lam
+    mine = [u for u in live if u.needs & set(pool)]
+    a_child = total_lam * stay / DAYS_PER_YEAR
+    b, peak, city = _pool_loss(mine, total_lam, stay, inp.wait)
+    # Overflow since the start only: earlier overflow is the cohort's market children.
+    fill = sum(lam[n] * float(np.mean(np.minimum(inp.stays[n], tm))) for n in pool) / (
+        total_lam * stay
+    )
+    over = a_child * b * fill
+    p_fw = inp.p_fw
+    stock.spot_mean += (1 - p_fw) * over
+    stock.spot_var += (1 - p_fw) ** 2 * peak * over + p_fw * (1 - p_fw) * over
+    stock.fw_mean += p_fw * over
+    inside = a_child * (1 - b)
+    stock.out += inside * (1 - city) + over * (
+        (1 - p_fw) * (1 - inp.spot_city) + p_fw * (1 - inp.fw_city)
+    )
+    stock.placed += a_child
+    costs = []
+    for n in pool:
+        share = lam[n] / total_lam * over
+        costs.append(
+            share
+            * index
+            / 7.0
+            * ((1 - p_fw) * inp.price["spot", n] + p_fw * inp.price["framework", n])
+        )
+    return b, costs
+
+
+def _add_cohort_stock(
+    inp: _ScreenInputs,
+    cohort: Sequence[_CohortGroup],
+    t0: float,
+    t1: float,
+    length: float,
+    stock: _SegmentStock,
+) -> None:
+    """The initial cohort's market children still there in the segment, on average."""
+    for g in cohort:
+        alive = g.count * float(np.mean(np.clip(np.minimum(g.residual, t1) - t0, 0, None))) / length
+        city_share = inp.spot_city if g.market == "spot" else inp.fw_city
+        out = 1 - city_share if g.in_city is None else float(not g.in_city)
+        if g.market == "spot":
+            stock.spot_mean += alive
+            stock.spot_var += alive  # a thinning of a fixed cohort: at most Poisson
+        else:
+            stock.fw_mean += alive
+        stock.out += alive * out
+        stock.placed += alive
+
+
+def _screen_segment(
+    s: Scenario,
+    inp: _ScreenInputs,
+    pools: Sequence[tuple[str, ...]],
+    units: Sequence[_Unit],
+    cohort: Sequence[_CohortGroup],
+    t0: float,
+    t1: float,
+    totals: _ScreenTotals,
+) -> None:
+    """One stationary segment [t0, t1): its costs, stocks, blocking and spot window."""
+    length = float(t1 - t0)
+    tm = 0.5 * (t0 + t1)
+    infl = inp.infl
+    index = (math.exp(infl * t1) - math.exp(infl * t0)) / infl if infl > 0 else length
+    live = [u for u in units if u.on <= tm < u.off]
+    totals.cost += sum(u.weekly_cost / 7.0 for u in live) * index
+    stock = _SegmentStock()
+    for pool in pools:
+        seen = _pool_segment(s, inp, pool, live, tm, index, stock)
+        if seen is None:
+            continue
+        b, costs = seen
+        key = "+".join(pool)
+        totals.blocking_num[key] = totals.blocking_num.get(key, 0.0) + b * length
+        totals.blocking_den[key] = totals.blocking_den.get(key, 0.0) + length
+        totals.add_costs(costs)
+    _add_cohort_stock(inp, cohort, t0, t1, length, stock)
+    totals.spot_days += stock.spot_mean * length
+    totals.fw_days += stock.fw_mean * length
+    totals.out_days += stock.out * length
+    totals.placed_days += stock.placed * length
+    totals.windows.append((float(t0), float(t1), stock.spot_mean, stock.spot_var))
+
+
+def _cohort_market_costs(s: Scenario, infl: float, cohort: Sequence[_CohortGroup]) -> list[float]:
+    """Each cohort entry's market cost over its residual stays, inflated and uplifted."""
+    costs = []
+    for g in cohort:
+        grow = (np.expm1(infl * g.residual) / infl) if infl > 0 else g.residual
+        up = _uplift_factor(s, g.market, float(np.mean(g.residual)) / (2 * DAYS_PER_YEAR))
+        costs.append(g.count * g.weekly / 7.0 * float(np.mean(grow)) * up)
+    return costs
+
+
+def _capital_annuities(s: Scenario) -> list[float]:
+    """Each financed home's capital annuity (cash) over its repayment years in the horizon."""
+    costs = []
+    for h in s.provision.homes:
+        if h.capital is None:
+            continue
+        yearly = annuity(
+            h.capital.capital_cost_gbp - h.capital.grant_gbp,
+            h.capital.borrowing_rate,
+            h.capital.years,
+        )
+        lo = project_start_day(s, h)
+        hi = lo + h.capital.years * DAYS_PER_YEAR
+        costs.append(yearly / DAYS_PER_YEAR * max(0.0, min(hi, s.horizon_days) - max(lo, 0.0)))
+    return costs
+
+
+def _p_spot_above(
+    s: Scenario,
+    risk: RiskSpec,
+    mean_stay: dict[str, float],
+    windows: Sequence[tuple[float, float, float, float]],
+) -> float:
+    """P(spot stock > k in any week from ``from_date``): independent blocks half a mean stay
+    long (:data:`TAU_DIVISOR`), each with the tail of its segment's spot stock."""
+    assert risk.spot_stock_above is not None
+    horizon = s.horizon_days
+    start = day_of(s.run.start_date, risk.from_date) if risk.from_date else 0.0
+    tau = max(
+        sum(a_n * mean_stay[n] for n, a_n in _arrivals(s).items())
+        / max(sum(_arrivals(s).values()), 1e-12)
+        / TAU_DIVISOR,
+        7.0,
+    )
+    log_ok = 0.0
+    for t0, t1, mean, var in windows:
+        overlap = max(0.0, min(t1, horizon) - max(t0, start))
+        if overlap <= 0:
+            continue
+        tail = min(_tail(mean, var, risk.spot_stock_above), 1 - 1e-15)
+        log_ok += overlap / tau * math.log1p(-tail)
+    return -math.expm1(log_ok)
+
+
 def screen(s: Scenario, risk: RiskSpec | None = None) -> ScreenResult:
     """Cost and risk of a scenario by the Erlang loss approximation (no simulation).
 
@@ -601,222 +944,32 @@ def screen(s: Scenario, risk: RiskSpec | None = None) -> ScreenResult:
       prices (high-cost tail included) with expected uplifts, all indexed by inflation; capital
       annuities in cash. Staffing (agency cover, closures) and unregistered placements are left out.
     """
-    horizon = s.horizon_days
-    infl = math.log1p(s.costs.inflation_per_year) / DAYS_PER_YEAR
-    needs = s.need_names
+    inp = _screen_inputs(s)
     units = [u for u in _bed_units(s) if u.off > u.on]
-    pools = _pools(needs, units)
-    order = s.placement_policy.order
-    fw = s.provision.framework if "framework" in order else None
-    p_fw = fw.offer_probability if fw is not None else 0.0
-    spot_city = s.provision.spot.in_city_share
-    fw_city = fw.in_city_share if fw is not None else 0.0
-
-    # A child turned away searches the framework, then spot; a bed freeing meanwhile is theirs.
-    wait = s.provision.spot.search_days.mean * (1 - p_fw)
-    if fw is not None:
-        wait += fw.search_days.mean
-    stays = {n: _stay_samples(s, n) for n in needs}
-    mean_stay = {n: float(np.mean(x)) for n, x in stays.items()}
-    # Mean age of a running placement (length-biased): E[L^2] / (2 E[L]).
-    age = {
-        n: float(np.mean(x**2) / (2 * np.mean(x)) / DAYS_PER_YEAR) if np.mean(x) > 0 else 0.0
-        for n, x in stays.items()
-    }
-    price = {
-        (m, n): _market_price(s, m, n) * _uplift_factor(s, m, age[n])
-        for m in ("spot", "framework")
-        for n in needs
-    }
-
-    # Breakpoints: everything that changes a rate, and each year (trend, inflation).
-    cuts = {0.0, horizon}
-    cuts |= {t for u in units for t in (u.on, u.off) if 0 < t < horizon}
-    home_on = {
-        h.name: day_of(s.run.start_date, h.open_date) if h.open_date else 0.0
-        for h in s.provision.homes
-    }
-    home_off = {
-        h.name: day_of(s.run.start_date, h.close_date) if h.close_date else horizon
-        for h in s.provision.homes
-    }
-    for pv in s.demand.prevention:
-        for d in (pv.start, pv.end):
-            if d is not None:
-                cuts.add(min(max(day_of(s.run.start_date, d), 0.0), horizon))
-    k = 1
-    while k * DAYS_PER_YEAR < horizon:
-        cuts.add(k * DAYS_PER_YEAR)
-        k += 1
-    edges = np.array(sorted(cuts))
-
-    def prevented(need: str, t: float) -> float:
-        share = 0.0
-        for pv in s.demand.prevention:
-            if need not in pv.needs:
-                continue
-            lo = day_of(s.run.start_date, pv.start) if pv.start else 0.0
-            hi = day_of(s.run.start_date, pv.end) if pv.end else math.inf
-            if pv.home is not None:
-                lo, hi = max(lo, home_on.get(pv.home, math.inf)), min(hi, home_off.get(pv.home, 0))
-            if lo <= t < hi:
-                share += pv.share
-        return min(share, 1.0)
-
-    # Initial cohort in the markets: residual stays (quasi-random), their stock and cost.
-    cohort_res: list[tuple[np.ndarray, int, str, str, float, bool | None]] = []
-    for j, entry in enumerate(s.demand.initial_cohort):
-        if entry.provision not in ("spot", "framework"):
+    pools = _pools(s.need_names, units)
+    cohort = _cohort_residuals(s)
+    totals = _ScreenTotals()
+    for t0, t1 in itertools.pairwise(_segment_edges(s, units)):
+        if float(t1 - t0) <= 0:
             continue
-        spec = s.demand.needs[entry.need]
-        m = 2000
-        u = (np.arange(m) + 0.5) / m
-        rng = np.random.default_rng(1000 + j)
-        elapsed = entry.elapsed_days.ppf(rng.permutation(u))
-        total = spec.length_of_stay_days.ppf_above(rng.permutation(u), elapsed)
-        if entry.age_years is not None:
-            age_now = entry.age_years.ppf(rng.permutation(u))
-        else:
-            age_now = spec.age_at_entry_years.ppf(rng.permutation(u)) + elapsed / DAYS_PER_YEAR
-        cap = np.maximum(s.step_down.age_out_years - age_now, 0.0) * DAYS_PER_YEAR
-        residual = np.minimum(total - elapsed, cap)
-        weekly = (
-            entry.weekly_price_gbp
-            if entry.weekly_price_gbp is not None
-            else _market_price(s, entry.provision, entry.need)
-        )
-        cohort_res.append(
-            (residual, entry.count, entry.provision, entry.need, weekly, entry.in_city)
-        )
-
-    cost = 0.0
-    spot_days = fw_days = out_days = placed_days = 0.0
-    windows: list[tuple[float, float, float, float]] = []  # (t0, t1, spot mean, spot var)
-    blocking_num: dict[str, float] = {}
-    blocking_den: dict[str, float] = {}
-    for t0, t1 in itertools.pairwise(edges):
-        length = float(t1 - t0)
-        if length <= 0:
-            continue
-        tm = 0.5 * (t0 + t1)
-        index = (math.exp(infl * t1) - math.exp(infl * t0)) / infl if infl > 0 else length
-        live = [u for u in units if u.on <= tm < u.off]
-        cost += sum(u.weekly_cost / 7.0 for u in live) * index
-        spot_mean = spot_var = fw_mean = 0.0
-        out_stock = placed_stock = 0.0
-        for pool in pools:
-            lam = {
-                n: s.demand.needs[n].arrivals_per_year
-                * (1 + s.demand.needs[n].trend_per_year) ** (tm / DAYS_PER_YEAR)
-                * (1 - prevented(n, tm))
-                for n in pool
-            }
-            total_lam = sum(lam.values())
-            if total_lam <= 0:
-                continue
-            stay = sum(lam[n] * mean_stay[n] for n in pool) / total_lam
-            mine = [u for u in live if u.needs & set(pool)]
-            c = sum(u.beds for u in mine)
-            a_child = total_lam * stay / DAYS_PER_YEAR
-            if c > 0:
-                p = sum(u.beds * u.match for u in mine) / c
-                turn = sum(u.beds * u.turnaround for u in mine) / c
-                a_bed = total_lam * (stay + turn) / DAYS_PER_YEAR
-                n_busy = np.arange(c)
-                free_units = np.minimum(len(mine), c - n_busy)
-                admit = 1.0 - (1.0 - p) ** free_units
-                admit[0] = 1.0
-                b, _ = loss_system(c, a_bed, admit, patience=wait / (stay + turn))
-                peak = overflow_variance(c, a_bed, b) / (a_bed * b) if a_bed * b > 0 else 1.0
-                city = sum(u.beds for u in mine if u.in_city) / c
-            else:
-                b, peak, city = 1.0, 1.0, 1.0
-            key = "+".join(pool)
-            blocking_num[key] = blocking_num.get(key, 0.0) + b * length
-            blocking_den[key] = blocking_den.get(key, 0.0) + length
-            # Overflow since the start only: earlier overflow is the cohort's market children.
-            fill = sum(lam[n] * float(np.mean(np.minimum(stays[n], tm))) for n in pool) / (
-                total_lam * stay
-            )
-            over = a_child * b * fill
-            spot_mean += (1 - p_fw) * over
-            spot_var += (1 - p_fw) ** 2 * peak * over + p_fw * (1 - p_fw) * over
-            fw_mean += p_fw * over
-            inside = a_child * (1 - b)
-            out_stock += inside * (1 - city) + over * (
-                (1 - p_fw) * (1 - spot_city) + p_fw * (1 - fw_city)
-            )
-            placed_stock += a_child
-            for n in pool:
-                share = lam[n] / total_lam * over
-                cost += (
-                    share
-                    * index
-                    / 7.0
-                    * ((1 - p_fw) * price["spot", n] + p_fw * price["framework", n])
-                )
-        for residual, count, market, _need, _w, in_city in cohort_res:
-            alive = count * float(np.mean(np.clip(np.minimum(residual, t1) - t0, 0, None))) / length
-            city_share = spot_city if market == "spot" else fw_city
-            out = 1 - city_share if in_city is None else float(not in_city)
-            if market == "spot":
-                spot_mean += alive
-                spot_var += alive  # a thinning of a fixed cohort: at most Poisson
-            else:
-                fw_mean += alive
-            out_stock += alive * out
-            placed_stock += alive
-        spot_days += spot_mean * length
-        fw_days += fw_mean * length
-        out_days += out_stock * length
-        placed_days += placed_stock * length
-        windows.append((float(t0), float(t1), spot_mean, spot_var))
-
-    for residual, count, market, _, weekly, _ in cohort_res:
-        grow = (np.expm1(infl * residual) / infl) if infl > 0 else residual
-        up = _uplift_factor(s, market, float(np.mean(residual)) / (2 * DAYS_PER_YEAR))
-        cost += count * weekly / 7.0 * float(np.mean(grow)) * up
-    for h in s.provision.homes:
-        if h.capital is None:
-            continue
-        from simulation.units import annuity, project_start_day
-
-        yearly = annuity(
-            h.capital.capital_cost_gbp - h.capital.grant_gbp,
-            h.capital.borrowing_rate,
-            h.capital.years,
-        )
-        lo = project_start_day(s, h)
-        hi = lo + h.capital.years * DAYS_PER_YEAR
-        cost += yearly / DAYS_PER_YEAR * max(0.0, min(hi, horizon) - max(lo, 0.0))
+        _screen_segment(s, inp, pools, units, cohort, t0, t1, totals)
+    totals.add_costs(_cohort_market_costs(s, inp.infl, cohort))
+    totals.add_costs(_capital_annuities(s))
 
     p_above = math.nan
     if risk is not None and risk.kind == "spot_stock":
-        assert risk.spot_stock_above is not None
-        start = day_of(s.run.start_date, risk.from_date) if risk.from_date else 0.0
-        tau = max(
-            sum(a_n * mean_stay[n] for n, a_n in _arrivals(s).items())
-            / max(sum(_arrivals(s).values()), 1e-12)
-            / TAU_DIVISOR,
-            7.0,
-        )
-        log_ok = 0.0
-        for t0, t1, mean, var in windows:
-            overlap = max(0.0, min(t1, horizon) - max(t0, start))
-            if overlap <= 0:
-                continue
-            tail = min(_tail(mean, var, risk.spot_stock_above), 1 - 1e-15)
-            log_ok += overlap / tau * math.log1p(-tail)
-        p_above = -math.expm1(log_ok)
-    blocking = {k: blocking_num[k] / blocking_den[k] for k in blocking_num}
+        p_above = _p_spot_above(s, risk, inp.mean_stay, totals.windows)
+    horizon = s.horizon_days
     return ScreenResult(
-        cost_gbp=cost,
-        spot_stock_mean=spot_days / horizon,
-        framework_stock_mean=fw_days / horizon,
-        out_of_city_share=out_days / placed_days if placed_days > 0 else math.nan,
+        cost_gbp=totals.cost,
+        spot_stock_mean=totals.spot_days / horizon,
+        framework_stock_mean=totals.fw_days / horizon,
+        out_of_city_share=(
+            totals.out_days / totals.placed_days if totals.placed_days > 0 else math.nan
+        ),
         p_spot_above=p_above,
-        blocking=blocking,
-        segments=tuple(windows),
+        blocking={k: totals.blocking_num[k] / totals.blocking_den[k] for k in totals.blocking_num},
+        segments=tuple(totals.windows),
     )
 
 
