@@ -125,9 +125,9 @@ INTERIM_KINDS: tuple[str, ...] = tuple(k.name for k in KINDS if k.interim_for is
 
 def check_table() -> None:
     """The table's own invariants (codes unique and dense from 0; references resolve)."""
-    codes = sorted(k.code for k in KINDS)
+    codes = [k.code for k in KINDS]
     if codes != list(range(len(KINDS))):
-        raise ValueError(f"kind codes must be 0..{len(KINDS) - 1}, got {codes}")
+        raise ValueError(f"kind codes must be 0..{len(KINDS) - 1} in table order, got {codes}")
     if LAST_RESORT not in POLICY_KINDS or KIND[LAST_RESORT].has_beds:
         raise ValueError(f"the last resort {LAST_RESORT!r} must be a market in the policy")
     for k in KINDS:

@@ -17,7 +17,8 @@ from simulation.calendar import DAYS_PER_YEAR
 from simulation.events import EventKind, FrozenLog
 from simulation.metrics.bins import Calendar, calendar, inflation_integral, price_index
 from simulation.metrics.kinds import (
-    _BED_KIND_CODES,
+    BED_INDEX,
+    BED_KINDS,
     PROVISION_KINDS,
     has_bed_codes,
     kind_codes,
@@ -77,7 +78,7 @@ class AllJumps:
     placed_by_kind: Grouped  # ... by provision kind
     waiting: Jumps  # children waiting for a placement
     ready: Jumps  # children awaiting a foster carer
-    usable_by_kind: Grouped  # usable beds, by bed kind (internal, block)
+    usable_by_kind: Grouped  # usable beds, by bed kind (in BED_KINDS order)
     free_beds: Jumps  # usable beds (spells 0 ..) less beds occupied (the rest), in bed units
     agency: Jumps  # agency cover
 
@@ -153,7 +154,7 @@ def build_context(scenario: Scenario, rep: Replication) -> Context:
         placed_by_kind=Grouped(*_group_jumps(placed, sp_kind, len(PROVISION_KINDS))),
         waiting=waiting,
         ready=ready,
-        usable_by_kind=Grouped(*_group_jumps(usable_jumps, us_kind, _BED_KIND_CODES)),
+        usable_by_kind=Grouped(*_group_jumps(usable_jumps, BED_INDEX[us_kind], len(BED_KINDS))),
         free_beds=free_beds,
         agency=agency,
     )

@@ -7,14 +7,19 @@ Daily costs at start-date prices are step functions integrated against the price
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from simulation.calendar import DAYS_PER_YEAR
 from simulation.metrics.context import Context
 from simulation.metrics.kinds import (
-    _BED_KIND_CODES,
+    BED_KINDS,
+    MARKET_CODES,
+    MARKETS,
     PROVISION_KINDS,
     bed_daily_cost,
     running_daily_cost,
@@ -29,8 +34,8 @@ class CostRows:
     cost of a bed (the rate of its void cost)."""
 
     capital: Rows
-    running: Rows  # one row per bed kind
-    market: Rows  # one row per market kind
+    running: Rows  # one row per bed kind, in BED_KINDS order
+    market: Rows  # one row per market kind, in MARKETS order
     void: Rows
     agency: Rows
     bed_rate: Array
@@ -55,12 +60,14 @@ def add_cost_steps(ctx: Context, steps: StepTable, agency_rate: float) -> CostRo
     us_rate = running_daily_cost(units, us.unit, us.kind, us.beds)
     running = steps.add(COSTS, us_times, us_rate[us_spell] * us_sign, j.usable_by_kind.sizes)
     (by_kind, kind_spell, kind_sign), kind_sizes = j.placed_by_kind.jumps, j.placed_by_kind.sizes
-    market = slice(sum(kind_sizes[:_BED_KIND_CODES]), None)
+    # The market kinds' groups of jumps, in code order.
+    first = [0, *itertools.accumulate(kind_sizes)]
+    market = np.concatenate([np.arange(first[c], first[c + 1]) for c in MARKET_CODES])
     market_rows = steps.add(
         COSTS,
         by_kind[market],
         (sp.price / 7.0)[kind_spell[market]] * kind_sign[market],
-        kind_sizes[_BED_KIND_CODES:],
+        [kind_sizes[c] for c in MARKET_CODES],
     )
     # Void cost: the cost of each usable bed minus that of each occupied bed, internal + block.
     bed_rate = bed_daily_cost(units)
@@ -88,11 +95,11 @@ def costs(ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers) -> 
     """Costs per financial year, per week (``cost_gbp``) and over the run."""
     finance: dict[str, Array] = {}
     weekly_cost = np.zeros(len(ctx.cal.week_len))
-    by_kind_year = [*ig.year(rows.running), *ig.year(rows.market)]
-    by_kind_week = [*ig.week(rows.running), *ig.week(rows.market)]
-    for part, by_year, by_week in zip(PROVISION_KINDS, by_kind_year, by_kind_week, strict=True):
-        finance[f"{part}_gbp"] = by_year
-        weekly_cost += by_week
+    by_year = _by_kind(ig.year(rows.running), ig.year(rows.market))
+    by_week = _by_kind(ig.week(rows.running), ig.week(rows.market))
+    for part in PROVISION_KINDS:
+        finance[f"{part}_gbp"] = by_year[part]
+        weekly_cost += by_week[part]
     finance["retainer_gbp"] = retainers.by_year
     weekly_cost += retainers.by_week
     (finance["void_gbp"],) = ig.year(rows.void)
@@ -103,16 +110,21 @@ def costs(ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers) -> 
     finance["total_gbp"] = np.sum(
         [finance[f"{p}_gbp"] for p in (*PROVISION_KINDS, "retainer", "capital", "agency")], axis=0
     )
-    by_kind_total = [*ig.year_total(rows.running), *ig.year_total(rows.market)]
+    total = _by_kind(ig.year_total(rows.running), ig.year_total(rows.market))
     summary: dict[str, float] = {"void_cost_gbp": ig.year_total(rows.void)[0]}
-    for part, total in zip(PROVISION_KINDS, by_kind_total, strict=True):
-        summary[f"cost_{part}_gbp"] = total
+    for part in PROVISION_KINDS:
+        summary[f"cost_{part}_gbp"] = total[part]
     summary["cost_retainer_gbp"] = float(finance["retainer_gbp"].sum())
     summary["cost_capital_gbp"] = ig.year_total(rows.capital)[0]
     summary["cost_agency_gbp"] = ig.year_total(rows.agency)[0]
     summary["cost_total_gbp"] = float(finance["total_gbp"].sum())
     summary["cost_per_year_gbp"] = summary["cost_total_gbp"] / ctx.years
     return Costs({"cost_gbp": weekly_cost}, finance, summary)
+
+
+def _by_kind(running: Iterable[Any], market: Iterable[Any]) -> dict[str, Any]:
+    """Per kind: the bed kinds' running costs and the market kinds' placement costs."""
+    return dict(zip(BED_KINDS, running, strict=True)) | dict(zip(MARKETS, market, strict=True))
 
 
 def void_cost_by_unit(ctx: Context, rows: CostRows) -> Array:

@@ -16,6 +16,7 @@ from typing import cast
 
 import numpy as np
 
+from simulation.kinds import KIND
 from simulation.metrics.context import Context
 from simulation.metrics.kinds import BED_KINDS, PROVISION_KINDS, has_bed_codes, has_beds
 from simulation.metrics.results import Columns
@@ -122,8 +123,8 @@ def _bed_days(ctx: Context) -> dict[str, float]:
     for k, kind in enumerate(PROVISION_KINDS):
         summary[f"{kind}_bed_days"] = float(len_by_kind[kind_bounds[k] : kind_bounds[k + 1]].sum())
     us = ctx.usable
-    for k, kind in enumerate(BED_KINDS):
-        usable_days = float(us.bed_days[us.kind == k].sum())
+    for kind in BED_KINDS:
+        usable_days = float(us.bed_days[us.kind == KIND[kind].code].sum())
         summary[f"{kind}_usable_bed_days"] = usable_days
         summary[f"{kind}_void_bed_days"] = usable_days - summary[f"{kind}_bed_days"]
         summary[f"{kind}_occupancy_pct"] = _pct(summary[f"{kind}_bed_days"], usable_days)
