@@ -29,6 +29,7 @@ import pandas as pd
 
 from simulation.calibration.codes import DEFAULT_RESIDENTIAL, PLACE_CODES, place_category
 from simulation.calibration.readers import DataIssue, ExtractError, read_table
+from simulation.kinds import BED_KINDS
 from simulation.scenario import PROVISION_TYPES
 
 PROVIDER_COLUMNS = ("URN", "PROVISION", "NEED", "NAME", "BEDS", "IN_CITY", "WEEKLY_COST_GBP")
@@ -167,8 +168,7 @@ def classify(episodes: pd.DataFrame, rules: Rules) -> tuple[pd.DataFrame, str | 
         prov[u].provision if u in prov else "spot" for u in urns
     ]  # without commissioning data a bed is bought one child at a time
     ep["unit"] = [
-        (prov[u].name or u) if u in prov and prov[u].provision in ("internal", "block") else ""
-        for u in urns
+        (prov[u].name or u) if u in prov and prov[u].provision in BED_KINDS else "" for u in urns
     ]
     cin_need = ep["CIN"].map(lambda c: rules.need_by_cin.get(c, rules.default_need))
     ep["need"] = [

@@ -31,6 +31,7 @@ from simulation.calibration.estimate import (
 )
 from simulation.calibration.mapping import Rules, classify
 from simulation.calibration.readers import DataIssue, Extract, check
+from simulation.kinds import BED_KINDS, MARKET_KINDS
 from simulation.scenario import ROUTE_NAMES
 
 
@@ -96,7 +97,7 @@ def _units(
     out: list[UnitEstimate] = []
     groups: dict[str, list[str]] = {}
     for urn, p in rules.providers.items():
-        if p.provision in ("internal", "block"):
+        if p.provision in BED_KINDS:
             groups.setdefault(p.name or urn, []).append(urn)
     hi = pd.Timestamp(as_of)
     lo = hi - pd.Timedelta(days=365)
@@ -223,7 +224,7 @@ def calibrate(
     # A child in a home that is not modelled as a unit is placed on the spot market.
     cohort = [
         c
-        if c.provision in ("framework", "spot") or c.unit in unit_names
+        if c.provision in MARKET_KINDS or c.unit in unit_names
         else CohortChild(c.need, "spot", "", c.elapsed_days, c.age_years, c.in_city)
         for c in cohort
     ]

@@ -26,6 +26,7 @@ from simulation.calendar import DAYS_PER_YEAR
 from simulation.calibration.codes import SUPPORTED_ACCOMMODATION_YEAR, return_year
 from simulation.calibration.readers import EPISODE_COLUMNS, HEADER_COLUMNS
 from simulation.events import EventKind, Route
+from simulation.kinds import BED_KINDS
 from simulation.model import simulate
 from simulation.scenario import Scenario
 
@@ -125,11 +126,11 @@ def synth_903(
 
     # Providers: each internal home / block contract one URN; markets draw from pools of homes.
     urn_counter = iter(range(100001, 999999))
-    unit_urn = {u.index: f"SC{next(urn_counter)}" for u in units if u.kind in ("internal", "block")}
+    unit_urn = {u.index: f"SC{next(urn_counter)}" for u in units if u.kind in BED_KINDS}
     unit_post = {
         u.index: _postcode(rng, CITY_AREA if u.in_city else str(rng.choice(OTHER_AREAS)))
         for u in units
-        if u.kind in ("internal", "block")
+        if u.kind in BED_KINDS
     }
     pools: dict[tuple[str, str, bool], list[tuple[str, str]]] = {}
 
@@ -400,7 +401,7 @@ def synth_903(
     header = pd.DataFrame(header_rows, columns=list(HEADER_COLUMNS))
     prov_rows = []
     for info in units:
-        if info.kind in ("internal", "block"):
+        if info.kind in BED_KINDS:
             served = [needs[n] for n in sorted(info.needs)]
             prov_rows.append(
                 {

@@ -19,6 +19,7 @@ import yaml
 from simulation.calendar import MONTHS
 from simulation.calibration.codes import return_year
 from simulation.calibration.pipeline import Calibration
+from simulation.kinds import BED_KINDS, MARKET_KINDS
 from simulation.scenario import ROUTE_NAMES, Scenario, parse_scenario
 
 # Published England defaults (docs/sources.md), used where the 903 is silent.
@@ -260,12 +261,12 @@ def _cohort(out: _Lines, cal: Calibration) -> None:
     )
     for k in kids:
         entry: dict[str, Any] = {"need": k.need, "provision": k.provision}
-        if k.provision in ("internal", "block"):
+        if k.provision in BED_KINDS:
             entry["unit"] = k.unit
         entry["elapsed_days"] = k.elapsed_days
         if math.isfinite(k.age_years):
             entry["age_years"] = round(min(k.age_years, cal.age_out_years - 0.01), 2)
-        if k.provision in ("framework", "spot") and k.in_city is not None:
+        if k.provision in MARKET_KINDS and k.in_city is not None:
             entry["in_city"] = k.in_city
         out.item(4, entry)
 

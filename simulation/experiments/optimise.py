@@ -62,6 +62,7 @@ from simulation.experiments.overrides import (
     resolve,
 )
 from simulation.experiments.spec import FactorSpec, OverrideSpec, _fmt_level
+from simulation.kinds import MARKET_KINDS
 from simulation.pool import ProgressCallback
 from simulation.queueing import loss_system, overflow_variance
 from simulation.scenario import Scenario, parse_scenario, read_yaml
@@ -700,7 +701,7 @@ def _cohort_residuals(s: Scenario) -> list[_CohortGroup]:
     """Initial cohort in the markets: residual stays (quasi-random), cut at the age-out age."""
     groups: list[_CohortGroup] = []
     for j, entry in enumerate(s.demand.initial_cohort):
-        if entry.provision not in ("spot", "framework"):
+        if entry.provision not in MARKET_KINDS:
             continue
         spec = s.demand.needs[entry.need]
         m = 2000
