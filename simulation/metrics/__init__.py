@@ -58,7 +58,7 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     steps = StepTable()
     stock_rows = occupancy.add_stock_steps(ctx, steps)
     cost_rows = costs.add_cost_steps(ctx, steps, staffing.agency_rate(scenario))
-    integrals = steps.integrate(ctx.g, ctx.cal.weeks, ctx.cal.years)
+    integrals = steps.integrate(ctx.g, ctx.cal)
 
     # Each family, given what the others found that it needs.
     short = staffing.short_staffed(ctx)

@@ -8,7 +8,6 @@ Daily costs at start-date prices are step functions integrated against the price
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,21 +52,23 @@ def add_cost_steps(ctx: Context, steps: StepTable, agency_rate: float) -> CostRo
     cap_on, cap_off = np.clip(cap_on, 0.0, horizon), np.clip(cap_off, 0.0, horizon)
     cap_jumps = _jumps(cap_on, cap_off)
     capital = steps.add(
-        AMOUNTS, cap_jumps[0], cap_rate[cap_jumps[1]] * cap_jumps[2], [len(cap_jumps[0])]
+        AMOUNTS, (cap_jumps[0], cap_rate[cap_jumps[1]] * cap_jumps[2], [len(cap_jumps[0])])
     )
     # Running costs of the bed units, and the market placements' weekly prices.
     us_times, us_spell, us_sign = j.usable_by_kind.jumps
     us_rate = running_daily_cost(units, us.unit, us.kind, us.beds)
-    running = steps.add(COSTS, us_times, us_rate[us_spell] * us_sign, j.usable_by_kind.sizes)
+    running = steps.add(COSTS, (us_times, us_rate[us_spell] * us_sign, j.usable_by_kind.sizes))
     (by_kind, kind_spell, kind_sign), kind_sizes = j.placed_by_kind.jumps, j.placed_by_kind.sizes
     # The market kinds' groups of jumps, in code order.
     first = [0, *itertools.accumulate(kind_sizes)]
     market = np.concatenate([np.arange(first[c], first[c + 1]) for c in MARKET_CODES])
     market_rows = steps.add(
         COSTS,
-        by_kind[market],
-        (sp.price / 7.0)[kind_spell[market]] * kind_sign[market],
-        [kind_sizes[c] for c in MARKET_CODES],
+        (
+            by_kind[market],
+            (sp.price / 7.0)[kind_spell[market]] * kind_sign[market],
+            [kind_sizes[c] for c in MARKET_CODES],
+        ),
     )
     # Void cost: the cost of each usable bed minus that of each occupied bed, internal + block.
     bed_rate = bed_daily_cost(units)
@@ -75,10 +76,10 @@ def add_cost_steps(ctx: Context, steps: StepTable, agency_rate: float) -> CostRo
         [bed_rate[us.unit] * us.beds, -bed_rate[sp.unit[ctx.placed_in_beds]]]
     )
     free = j.free_beds
-    void = steps.add(COSTS, free[0], void_rate[free[1]] * free[2], [len(free[0])])
+    void = steps.add(COSTS, (free[0], void_rate[free[1]] * free[2], [len(free[0])]))
     # Agency / overtime: the premium over a post's own cost, for the FTE covered, indexed.
     ag = j.agency
-    agency = steps.add(COSTS, ag[0], (ctx.agency_fte * agency_rate)[ag[1]] * ag[2], [len(ag[0])])
+    agency = steps.add(COSTS, (ag[0], (ctx.agency_fte * agency_rate)[ag[1]] * ag[2], [len(ag[0])]))
     return CostRows(capital, running, market_rows, void, agency, bed_rate)
 
 
@@ -102,10 +103,10 @@ def costs(ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers) -> 
         weekly_cost += by_week[part]
     finance["retainer_gbp"] = retainers.by_year
     weekly_cost += retainers.by_week
-    (finance["void_gbp"],) = ig.year(rows.void)
-    (finance["capital_gbp"],) = ig.year(rows.capital)
+    finance["void_gbp"] = ig.year(rows.void)[0]
+    finance["capital_gbp"] = ig.year(rows.capital)[0]
     weekly_cost += ig.week(rows.capital)[0]
-    (finance["agency_gbp"],) = ig.year(rows.agency)
+    finance["agency_gbp"] = ig.year(rows.agency)[0]
     weekly_cost += ig.week(rows.agency)[0]
     finance["total_gbp"] = np.sum(
         [finance[f"{p}_gbp"] for p in (*PROVISION_KINDS, "retainer", "capital", "agency")], axis=0
@@ -122,9 +123,12 @@ def costs(ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers) -> 
     return Costs({"cost_gbp": weekly_cost}, finance, summary)
 
 
-def _by_kind(running: Iterable[Any], market: Iterable[Any]) -> dict[str, Any]:
-    """Per kind: the bed kinds' running costs and the market kinds' placement costs."""
-    return dict(zip(BED_KINDS, running, strict=True)) | dict(zip(MARKETS, market, strict=True))
+def _by_kind(running: Array | list[float], market: Array | list[float]) -> dict[str, Any]:
+    """Per kind: the bed kinds' running costs and the market kinds' placement costs (rows of
+    ``running`` and ``market``, read by index: iterating an array ends in a costly IndexError)."""
+    by_kind = {kind: running[k] for k, kind in enumerate(BED_KINDS)}
+    by_kind.update({kind: market[k] for k, kind in enumerate(MARKETS)})
+    return by_kind
 
 
 def void_cost_by_unit(ctx: Context, rows: CostRows) -> Array:

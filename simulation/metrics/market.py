@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from simulation.events import FrozenLog
 from simulation.metrics.bins import bin_counts, weighted_bins
 from simulation.metrics.context import Context
 from simulation.metrics.flows import Placements
@@ -41,27 +42,47 @@ def _retainer_prices(ctx: Context, ret_rows: NDArray[np.intp]) -> Array:
     """The weekly price of the placement each RETAINER row holds the bed for: the PLACE of the
     same child, into the same unit at the same time (the child's last PLACE logged before it)."""
     log = ctx.log
-    if not len(ret_rows):
-        return np.zeros(0)
-    # The children's PLACE rows, by child then log order: so (child, row) increases along them.
-    by_child = ctx.by_child
-    is_place = by_child.kind == _C.PLACE
-    place_rows = by_child.rows[is_place]
-    n = len(log.time)
-    child = log.child[ret_rows]
-    at = (by_child.key[is_place].astype(np.int64) * n + place_rows).searchsorted(
-        child.astype(np.int64) * n + ret_rows
-    ) - 1
-    place = place_rows[np.maximum(at, 0)] if len(place_rows) else ret_rows
-    found = (
-        (at >= 0)
-        & (log.child[place] == child)
+    place_rows = ctx.rows[_C.PLACE]  # in log order
+    if len(ret_rows) and not len(place_rows):
+        raise ValueError("RETAINER rows but no PLACE rows in the log")
+    # Most often the last PLACE logged before a RETAINER is its own; else look up the child's.
+    before = place_rows.searchsorted(ret_rows) - 1
+    place = place_rows[np.maximum(before, 0)]
+    own = (before >= 0) & _same_placement(log, place, ret_rows)
+    if not own.all():
+        other = ~own
+        found, place[other] = _last_place_of_child(ctx, ret_rows[other])
+        if not (found & _same_placement(log, place[other], ret_rows[other])).all():
+            raise ValueError("a RETAINER row without the PLACE it holds the bed for, in the log")
+    return log.value[place]
+
+
+def _same_placement(
+    log: FrozenLog, place: NDArray[np.intp], ret_rows: NDArray[np.intp]
+) -> NDArray[np.bool_]:
+    """Whether each PLACE row is of the same child, unit and time as its RETAINER row."""
+    return (
+        (log.child[place] == log.child[ret_rows])
         & (log.unit[place] == log.unit[ret_rows])
         & (log.time[place] == log.time[ret_rows])
     )
-    if not found.all():
-        raise ValueError("a RETAINER row without the PLACE it holds the bed for, in the log")
-    return log.value[place]
+
+
+def _last_place_of_child(
+    ctx: Context, rows: NDArray[np.intp]
+) -> tuple[NDArray[np.bool_], NDArray[np.intp]]:
+    """Whether each row's child has a PLACE row logged before it, and the last such row."""
+    log, by_child = ctx.log, ctx.by_child
+    # The PLACE rows by child, then in log order: (child, row) increases along them.
+    is_place = by_child.kind == _C.PLACE
+    place_rows = by_child.rows[is_place]
+    n = len(log.time)
+    child = log.child[rows].astype(np.int64)
+    before = (by_child.key[is_place].astype(np.int64) * n + place_rows).searchsorted(
+        child * n + rows
+    ) - 1
+    place = place_rows[np.maximum(before, 0)]
+    return (before >= 0) & (log.child[place] == child), place
 
 
 @dataclass(frozen=True)

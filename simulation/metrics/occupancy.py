@@ -45,15 +45,15 @@ def add_stock_steps(ctx: Context, steps: StepTable) -> StockRows:
     out_of_city = ~ctx.placed.in_city[placed_spell]
     us_times, us_spell, us_sign = j.usable_by_kind.jumps
     return StockRows(
-        children=steps.add(COUNTS, by_kind, kind_sign, j.placed_by_kind.sizes),
-        waiting=steps.add(COUNTS, j.waiting[0], j.waiting[2], [len(j.waiting[0])]),
-        awaiting_carer=steps.add(COUNTS, j.ready[0], j.ready[2], [len(j.ready[0])]),
+        children=steps.add(COUNTS, (by_kind, kind_sign, j.placed_by_kind.sizes)),
+        waiting=steps.add(COUNTS, (j.waiting[0], j.waiting[2], [len(j.waiting[0])])),
+        awaiting_carer=steps.add(COUNTS, (j.ready[0], j.ready[2], [len(j.ready[0])])),
         out_of_city=steps.add(
-            COUNTS, placed_t[out_of_city], placed_sign[out_of_city], [int(out_of_city.sum())]
+            COUNTS, (placed_t[out_of_city], placed_sign[out_of_city], [int(out_of_city.sum())])
         ),
-        placed=steps.add(COUNTS, placed_t, placed_sign, [len(placed_t)]),
+        placed=steps.add(COUNTS, (placed_t, placed_sign, [len(placed_t)])),
         beds=steps.add(
-            LEVELS, us_times, ctx.usable.beds[us_spell] * us_sign, j.usable_by_kind.sizes
+            LEVELS, (us_times, ctx.usable.beds[us_spell] * us_sign, j.usable_by_kind.sizes)
         ),
     )
 
@@ -74,16 +74,18 @@ def occupancy(
 
     ``staff``: each unit's intervals short of staff; ``unit_void_cost``: each unit's void cost.
     """
-    wk_len = ctx.cal.week_len
+    # (Rows of arrays are read by index: iterating an array ends in a costly IndexError.)
     weekly: dict[str, Array] = {}
-    for kind, children in zip(PROVISION_KINDS, ig.week(rows.children) / wk_len, strict=True):
-        weekly[f"children_{kind}"] = children
-    (weekly["children_waiting"],) = ig.week(rows.waiting) / wk_len
-    (weekly["children_awaiting_carer"],) = ig.week(rows.awaiting_carer) / wk_len
-    (weekly["children_out_of_city"],) = ig.week(rows.out_of_city) / wk_len
-    for kind, beds in zip(BED_KINDS, ig.week(rows.beds) / wk_len, strict=True):
-        weekly[f"beds_{kind}"] = beds
-        weekly[f"{kind}_occupancy_pct"] = _ratio_pct(weekly[f"children_{kind}"], beds)
+    children = ig.week_mean(rows.children)
+    for k, kind in enumerate(PROVISION_KINDS):
+        weekly[f"children_{kind}"] = children[k]
+    weekly["children_waiting"] = ig.week_mean(rows.waiting)[0]
+    weekly["children_awaiting_carer"] = ig.week_mean(rows.awaiting_carer)[0]
+    weekly["children_out_of_city"] = ig.week_mean(rows.out_of_city)[0]
+    beds = ig.week_mean(rows.beds)
+    for k, kind in enumerate(BED_KINDS):
+        weekly[f"beds_{kind}"] = beds[k]
+        weekly[f"{kind}_occupancy_pct"] = _ratio_pct(weekly[f"children_{kind}"], beds[k])
 
     summary = _bed_days(ctx)
     n_units = len(ctx.units)

@@ -89,14 +89,21 @@ SUMMARY_COLUMNS = (
 )
 
 
+_SUMMARY_NAMES = frozenset(SUMMARY_COLUMNS)
+
+
 def in_summary_order(*parts: dict[str, float]) -> dict[str, float]:
     """The families' summary figures as one dict in :data:`SUMMARY_COLUMNS` order (each
     figure given by exactly one family)."""
-    merged = {k: v for part in parts for k, v in part.items()}
-    if sum(map(len, parts)) != len(SUMMARY_COLUMNS) or merged.keys() != set(SUMMARY_COLUMNS):
+    merged: dict[str, float] = {}
+    n = 0
+    for part in parts:
+        merged.update(part)
+        n += len(part)
+    if n != len(SUMMARY_COLUMNS) or len(merged) != n or not _SUMMARY_NAMES.issuperset(merged):
         raise ValueError(
             "the families' summary figures are not SUMMARY_COLUMNS, each once: "
-            f"{sorted(merged.keys() ^ set(SUMMARY_COLUMNS))}"
+            f"{sorted(merged.keys() ^ _SUMMARY_NAMES)} (given {n})"
         )
     return {k: merged[k] for k in SUMMARY_COLUMNS}
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from simulation.metrics.bins import Calendar
 
 Array = NDArray[np.float64]
 # Integer keys in the order of times (see spells._time_keys): a spell's start and end keys.
@@ -256,13 +258,16 @@ week; ``AMOUNTS``: daily amounts, by week and financial year; ``COSTS``: daily c
 prices, integrated against the price index, by week and financial year."""
 
 
-@dataclass(frozen=True)
-class Rows:
+class Rows(NamedTuple):
     """Rows added to a :class:`StepTable` together: where to read their integrals."""
 
     group: int
     first: int  # within its group
     n: int
+
+
+# Rows' jumps: times and signed weights back to back, and the number of jumps of each row.
+Part: TypeAlias = tuple[Array, Array, Sequence[int]]
 
 
 class StepTable:
@@ -274,18 +279,20 @@ class StepTable:
     """
 
     def __init__(self) -> None:
-        self._parts: list[list[tuple[Array, Array, Sequence[int]]]] = [[], [], [], []]
+        self._parts: list[list[Part]] = [[], [], [], []]
         self._n = [0, 0, 0, 0]
 
-    def add(self, group: int, times: Array, deltas: Array, sizes: Sequence[int]) -> Rows:
+    def add(self, group: int, *parts: Part) -> Rows:
         """Rows whose jumps are ``times``/``deltas`` back to back, ``sizes`` jumps each (times
-        sorted per row, ties as :func:`_jumps` orders them)."""
-        rows = Rows(group, self._n[group], len(sizes))
-        self._parts[group].append((times, deltas, sizes))
-        self._n[group] += len(sizes)
-        return rows
+        sorted per row, ties as :func:`_jumps` orders them), for each (times, deltas, sizes)
+        of ``parts``: one handle for the rows of all of them, in order."""
+        first = self._n[group]
+        self._parts[group] += parts
+        for part in parts:
+            self._n[group] += len(part[2])
+        return Rows(group, first, self._n[group] - first)
 
-    def integrate(self, g: Callable[[Array], Array], weeks: _Edges, years: _Edges) -> Integrals:
+    def integrate(self, g: Callable[[Array], Array], cal: Calendar) -> Integrals:
         """Integrals of every row by week, and of the ``AMOUNTS`` and ``COSTS`` rows by year
         (``COSTS`` against ``g``, the price index's integral)."""
         steps = _StepRows()
@@ -293,43 +300,53 @@ class StepTable:
             for times, deltas, sizes in parts:
                 steps.add(times, deltas, sizes, indexed=group == COSTS, unit_steps=group == COUNTS)
         starts = [0, *itertools.accumulate(self._n)][:-1]
-        at_week, at_year = steps.integrate(g, ((weeks, 0), (years, starts[AMOUNTS])))
-        return Integrals(at_week, at_year, starts)
+        at_week, at_year = steps.integrate(g, ((cal.weeks, 0), (cal.years, starts[AMOUNTS])))
+        return Integrals(at_week, at_year, starts, cal.week_len)
 
 
 class Integrals:
     """A :class:`StepTable`'s integrals, read by the :class:`Rows` handles it gave out."""
 
-    def __init__(self, at_week: Array, at_year: Array, starts: list[int]) -> None:
+    def __init__(self, at_week: Array, at_year: Array, starts: list[int], week_len: Array) -> None:
         self._starts = starts
         self._by_week = at_week[:, 1:] - at_week[:, :-1]
-        self._by_year = at_year[:, 1:] - at_year[:, :-1]
+        # The mean level of each COUNTS and LEVELS row in each week, in one division.
+        self._mean = self._by_week[: starts[AMOUNTS]] / week_len
         # Week edges run from 0 to the horizon: the whole run's integral, as from [0, horizon].
         self._whole_run = at_week[:, -1] - at_week[:, 0]
+        self._by_year = at_year[:, 1:] - at_year[:, :-1]
+        self._year_first = starts[AMOUNTS]
         # Sums of each year row at once (a row sum is np.sum of that row, to the bit).
         self._year_sums: list[float] = self._by_year.sum(axis=1).tolist()
 
-    def _slice(self, rows: Rows, first: int = 0) -> slice:
-        start = self._starts[rows.group] + rows.first - first
-        return slice(start, start + rows.n)
-
-    def _yearly(self, rows: Rows) -> slice:
-        if rows.group < AMOUNTS:
-            raise ValueError("only AMOUNTS and COSTS rows are integrated by year")
-        return self._slice(rows, self._starts[AMOUNTS])
-
     def week(self, rows: Rows) -> Array:
         """Integral over each week (rows x weeks)."""
-        return self._by_week[self._slice(rows)]
+        first = self._starts[rows.group] + rows.first
+        return self._by_week[first : first + rows.n]
+
+    def week_mean(self, rows: Rows) -> Array:
+        """Mean over each week (rows x weeks) of ``COUNTS`` or ``LEVELS`` rows."""
+        if rows.group > LEVELS:
+            raise ValueError("weekly means are of COUNTS and LEVELS rows")
+        first = self._starts[rows.group] + rows.first
+        return self._mean[first : first + rows.n]
 
     def whole_run(self, rows: Rows) -> Array:
         """Integral over the whole run, per row."""
-        return self._whole_run[self._slice(rows)]
+        first = self._starts[rows.group] + rows.first
+        return self._whole_run[first : first + rows.n]
 
     def year(self, rows: Rows) -> Array:
-        """Integral over each financial year (rows x years)."""
-        return self._by_year[self._yearly(rows)]
+        """Integral over each financial year (rows x years) of ``AMOUNTS`` or ``COSTS`` rows."""
+        first = self._yearly(rows)
+        return self._by_year[first : first + rows.n]
 
     def year_total(self, rows: Rows) -> list[float]:
         """Sum of :meth:`year` along each row."""
-        return self._year_sums[self._yearly(rows)]
+        first = self._yearly(rows)
+        return self._year_sums[first : first + rows.n]
+
+    def _yearly(self, rows: Rows) -> int:
+        if rows.group < AMOUNTS:
+            raise ValueError("only AMOUNTS and COSTS rows are integrated by year")
+        return self._starts[rows.group] + rows.first - self._year_first
