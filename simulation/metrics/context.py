@@ -8,7 +8,7 @@ spells that is integrated come from one sort of them all (:func:`_jump_sets`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,8 +49,7 @@ _CHILD_KINDS = (*PLACEMENT_BOUNDARIES, *_WAITING_BOUNDARIES, *_READY_BOUNDARIES)
 _UNIT_KINDS = (*_USABLE_BOUNDARIES, EventKind.AGENCY)
 
 
-@dataclass(frozen=True)
-class Usable:
+class Usable(NamedTuple):
     """Beds usable in a unit, from UNIT_OPEN to UNIT_CLOSE (one spell per opening)."""
 
     unit: NDArray[np.int16]
@@ -61,8 +60,7 @@ class Usable:
     bed_days: Array
 
 
-@dataclass(frozen=True)
-class Grouped:
+class Grouped(NamedTuple):
     """Jumps of a set of spells grouped by the kind of their unit (time order within each),
     and the number of jumps of each kind."""
 
@@ -70,8 +68,7 @@ class Grouped:
     sizes: list[int]
 
 
-@dataclass(frozen=True)
-class AllJumps:
+class AllJumps(NamedTuple):
     """The jumps of every set of spells that is integrated (from one sort)."""
 
     placed: Jumps  # children placed
@@ -83,8 +80,7 @@ class AllJumps:
     agency: Jumps  # agency cover
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """A replication's log and units, its calendar and price index, its spells and their jumps."""
 
     scenario: Scenario

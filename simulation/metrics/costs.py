@@ -8,10 +8,10 @@ Daily costs at start-date prices are step functions integrated against the price
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from simulation.calendar import DAYS_PER_YEAR
 from simulation.metrics.context import Context
@@ -27,8 +27,7 @@ from simulation.metrics.market import Retainers
 from simulation.metrics.steps import AMOUNTS, COSTS, Array, Integrals, Rows, StepTable, _jumps
 
 
-@dataclass(frozen=True)
-class CostRows:
+class CostRows(NamedTuple):
     """Where the costs' step functions are in the :class:`StepTable`, and each unit's daily
     cost of a bed (the rate of its void cost)."""
 
@@ -52,23 +51,19 @@ def add_cost_steps(ctx: Context, steps: StepTable, agency_rate: float) -> CostRo
     cap_on, cap_off = np.clip(cap_on, 0.0, horizon), np.clip(cap_off, 0.0, horizon)
     cap_jumps = _jumps(cap_on, cap_off)
     capital = steps.add(
-        AMOUNTS, (cap_jumps[0], cap_rate[cap_jumps[1]] * cap_jumps[2], [len(cap_jumps[0])])
+        AMOUNTS, cap_jumps[0], cap_rate[cap_jumps[1]] * cap_jumps[2], [len(cap_jumps[0])]
     )
     # Running costs of the bed units, and the market placements' weekly prices.
     us_times, us_spell, us_sign = j.usable_by_kind.jumps
     us_rate = running_daily_cost(units, us.unit, us.kind, us.beds)
-    running = steps.add(COSTS, (us_times, us_rate[us_spell] * us_sign, j.usable_by_kind.sizes))
+    running = steps.add(COSTS, us_times, us_rate[us_spell] * us_sign, j.usable_by_kind.sizes)
     (by_kind, kind_spell, kind_sign), kind_sizes = j.placed_by_kind.jumps, j.placed_by_kind.sizes
-    # The market kinds' groups of jumps, in code order.
-    first = [0, *itertools.accumulate(kind_sizes)]
-    market = np.concatenate([np.arange(first[c], first[c + 1]) for c in MARKET_CODES])
+    market = _groups(kind_sizes, MARKET_CODES)
     market_rows = steps.add(
         COSTS,
-        (
-            by_kind[market],
-            (sp.price / 7.0)[kind_spell[market]] * kind_sign[market],
-            [kind_sizes[c] for c in MARKET_CODES],
-        ),
+        by_kind[market],
+        (sp.price / 7.0)[kind_spell[market]] * kind_sign[market],
+        [kind_sizes[c] for c in MARKET_CODES],
     )
     # Void cost: the cost of each usable bed minus that of each occupied bed, internal + block.
     bed_rate = bed_daily_cost(units)
@@ -76,15 +71,23 @@ def add_cost_steps(ctx: Context, steps: StepTable, agency_rate: float) -> CostRo
         [bed_rate[us.unit] * us.beds, -bed_rate[sp.unit[ctx.placed_in_beds]]]
     )
     free = j.free_beds
-    void = steps.add(COSTS, (free[0], void_rate[free[1]] * free[2], [len(free[0])]))
+    void = steps.add(COSTS, free[0], void_rate[free[1]] * free[2], [len(free[0])])
     # Agency / overtime: the premium over a post's own cost, for the FTE covered, indexed.
     ag = j.agency
-    agency = steps.add(COSTS, (ag[0], (ctx.agency_fte * agency_rate)[ag[1]] * ag[2], [len(ag[0])]))
+    agency = steps.add(COSTS, ag[0], (ctx.agency_fte * agency_rate)[ag[1]] * ag[2], [len(ag[0])])
     return CostRows(capital, running, market_rows, void, agency, bed_rate)
 
 
-@dataclass(frozen=True)
-class Costs:
+def _groups(sizes: list[int], codes: tuple[int, ...]) -> slice | NDArray[np.intp]:
+    """Where the groups ``codes`` (in that order) lie among groups of ``sizes`` laid end to end:
+    a slice when they are adjacent in that order (no copy), else their positions."""
+    first = [0, *itertools.accumulate(sizes)]
+    if all(b == a + 1 for a, b in itertools.pairwise(codes)):
+        return slice(first[codes[0]], first[codes[-1] + 1])
+    return np.concatenate([np.arange(first[c], first[c + 1]) for c in codes])
+
+
+class Costs(NamedTuple):
     """Cost per week, per financial year by part, and the summary figures."""
 
     weekly: dict[str, Array]

@@ -3,7 +3,7 @@ step-downs; and which placements are new (:class:`Placements`, which the market 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,8 +13,7 @@ from simulation.metrics.context import Context
 from simulation.metrics.spells import _C
 
 
-@dataclass(frozen=True)
-class Placements:
+class Placements(NamedTuple):
     """Every PLACE row (log order), and whether it is new: all but the initial cohort's own
     placements on day 0 (arrivals on the start date are new placements too)."""
 

@@ -4,7 +4,7 @@ placement, with uplifts as price changes), retainers, and the most expensive 5% 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,8 +18,7 @@ from simulation.metrics.spells import _C
 from simulation.metrics.steps import Array
 
 
-@dataclass(frozen=True)
-class Retainers:
+class Retainers(NamedTuple):
     """Retainers paid, in cash, by financial year and by week."""
 
     by_year: Array
@@ -85,8 +84,7 @@ def _last_place_of_child(
     return (before >= 0) & (log.child[place] == child), place
 
 
-@dataclass(frozen=True)
-class Market:
+class Market(NamedTuple):
     """New placements per week and per financial year, and the summary figures."""
 
     weekly: dict[str, Array]

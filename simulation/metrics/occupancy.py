@@ -11,8 +11,7 @@ import functools
 import itertools
 import math
 import operator
-from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -25,8 +24,7 @@ from simulation.metrics.steps import COUNTS, LEVELS, Array, Integrals, Rows, Ste
 from simulation.metrics.voids import VOID_CAUSES, void_causes
 
 
-@dataclass(frozen=True)
-class StockRows:
+class StockRows(NamedTuple):
     """Where the occupancy family's step functions are in the :class:`StepTable`."""
 
     children: Rows  # placed, one row per provision kind
@@ -45,21 +43,20 @@ def add_stock_steps(ctx: Context, steps: StepTable) -> StockRows:
     out_of_city = ~ctx.placed.in_city[placed_spell]
     us_times, us_spell, us_sign = j.usable_by_kind.jumps
     return StockRows(
-        children=steps.add(COUNTS, (by_kind, kind_sign, j.placed_by_kind.sizes)),
-        waiting=steps.add(COUNTS, (j.waiting[0], j.waiting[2], [len(j.waiting[0])])),
-        awaiting_carer=steps.add(COUNTS, (j.ready[0], j.ready[2], [len(j.ready[0])])),
+        children=steps.add(COUNTS, by_kind, kind_sign, j.placed_by_kind.sizes),
+        waiting=steps.add(COUNTS, j.waiting[0], j.waiting[2], [len(j.waiting[0])]),
+        awaiting_carer=steps.add(COUNTS, j.ready[0], j.ready[2], [len(j.ready[0])]),
         out_of_city=steps.add(
-            COUNTS, (placed_t[out_of_city], placed_sign[out_of_city], [int(out_of_city.sum())])
+            COUNTS, placed_t[out_of_city], placed_sign[out_of_city], [int(out_of_city.sum())]
         ),
-        placed=steps.add(COUNTS, (placed_t, placed_sign, [len(placed_t)])),
+        placed=steps.add(COUNTS, placed_t, placed_sign, [len(placed_t)]),
         beds=steps.add(
-            LEVELS, (us_times, ctx.usable.beds[us_spell] * us_sign, j.usable_by_kind.sizes)
+            LEVELS, us_times, ctx.usable.beds[us_spell] * us_sign, j.usable_by_kind.sizes
         ),
     )
 
 
-@dataclass(frozen=True)
-class Occupancy:
+class Occupancy(NamedTuple):
     """The occupancy family's weekly series, summary figures and per-unit table."""
 
     weekly: dict[str, Array]

@@ -3,6 +3,7 @@ names and order of its summary (:data:`SUMMARY_COLUMNS`) and headline figures.""
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeAlias
@@ -90,6 +91,7 @@ SUMMARY_COLUMNS = (
 
 
 _SUMMARY_NAMES = frozenset(SUMMARY_COLUMNS)
+_in_order = operator.itemgetter(*SUMMARY_COLUMNS)
 
 
 def in_summary_order(*parts: dict[str, float]) -> dict[str, float]:
@@ -105,7 +107,7 @@ def in_summary_order(*parts: dict[str, float]) -> dict[str, float]:
             "the families' summary figures are not SUMMARY_COLUMNS, each once: "
             f"{sorted(merged.keys() ^ _SUMMARY_NAMES)} (given {n})"
         )
-    return {k: merged[k] for k in SUMMARY_COLUMNS}
+    return dict(zip(SUMMARY_COLUMNS, _in_order(merged), strict=True))
 
 
 @dataclass(frozen=True)

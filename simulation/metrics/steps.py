@@ -266,10 +266,6 @@ class Rows(NamedTuple):
     n: int
 
 
-# Rows' jumps: times and signed weights back to back, and the number of jumps of each row.
-Part: TypeAlias = tuple[Array, Array, Sequence[int]]
-
-
 class StepTable:
     """Every family's step functions, integrated together in one pass (:class:`_StepRows`).
 
@@ -279,18 +275,16 @@ class StepTable:
     """
 
     def __init__(self) -> None:
-        self._parts: list[list[Part]] = [[], [], [], []]
+        self._parts: list[list[tuple[Array, Array, Sequence[int]]]] = [[], [], [], []]
         self._n = [0, 0, 0, 0]
 
-    def add(self, group: int, *parts: Part) -> Rows:
+    def add(self, group: int, times: Array, deltas: Array, sizes: Sequence[int]) -> Rows:
         """Rows whose jumps are ``times``/``deltas`` back to back, ``sizes`` jumps each (times
-        sorted per row, ties as :func:`_jumps` orders them), for each (times, deltas, sizes)
-        of ``parts``: one handle for the rows of all of them, in order."""
+        sorted per row, ties as :func:`_jumps` orders them)."""
         first = self._n[group]
-        self._parts[group] += parts
-        for part in parts:
-            self._n[group] += len(part[2])
-        return Rows(group, first, self._n[group] - first)
+        self._parts[group].append((times, deltas, sizes))
+        self._n[group] = first + len(sizes)
+        return Rows(group, first, len(sizes))
 
     def integrate(self, g: Callable[[Array], Array], cal: Calendar) -> Integrals:
         """Integrals of every row by week, and of the ``AMOUNTS`` and ``COSTS`` rows by year
@@ -338,15 +332,14 @@ class Integrals:
 
     def year(self, rows: Rows) -> Array:
         """Integral over each financial year (rows x years) of ``AMOUNTS`` or ``COSTS`` rows."""
-        first = self._yearly(rows)
+        if rows.group < AMOUNTS:
+            raise ValueError("only AMOUNTS and COSTS rows are integrated by year")
+        first = self._starts[rows.group] + rows.first - self._year_first
         return self._by_year[first : first + rows.n]
 
     def year_total(self, rows: Rows) -> list[float]:
         """Sum of :meth:`year` along each row."""
-        first = self._yearly(rows)
-        return self._year_sums[first : first + rows.n]
-
-    def _yearly(self, rows: Rows) -> int:
         if rows.group < AMOUNTS:
             raise ValueError("only AMOUNTS and COSTS rows are integrated by year")
-        return self._starts[rows.group] + rows.first - self._year_first
+        first = self._starts[rows.group] + rows.first - self._year_first
+        return self._year_sums[first : first + rows.n]

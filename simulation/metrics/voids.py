@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,8 +78,7 @@ def void_causes(
     return out
 
 
-@dataclass(frozen=True)
-class _Holds:
+class _Holds(NamedTuple):
     """Beds held empty after a child left: from each BED_HOLD for its days, ended early by the
     unit's next closure (or the horizon)."""
 
@@ -102,8 +101,7 @@ def _holds(log: FrozenLog, rows: _RowsByKind, closes: dict[int, Array], horizon:
     return _Holds(hold_unit, t0, held_end)
 
 
-@dataclass(frozen=True)
-class _Queries:
+class _Queries(NamedTuple):
     """Per bed unit, the intervals to overlap with its spells and holds: first an unbounded one
     (the overlaps are the spells' and holds' own lengths), then its staffing shortfalls, then
     its capped-fill pieces (a capped fill while also short of staff counts once, as staffing);
@@ -133,12 +131,22 @@ class _Queries:
             unit_staff = staff.get(u, [])
             pieces: list[tuple[float, float]] = []
             for a, b in fills.get(u, []):
-                if not unit_staff and a < b:  # nothing to cut out
+                # Only shortfalls overlapping a fill can cut it or cover a piece of it.
+                near = (
+                    [
+                        (sa, sb)
+                        for sa, sb in unit_staff
+                        if (sa < b and sb > a) or a < sa < b or a < sb < b
+                    ]
+                    if a < b
+                    else unit_staff
+                )
+                if not near and a < b:  # nothing to cut out
                     pieces.append((a, b))
                     continue
-                cuts = sorted({a, b, *(x for iv in unit_staff for x in iv if a < x < b)})
+                cuts = sorted({a, b, *(x for iv in near for x in iv if a < x < b)})
                 for lo, hi in itertools.pairwise(cuts):
-                    if not any(sa <= lo and hi <= sb for sa, sb in unit_staff):
+                    if not any(sa <= lo and hi <= sb for sa, sb in near):
                         pieces.append((lo, hi))
             q0 = len(intervals)
             intervals.append((-math.inf, math.inf))
