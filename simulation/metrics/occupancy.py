@@ -17,7 +17,7 @@ import numpy as np
 
 from simulation.kinds import KIND
 from simulation.metrics.context import Context
-from simulation.metrics.kinds import BED_KINDS, PROVISION_KINDS, has_bed_codes, has_beds
+from simulation.metrics.kinds import BED_KINDS, PROVISION_KINDS, has_bed_codes
 from simulation.metrics.results import Columns
 from simulation.metrics.spells import _C, Intervals, first_opening
 from simulation.metrics.steps import COUNTS, LEVELS, Array, Integrals, Rows, StepTable
@@ -100,7 +100,11 @@ def occupancy(
         if len(us.unit)
         else np.zeros(n_units),
     )
-    causes = void_causes(ctx.log, ctx.units, ctx.horizon, sp, usable, staff=staff, rows=ctx.rows)
+    is_bed = has_bed_codes(ctx.kind_of).tolist()
+    bed_units = [u for u, bed in zip(ctx.units, is_bed, strict=True) if bed]
+    causes = void_causes(
+        ctx.log, ctx.units, ctx.horizon, sp, usable, staff=staff, rows=ctx.rows, bed_units=bed_units
+    )
     for cause in VOID_CAUSES:
         summary[f"void_{cause}_bed_days"] = float(sum([c[cause] for c in causes.values()]))
     placed_days = float(ctx.placed_len.sum())
@@ -144,7 +148,10 @@ def _unit_table(
     opened = first_opening(ctx.log, len(units), ctx.rows[_C.UNIT_OPEN])
     index = np.array([u.index for u in units], dtype=np.intp)
     is_bed = has_bed_codes(ctx.kind_of)
-    planned = [u.planned_open_day if has_beds(u) else math.nan for u in units]
+    planned = [
+        u.planned_open_day if bed else math.nan
+        for u, bed in zip(units, is_bed.tolist(), strict=True)
+    ]
     nan = np.full(len(units), np.nan)
     u_usable, u_occupied, u_opened = usable[index], occupied[index], opened[index]
     columns: Columns = {

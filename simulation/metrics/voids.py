@@ -26,6 +26,7 @@ def void_causes(
     usable: Array,
     staff: Intervals | None = None,
     rows: _RowsByKind | None = None,
+    bed_units: list[UnitInfo] | None = None,
 ) -> dict[int, dict[str, float]]:
     """Split each bed unit's void bed-days by cause.
 
@@ -35,7 +36,8 @@ def void_causes(
     binds (FILL_CAPPED to FILL_RESUMED); ``other``: the rest (no child needing the bed, or none
     matching).
 
-    ``staff`` (intervals short of staff, by unit) and ``rows`` can be passed when already known.
+    ``staff`` (intervals short of staff, by unit), ``rows`` and ``bed_units`` (the units with
+    beds) can be passed when already known.
     """
     if rows is None:
         rows = _RowsByKind(log)
@@ -54,7 +56,8 @@ def void_causes(
         for u in set(log.unit[close_rows].tolist())
     }
     holds = _holds(log, rows, closes, horizon)
-    bed_units = [info for info in units if has_beds(info)]
+    if bed_units is None:
+        bed_units = [info for info in units if has_beds(info)]
     if not bed_units:
         return {}
     queries = _Queries.of(bed_units, staff, fills, closes)
