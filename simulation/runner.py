@@ -6,6 +6,7 @@ replications are spread over workers: a parallel run equals the serial one, row 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -170,11 +171,14 @@ def run(
     batches = _batches(n, workers)
     # A pool for a single batch would only add the cost of starting it.
     procs = workers if len(batches) > 1 else 1
-    for out in process_map(functools.partial(run_batch, scenario, seed=root_seed), batches, procs):
-        for k, df in out.items():
-            parts[k].append(df)
-        if progress:
-            progress(len(out["summary"]))
+    outs = process_map(functools.partial(run_batch, scenario, seed=root_seed), batches, procs)
+    # closing(): an interrupt (Ctrl-C) between batches stops the workers now, not at exit.
+    with contextlib.closing(outs):
+        for out in outs:
+            for k, df in out.items():
+                parts[k].append(df)
+            if progress:
+                progress(len(out["summary"]))
     frames: dict[str, pd.DataFrame] = {}
     for k, dfs in parts.items():
         df = pd.concat(dfs, ignore_index=True)

@@ -81,9 +81,13 @@ def test_refuses_to_overwrite_results(tmp_path: Path, capsys: pytest.CaptureFixt
     (out / "keep.txt").write_text("earlier results")
     assert main(["run", MINIMAL, "-n", "2", "-o", str(out)]) == 2
     assert (out / "keep.txt").read_text() == "earlier results"
-    assert main(["run", MINIMAL, "-n", "2", "-w", "1", "-q", "-o", str(out), "--overwrite"]) == 0
-    assert not (out / "keep.txt").exists()
-    assert (out / "summary.json").exists()
+    # --overwrite replaces only a results folder this tool wrote (tests/test_faults.py).
+    assert main(["run", MINIMAL, "-n", "2", "-w", "1", "-q", "-o", str(out), "--overwrite"]) == 2
+    assert (out / "keep.txt").read_text() == "earlier results"
+    ours = tmp_path / "ours"
+    assert main(["run", MINIMAL, "-n", "2", "-w", "1", "-q", "-o", str(ours)]) == 0
+    assert main(["run", MINIMAL, "-n", "2", "-w", "1", "-q", "-o", str(ours), "--overwrite"]) == 0
+    assert (ours / "summary.json").exists()
 
 
 def test_validate_and_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

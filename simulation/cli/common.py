@@ -1,11 +1,14 @@
 """What every ``sufficiency`` command shares: the consoles, errors and the progress bar.
 
 Bad input ends with one line ``error: ...`` per problem on stderr, exit code 2, and nothing
-written.
+written. So does an output path that cannot be written: it is checked before any work
+(:func:`check_output_file`), and a write that fails midway is reported by :func:`fail_write`.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -23,11 +26,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from simulation.atomic import check_can_create
 from simulation.errors import ScenarioError
 from simulation.pool import ProgressCallback
 from simulation.scenario import Scenario, load_scenario
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 # Wide enough for the summary table when output is piped or logged.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -43,6 +48,56 @@ def fail_lines(messages: Iterable[str]) -> NoReturn:
     for message in messages:
         err_console.print(f"error: {message}", markup=False)
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+_CAUSES = {
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "not a folder",
+    errno.EISDIR: "is a folder",
+    errno.ENAMETOOLONG: "name too long",
+    errno.ENOENT: "no such file or folder",
+}
+_NAMED = (errno.ENOTDIR, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR)
+
+
+def os_cause(exc: OSError, path: Path | None = None) -> str:
+    """The cause of a failed write in a few words: 'read-only file system', 'not a folder'...
+
+    Prefixed by the path it concerns (say, a parent that is a file) unless that is ``path``.
+    """
+    cause = _CAUSES.get(exc.errno or 0) or exc.strerror
+    if cause is None:  # pyarrow and others raise OSError with the cause only in the text
+        text = " ".join(str(exc).split())
+        cause = text if text else type(exc).__name__
+    where = None if exc.filename is None else Path(os.fsdecode(exc.filename))
+    if where is not None and where != path and exc.errno in _NAMED:
+        return f"{where}: {cause}"
+    return cause
+
+
+def fail_write(option: str, path: Path, exc: OSError, after: str = "") -> NoReturn:
+    """One line naming the path that cannot be written and why, exit code 2."""
+    fail(f"{option}: cannot write {path}: {os_cause(exc, path)}{after}")
+
+
+def check_output_file(path: Path, option: str = "--out") -> None:
+    """Fail (one line, exit 2) unless the file ``path`` can be written; nothing is created."""
+    if path.is_dir():
+        fail(f"{option}: {path} is a folder (give a file name)")
+    try:
+        check_can_create(path)
+    except OSError as exc:
+        fail_write(option, path, exc)
+
+
+def interrupted(what: str = "nothing was written") -> NoReturn:
+    """One line saying the command was interrupted, exit code 130."""
+    err_console.print(f"interrupted: stopped by Ctrl-C; {what}", markup=False)
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def load_config(path: Path) -> Scenario:

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simulation.cli.common import fail, progress_bar
+from simulation.cli.common import check_output_file, fail, fail_write, progress_bar
 from simulation.errors import ScenarioError
 from simulation.experiments.driver import ExperimentResult, run_experiment, run_in_memory
 from simulation.experiments.executor import SchedulerError, parse_scheduler
@@ -358,12 +358,16 @@ def results_export(
     kind = fmt or out.suffix.lstrip(".").lower()
     if kind not in ("csv", "parquet"):
         fail(f"--format: '{kind}' is not csv or parquet (give --format or a .csv/.parquet --out)")
+    check_output_file(out)
     store = _store(db)
     try:
         runs = store.resolve(selector)
         n = store.export(table, list(runs["run_id"]), out, kind)
     except StoreError as exc:
         fail(str(exc))
+    except OSError as exc:  # a full disk: drop the export's temporary, keep any earlier file
+        out.with_name(f".{out.name}.tmp").unlink(missing_ok=True)
+        fail_write("--out", out, exc, " (nothing was written)")
     console.print(f"{n:,} rows of {table} written to {out}", markup=False)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from simulation.cli.common import fail, load_config
+from simulation.cli.common import check_output_file, fail, fail_write, interrupted, load_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -26,6 +26,15 @@ def _resolve_target(target: Path) -> Path:
     if under_results.is_dir():
         return under_results
     fail(f"{target}: no such results folder or config file")
+
+
+def _check_html(html_path: Path, pdf: bool) -> None:
+    """Fail (one line, exit 2) unless the report (and its PDF) can be written there."""
+    if html_path.suffix.lower() not in (".html", ".htm"):
+        fail(f"--out: {html_path} should end in .html")
+    check_output_file(html_path)
+    if pdf:
+        check_output_file(html_path.with_suffix(".pdf"), "--pdf")
 
 
 def report_command(
@@ -73,18 +82,21 @@ def report_command(
         except ValueError as exc:
             fail(str(exc))
         html_path = out or path / "report.html"
+        _check_html(html_path, pdf)
     else:
         scenario = load_config(path)
-        print(f"Running {scenario.name}…", file=sys.stderr)
-        data = report.from_result(
-            run(scenario, replications=replications, seed=seed, workers=workers)
-        )
         html_path = out or Path(f"{scenario.name}-report.html")
-    if html_path.suffix.lower() not in (".html", ".htm"):
-        fail(f"--out: {html_path} should end in .html")
-    if html_path.is_dir():
-        fail(f"--out: {html_path} is a folder")
-    written = report.write_report(data, html_path)
+        _check_html(html_path, pdf)  # before the run, not after it
+        print(f"Running {scenario.name}…", file=sys.stderr)
+        try:
+            result = run(scenario, replications=replications, seed=seed, workers=workers)
+        except KeyboardInterrupt:
+            interrupted()
+        data = report.from_result(result)
+    try:
+        written = report.write_report(data, html_path)
+    except OSError as exc:
+        fail_write("--out", html_path, exc, " (nothing was written)")
     print(written)
     if pdf:
         pdf_path = written.with_suffix(".pdf")

@@ -18,12 +18,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from simulation.atomic import write_text_atomic
 from simulation.cli import calibrate, experiments, report
 from simulation.cli.common import (
     EXIT_BAD_INPUT,
+    check_output_file,
     console,
     fail,
     fail_lines,
+    fail_write,
+    interrupted,
     load_config,
     progress_bar,
 )
@@ -35,7 +39,7 @@ try:  # typer >= 0.20 vendors its own click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exc  # type: ignore[no-redef]
 from simulation.metrics import HEADLINE
-from simulation.outputs import OUTPUT_FILES, write_outputs
+from simulation.outputs import OUTPUT_FILES, OutputDirError, check_out_dir, write_outputs
 from simulation.runner import RunResult, run
 from simulation.scenario import Scenario, load_scenario
 from simulation.schema_doc import config_reference
@@ -121,6 +125,28 @@ def units_table(result: RunResult) -> Table | None:
     return table
 
 
+def _check_out(out_dir: Path, overwrite: bool) -> None:
+    """Fail (one line, exit 2) unless the results can go to ``out_dir``: before any work."""
+    try:
+        check_out_dir(out_dir, overwrite)
+    except OutputDirError as exc:
+        fail(f"--out: {exc}")
+    except OSError as exc:
+        fail_write("--out", out_dir, exc)
+
+
+def _write(result: RunResult, out_dir: Path, overwrite: bool) -> Path:
+    """Write the results; a write that fails (a full disk) leaves nothing and exits 2."""
+    existed = out_dir.exists()
+    try:
+        return write_outputs(result, out_dir, overwrite=overwrite)
+    except OutputDirError as exc:  # changed during the run
+        fail(f"--out: {exc}")
+    except OSError as exc:
+        kept = "the existing folder is unchanged" if existed else "nothing was written"
+        fail_write("--out", out_dir, exc, f" ({kept})")
+
+
 @app.command("run")
 def run_command(
     config: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
@@ -146,12 +172,15 @@ def run_command(
     """Simulate a scenario many times and write the results."""
     scenario = load_config(config)
     out_dir = out or _default_out(scenario)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
-        fail(f"--out: {out_dir} already exists and is not empty (use --overwrite to replace it)")
+    _check_out(out_dir, overwrite)
     n = replications or scenario.run.replications
-    with progress_bar(f"Simulating {scenario.name}", n, quiet) as (advance, _):
-        result = run(scenario, replications=n, seed=seed, workers=workers, progress=advance)
-    written = write_outputs(result, out_dir, overwrite=overwrite)
+    try:
+        with progress_bar(f"Simulating {scenario.name}", n, quiet) as (advance, _):
+            result = run(scenario, replications=n, seed=seed, workers=workers, progress=advance)
+        written = _write(result, out_dir, overwrite)
+    except KeyboardInterrupt:
+        kept = " (the existing folder is unchanged)" if out_dir.exists() else ""
+        interrupted(f"nothing was written{kept}")
     if not quiet:
         console.print(summary_table(result))
         homes = units_table(result)
@@ -199,8 +228,12 @@ def schema_command(
         text = json.dumps(Scenario.model_json_schema(by_alias=True), indent=2)
     if out is None:
         print(text)
-    else:
-        out.write_text(text + "\n", encoding="utf-8")
+        return
+    check_output_file(out)
+    try:
+        write_text_atomic(out, text + "\n")
+    except OSError as exc:
+        fail_write("--out", out, exc)
 
 
 @app.command("outputs")
