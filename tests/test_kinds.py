@@ -55,7 +55,9 @@ sys.modules["simulation"] = package
 
 def load(name, edit):
     path = root / "simulation" / f"{name}.py"
-    source = edit(path.read_text())
+    text = path.read_text()
+    source = edit(text)
+    assert source != text, f"the edit to {name}.py did not apply"
     module = types.ModuleType(f"simulation.{name}")
     module.__file__ = str(path)
     sys.modules[f"simulation.{name}"] = module
@@ -64,8 +66,13 @@ def load(name, edit):
 
 end_of_table = ")\n\nKIND: MappingProxyType"
 load("kinds", lambda s: s.replace(end_of_table, toy_row + end_of_table, 1))
-spot_line = '    spot: SpotMarket = Field(description="Spot market, the placement of last resort.")\n'
-load("scenario", lambda s: s.replace(spot_line, spot_line + toy_section, 1))
+def add_section(text):  # after the spot market's field in Provision
+    start = text.index("\n    spot: SpotMarket") + 1
+    end = text.index("\n", start) + 1
+    return text[:end] + toy_section + text[end:]
+
+
+load("scenario", add_section)
 
 import yaml
 from simulation.scenario import parse_scenario
@@ -82,21 +89,22 @@ market = data["provision"].get("framework") or {
 }
 data["provision"]["framework"] = market
 data["provision"]["supported"] = dict(market, offer_probability=0.8)
-beds = [k for k in data["placement_policy"].get("order", ["internal", "block"]) if k in ("internal", "block")]
-data.setdefault("placement_policy", {})["order"] = [*beds, "supported", "spot"]
+policy = data.setdefault("placement_policy", {})
+beds = [k for k in policy.get("order", ["internal"]) if k in ("internal", "block")]
+policy["order"] = [*beds, "supported", "spot"]
 scenario = parse_scenario(data)
+PLACE, SEARCH = int(EventKind.PLACE), int(EventKind.SEARCH)
 out = []
 for r in range(3):
     rep = simulate(scenario, r)
     unit = next(u.index for u in rep.units if u.kind == "supported")
     log = rep.log
-    placed = int(((log.kind == int(EventKind.PLACE)) & (log.unit == unit)).sum())
+    placed = int(((log.kind == PLACE) & (log.unit == unit)).sum())
     m = compute_metrics(scenario, rep)
     s = m.summary
-    parts = [k for k in s if k.startswith("cost_") and k.endswith("_gbp") and k not in ("cost_total_gbp", "cost_per_year_gbp", "cost_top5pct_placements_gbp")]
     out.append({
         "placed_in_supported": placed,
-        "searches_of_supported": int(((log.kind == int(EventKind.SEARCH)) & (log.unit == unit)).sum()),
+        "searches_of_supported": int(((log.kind == SEARCH) & (log.unit == unit)).sum()),
         "supported_bed_days": float(s["supported_bed_days"]),
         "cost_supported_gbp": float(s["cost_supported_gbp"]),
         "cost_total_gbp": float(s["cost_total_gbp"]),
