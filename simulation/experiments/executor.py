@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from simulation.pool import imap_unordered
+from simulation.pool import imap_unordered, new_pool, stop_pool
 from simulation.runner import run_batch
 from simulation.scenario import Scenario
 
@@ -96,7 +96,7 @@ class Runner:
 
     def __enter__(self) -> Runner:
         if self.kind == "processes" and self.workers > 1:
-            self._pool = self._stack.enter_context(ProcessPoolExecutor(max_workers=self.workers))
+            self._pool = new_pool(self.workers)
         elif self.kind == "dask-local":
             from dask.distributed import Client, LocalCluster
 
@@ -119,7 +119,15 @@ class Runner:
                 raise SchedulerError(f"--scheduler {self.arg}: cannot connect ({exc})") from None
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._pool is not None:
+            # Interrupted or failed: cancel what is queued and end the workers now, rather
+            # than simulate everything queued first.
+            if exc_type is None:
+                self._pool.shutdown(wait=True)
+            else:
+                stop_pool(self._pool)
+            self._pool = None
         self._stack.close()
 
     def imap_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Any, BatchTables]]:
