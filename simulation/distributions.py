@@ -16,14 +16,29 @@ from typing import Annotated, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from scipy import special
 
 FloatArray = NDArray[np.float64]
 
+# Every parameter is a finite number of at most this magnitude (a day count, an age, a price in
+# pounds a week or a fraction: nothing in a scenario is larger).
+PARAM_LIMIT = 1e9
+# Coefficients of variation, and Weibull shapes, outside these ranges give overflowing means
+# or degenerate quantiles.
+CV_RANGE = (0.01, 10.0)
+SHAPE_RANGE = (0.1, 100.0)
+# Empirical distributions hold at most this many values.
+EMPIRICAL_MAX_VALUES = 100_000
+
+Param = Annotated[float, Field(ge=-PARAM_LIMIT, le=PARAM_LIMIT)]
+Positive = Annotated[float, Field(gt=0, le=PARAM_LIMIT)]
+Cv = Annotated[float, Field(ge=CV_RANGE[0], le=CV_RANGE[1])]
+
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Strict numbers: no booleans, no numeric strings, only finite values.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     @property
     def mean(self) -> float:
@@ -55,7 +70,7 @@ class Exponential(_Dist):
     """Exponential with the given mean."""
 
     dist: Literal["exponential"]
-    mean_: float = Field(alias="mean", gt=0)
+    mean_: Positive = Field(alias="mean")
 
     @property
     def mean(self) -> float:
@@ -73,8 +88,8 @@ class Lognormal(_Dist):
     """Lognormal given by its mean and coefficient of variation (sd / mean)."""
 
     dist: Literal["lognormal"]
-    mean_: float = Field(alias="mean", gt=0)
-    cv: float = Field(gt=0)
+    mean_: Positive = Field(alias="mean")
+    cv: Cv
 
     @property
     def mean(self) -> float:
@@ -102,8 +117,8 @@ class Gamma(_Dist):
     """Gamma given by its mean and coefficient of variation."""
 
     dist: Literal["gamma"]
-    mean_: float = Field(alias="mean", gt=0)
-    cv: float = Field(gt=0)
+    mean_: Positive = Field(alias="mean")
+    cv: Cv
 
     @property
     def mean(self) -> float:
@@ -126,8 +141,8 @@ class Weibull(_Dist):
     """Weibull given by shape and scale."""
 
     dist: Literal["weibull"]
-    shape: float = Field(gt=0)
-    scale: float = Field(gt=0)
+    shape: float = Field(ge=SHAPE_RANGE[0], le=SHAPE_RANGE[1])
+    scale: Positive
 
     @property
     def mean(self) -> float:
@@ -146,9 +161,9 @@ class Triangular(_Dist):
     """Triangular on [min, max] with the given mode."""
 
     dist: Literal["triangular"]
-    min: float
-    mode: float
-    max: float
+    min: Param
+    mode: Param
+    max: Param
 
     @model_validator(mode="after")
     def _ordered(self) -> Triangular:
@@ -184,8 +199,8 @@ class Uniform(_Dist):
     """Uniform on [min, max]."""
 
     dist: Literal["uniform"]
-    min: float
-    max: float
+    min: Param
+    max: Param
 
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
@@ -208,7 +223,7 @@ class Fixed(_Dist):
     """A constant: every draw equals ``value``."""
 
     dist: Literal["fixed"]
-    value: float
+    value: Param
 
     @property
     def mean(self) -> float:
@@ -229,8 +244,8 @@ class Empirical(_Dist):
     """Discrete distribution over observed ``values`` (optionally weighted)."""
 
     dist: Literal["empirical"]
-    values: list[float] = Field(min_length=1)
-    weights: list[float] | None = None
+    values: list[Param] = Field(min_length=1, max_length=EMPIRICAL_MAX_VALUES)
+    weights: list[Annotated[float, Field(ge=0, le=PARAM_LIMIT)]] | None = None
 
     @model_validator(mode="after")
     def _weights(self) -> Empirical:
@@ -288,3 +303,51 @@ DISTRIBUTION_NAMES = (
 def lower_bound(d: _Dist) -> float:
     """The smallest value the distribution can produce."""
     return float(d.ppf(np.array([0.0]))[0])
+
+
+def upper_bound(d: _Dist) -> float:
+    """The largest value the distribution can produce (inf when its support is unbounded)."""
+    if isinstance(d, Triangular | Uniform):
+        return d.max
+    if isinstance(d, Fixed):
+        return d.value
+    if isinstance(d, Empirical):
+        return max(d.values)
+    return math.inf
+
+
+# What a distribution's values mean fixes where they may lie. The continuous families
+# (exponential, lognormal, gamma, weibull) never go below 0; triangular, uniform, fixed and
+# empirical are checked on their min / values. An unbounded upper tail is checked by its mean.
+DAYS_LIMIT = 36_525.0  # 100 years
+AGE_LIMIT_YEARS = 25.0
+WEEKLY_PRICE_LIMIT_GBP = 1_000_000.0
+UPLIFT_RANGE = (-1.0, 10.0)
+
+
+def _within(what: str, low: float, high: float) -> AfterValidator:
+    def check(d: _Dist) -> _Dist:
+        lo, hi = lower_bound(d), upper_bound(d)
+        name = type(d).__name__.lower()
+        allowed = f"allowed: {what} from {low:g} to {high:g}"
+        if lo < low:
+            raise ValueError(f"this {name} reaches {lo:g}, below {low:g} ({allowed})")
+        if math.isfinite(hi) and hi > high:
+            raise ValueError(f"this {name} reaches {hi:g}, above {high:g} ({allowed})")
+        if not math.isfinite(hi) and d.mean > high:
+            raise ValueError(f"this {name} has mean {d.mean:g}, above {high:g} ({allowed})")
+        return d
+
+    return AfterValidator(check)
+
+
+Duration = Annotated[Distribution, _within("days", 0.0, DAYS_LIMIT)]
+"""A number of days: never negative, at most 100 years."""
+SignedDuration = Annotated[Distribution, _within("days", -DAYS_LIMIT, DAYS_LIMIT)]
+"""Days that may be negative (a slippage that finishes early)."""
+AgeYears = Annotated[Distribution, _within("ages in years", 0.0, AGE_LIMIT_YEARS)]
+"""An age in years, 0 to 25."""
+WeeklyPrice = Annotated[Distribution, _within("£ a week", 0.0, WEEKLY_PRICE_LIMIT_GBP)]
+"""A weekly price in pounds: never negative."""
+UpliftFraction = Annotated[Distribution, _within("fractions", *UPLIFT_RANGE)]
+"""A price change as a fraction of the price (-1 = to zero, 0.1 = +10%)."""

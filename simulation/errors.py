@@ -10,6 +10,36 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
+# Values echoed back in an error line (a key, a value, a name) are cut to this many characters,
+# and a whole message to MESSAGE_LIMIT, so a 2 MB key cannot flood the terminal.
+ECHO_LIMIT = 80
+MESSAGE_LIMIT = 400
+
+
+def shorten(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, marking the cut with its full length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}... ({len(text):,} characters)"
+
+
+def echo(value: Any) -> str:
+    """A value's repr for an error line, at most :data:`ECHO_LIMIT` characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<an integer of {value.bit_length()} bits>"  # repr would be slow or refused
+    return shorten(repr(value))
+
+
+class HugeInteger:
+    """A YAML integer of more than 30 digits, kept unconverted so validation names its field
+    (every numeric field refuses it; Python refuses to convert more than 4,300 digits)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -19,7 +49,7 @@ class Issue:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return f"{shorten(self.path, 2 * ECHO_LIMIT)}: {shorten(self.message, MESSAGE_LIMIT)}"
 
 
 class ScenarioError(ValueError):
@@ -46,7 +76,8 @@ def format_path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            name = shorten(str(part))
+            out += f".{name}" if out else name
     return out or "(top level)"
 
 
@@ -138,7 +169,7 @@ def issues_from_validation_error(exc: ValidationError, root: type[BaseModel]) ->
             path = format_path((*clean_parent, loc[-1]))
             if isinstance(parent, type) and issubclass(parent, BaseModel):
                 names = [f for f in _field_names(parent) if f != "dist"]
-                close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+                close = difflib.get_close_matches(shorten(str(loc[-1])), names, n=1)
                 hint = f"did you mean '{close[0]}'? " if close else ""
                 unknown.append(Issue(path, f"unknown field; {hint}allowed: {', '.join(names)}"))
             else:
@@ -149,7 +180,7 @@ def issues_from_validation_error(exc: ValidationError, root: type[BaseModel]) ->
             loc = loc[:-1]
         _, clean = resolve_path(root, loc)
         path = format_path(tuple(clean))
-        msg = err["msg"].replace("Input should be", "must be")
+        msg = err["msg"].replace("Input should be", "must be").removeprefix("Value error, ")
         if key_problem:
             msg = f"key {msg}"
         if kind == "missing":
@@ -158,10 +189,10 @@ def issues_from_validation_error(exc: ValidationError, root: type[BaseModel]) ->
             msg = msg.replace("Input tag", "distribution").replace("found using 'dist' ", "")
         value = err.get("input")
         if kind not in ("missing", "model_type", "dict_type") and _is_scalar(value):
-            msg = f"{msg} (got {value!r})"
+            msg = f"{msg} (got {echo(value)})"
         issues.append(Issue(path, msg))
     return unknown + issues
 
 
 def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool) or value is None
+    return isinstance(value, str | int | float | bool | HugeInteger) or value is None

@@ -8,6 +8,7 @@ problem becomes an :class:`Issue` naming the field path, so the CLI can print on
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -17,8 +18,26 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from simulation.calendar import end_date, horizon_days
-from simulation.distributions import Distribution, Fixed, Triangular
-from simulation.errors import Issue, ScenarioError, issues_from_validation_error
+from simulation.distributions import (
+    DAYS_LIMIT,
+    WEEKLY_PRICE_LIMIT_GBP,
+    AgeYears,
+    Duration,
+    Fixed,
+    SignedDuration,
+    Triangular,
+    UpliftFraction,
+    WeeklyPrice,
+    upper_bound,
+)
+from simulation.errors import (
+    HugeInteger,
+    Issue,
+    ScenarioError,
+    format_path,
+    issues_from_validation_error,
+    shorten,
+)
 from simulation.kinds import BED_KINDS, KIND, LAST_RESORT, MARKET_KINDS, POLICY_KINDS
 
 # The kinds a placement policy (and a cohort entry) may name, from the kinds table. The
@@ -49,45 +68,84 @@ def _number_as_fixed(value: Any) -> Any:
     return value
 
 
-FixedOrDistribution = Annotated[Distribution, BeforeValidator(_number_as_fixed)]
+FixedDuration = Annotated[Duration, BeforeValidator(_number_as_fixed)]
+FixedAge = Annotated[AgeYears, BeforeValidator(_number_as_fixed)]
+
+# Validation limits (documented in README.md and the config reference). A number outside them
+# is refused by `validate`, so whatever validates also runs.
+EARLIEST_DATE = dt.date(2000, 1, 1)
+LATEST_DATE = dt.date(2100, 12, 31)
+SEED_LIMIT = 2**63  # seeds are in [0, 2**63)
+MAX_ARRIVALS_PER_YEAR = 10_000.0
+MAX_CHILDREN_PER_REPLICATION = 50_000  # the work budget: cohort plus expected arrivals
+MAX_COUNT = 10_000  # children in one cohort entry, carers, spot stock thresholds
+MAX_MONEY_GBP = 1e9  # a capital cost or grant
+MAX_LIST = 1_000  # entries in a list of homes, contracts, tranches, dates...
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates are ISO strings or YAML dates, never numbers (a lax date reads 1700000000)."""
+    if isinstance(value, dt.date | str):
+        return value
+    raise ValueError(f"must be an ISO date such as 2024-04-01 (got {type(value).__name__})")
+
+
+Date = Annotated[
+    dt.date,
+    BeforeValidator(_iso_date),
+    Field(strict=False, ge=EARLIEST_DATE, le=LATEST_DATE),
+]
+"""A calendar day from 2000-01-01 to 2100-12-31."""
+Price = Annotated[float, Field(ge=0, le=WEEKLY_PRICE_LIMIT_GBP)]
 
 
 class Strict(BaseModel):
-    """Base for every config section: immutable, unknown keys rejected."""
+    """Base for every config section: immutable, unknown keys rejected, strict finite numbers
+    (no booleans or numeric strings; an integer field refuses 4.5)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class RunSettings(Strict):
     """When the run starts, how long it lasts and how it is replicated."""
 
-    start_date: dt.date = Field(description="First day of the simulation (ISO date).")
+    start_date: Date = Field(
+        description="First day of the simulation (ISO date, 2000-01-01 to 2100-12-31)."
+    )
     horizon_years: float = Field(gt=0, le=50, description="Length of the run in years.")
     replications: int = Field(100, ge=1, le=1_000_000, description="Monte Carlo replications.")
-    seed: int = Field(0, ge=0, description="Root seed of the run's SeedSequence.")
+    seed: int = Field(
+        0, ge=0, lt=SEED_LIMIT, description="Root seed of the run's SeedSequence (below 2**63)."
+    )
 
 
 class NeedDemand(Strict):
     """Arrivals into residential care for one need category."""
 
-    arrivals_per_year: float = Field(ge=0, description="Mean new residential entries per year.")
+    arrivals_per_year: float = Field(
+        ge=0, le=MAX_ARRIVALS_PER_YEAR, description="Mean new residential entries per year."
+    )
     trend_per_year: float = Field(
-        0.0, gt=-1, description="Yearly growth of the arrival rate (0.05 = +5% a year, compounded)."
+        0.0,
+        ge=-0.9,
+        le=1.0,
+        description="Yearly growth of the arrival rate (0.05 = +5% a year, compounded).",
     )
-    seasonality: dict[MonthName, Annotated[float, Field(gt=0)]] = Field(
+    seasonality: dict[MonthName, Annotated[float, Field(gt=0, le=100)]] = Field(
         default_factory=dict,
-        description="Relative arrival rate by month (others 1.0); rescaled to average 1 over a "
-        "year so arrivals_per_year stays the yearly mean.",
+        description="Relative arrival rate by month (each above 0, at most 100; others 1.0); "
+        "rescaled to average 1 over a year so arrivals_per_year stays the yearly mean.",
     )
-    length_of_stay_days: Distribution = Field(
+    length_of_stay_days: Duration = Field(
         description="Planned length of the residential stay, from first placement, in days."
     )
-    age_at_entry_years: Distribution = Field(
+    age_at_entry_years: AgeYears = Field(
         default_factory=lambda: Triangular(dist="triangular", min=11, mode=14, max=17),
         description="Age when the child needs a residential placement, in years.",
     )
-    scheduled_arrivals: list[dt.date] = Field(
+    scheduled_arrivals: list[Date] = Field(
         default_factory=list,
+        max_length=MAX_COUNT,
         description="Known arrivals on given dates, in addition to the random ones.",
     )
 
@@ -100,30 +158,30 @@ class CohortEntry(Strict):
     unit: str | None = Field(
         None, description="Internal home or block contract name; omitted = first with room."
     )
-    count: int = Field(1, ge=1)
-    elapsed_days: FixedOrDistribution = Field(
+    count: int = Field(1, ge=1, le=MAX_COUNT)
+    elapsed_days: FixedDuration = Field(
         default_factory=lambda: Fixed(dist="fixed", value=0.0),
         description="Days already spent in residential care at the start date.",
     )
-    age_years: FixedOrDistribution | None = Field(
+    age_years: FixedAge | None = Field(
         None, description="Age at the start date; default: age at entry plus elapsed time."
     )
     in_city: bool | None = Field(
         None, description="Framework/spot only; default drawn from the market's in-city share."
     )
-    weekly_price_gbp: float | None = Field(
-        None, ge=0, description="Framework/spot only; default drawn from the market's prices."
+    weekly_price_gbp: Price | None = Field(
+        None, description="Framework/spot only; default drawn from the market's prices."
     )
 
 
 class Prevention(Strict):
     """A service that diverts a share of would-be arrivals back home (e.g. edge of care)."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     needs: list[str] = Field(min_length=1)
     share: float = Field(ge=0, le=1, description="Share of arrivals diverted while it runs.")
-    start: dt.date | None = Field(None, description="First day; omitted = from the start.")
-    end: dt.date | None = Field(None, description="Last day (exclusive); omitted = never.")
+    start: Date | None = Field(None, description="First day; omitted = from the start.")
+    end: Date | None = Field(None, description="Last day (exclusive); omitted = never.")
     home: str | None = Field(
         None, description="Runs only while this internal home is open (e.g. a short-stay home)."
     )
@@ -137,24 +195,30 @@ class Demand(Strict):
         description="Need categories by name (lower-case, e.g. ebd, disability, short_stay).",
     )
     initial_cohort: list[CohortEntry] = Field(
-        default_factory=list, description="Children in residential care on the start date."
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Children in residential care on the start date.",
     )
     prevention: list[Prevention] = Field(
-        default_factory=list, description="Services that keep some children out of care."
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Services that keep some children out of care.",
     )
 
 
 class PhasedFill(Strict):
     """Children move in gradually after opening, so each can settle."""
 
-    admissions_per_month: int = Field(ge=1, description="At most this many new children a month.")
-    months: int = Field(ge=1, description="For this many months after opening.")
+    admissions_per_month: int = Field(
+        ge=1, le=MAX_COUNT, description="At most this many new children a month."
+    )
+    months: int = Field(ge=1, le=1200, description="For this many months after opening.")
 
 
 class BedRules(Strict):
     """How a home or contract admits children (shared by homes, block contracts and DPS)."""
 
-    turnaround_days: Distribution | None = Field(
+    turnaround_days: Duration | None = Field(
         None,
         description="Days a bed stays empty after a child leaves, before the next child can "
         "move in (preparing the room, matching, a planned move-in). Omitted = none.",
@@ -172,7 +236,10 @@ class BedRules(Strict):
         "else is admitted while the child is there (solo / 'hard to place' homes).",
     )
     max_stay_days: float | None = Field(
-        None, gt=0, description="Longest stay here (a short-stay home); then the child moves on."
+        None,
+        gt=0,
+        le=DAYS_LIMIT,
+        description="Longest stay here (a short-stay home); then the child moves on.",
     )
     return_home_share: float = Field(
         0.0,
@@ -189,9 +256,11 @@ class BedRules(Strict):
 class Stage(Strict):
     """One step of getting a new home open (purchase or build, works, registration, staff)."""
 
-    name: str = Field(min_length=1)
-    planned_days: float = Field(ge=0, description="The plan's duration of this stage.")
-    slippage_days: Distribution = Field(
+    name: str = Field(min_length=1, max_length=200)
+    planned_days: float = Field(
+        ge=0, le=DAYS_LIMIT, description="The plan's duration of this stage."
+    )
+    slippage_days: SignedDuration = Field(
         default_factory=lambda: Fixed(dist="fixed", value=0.0),
         description="Days added to the plan (a negative draw finishes early).",
     )
@@ -201,14 +270,16 @@ class Lifecycle(Strict):
     """Stages in sequence; the home opens when the last ends. The project starts on open_date
     minus the stages' planned days, so with no slippage the home opens on open_date."""
 
-    stages: list[Stage] = Field(min_length=1)
+    stages: list[Stage] = Field(min_length=1, max_length=MAX_LIST)
 
 
 class Capital(Strict):
     """Capital cost, borrowed and repaid as an annuity."""
 
-    capital_cost_gbp: float = Field(ge=0)
-    grant_gbp: float = Field(0.0, ge=0, description="Grant funding, not borrowed.")
+    capital_cost_gbp: float = Field(ge=0, le=MAX_MONEY_GBP)
+    grant_gbp: float = Field(
+        0.0, ge=0, le=MAX_MONEY_GBP, description="Grant funding, not borrowed (at most the cost)."
+    )
     borrowing_rate: float = Field(0.045, ge=0, le=0.5, description="Yearly interest rate.")
     years: int = Field(30, ge=1, le=100, description="Repayment term.")
 
@@ -216,16 +287,18 @@ class Capital(Strict):
 class Home(BedRules):
     """A council-run (internal) children's home."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     beds: int = Field(ge=1, le=50)
     needs: list[str] = Field(min_length=1, description="Need categories the home accepts.")
     in_city: bool = True
-    open_date: dt.date | None = Field(
+    open_date: Date | None = Field(
         None, description="First day children can live there (the planned day, with lifecycle)."
     )
-    close_date: dt.date | None = Field(None, description="Day the home closes (children move).")
+    close_date: Date | None = Field(None, description="Day the home closes (children move).")
     weekly_running_cost_gbp: float = Field(
-        ge=0, description="Running cost per week while open, full or empty (mostly staff)."
+        ge=0,
+        le=WEEKLY_PRICE_LIMIT_GBP,
+        description="Running cost per week while open, full or empty (mostly staff).",
     )
     assumed_occupancy: float | None = Field(
         None, gt=0, le=1, description="Occupancy the business case assumes (for comparison)."
@@ -241,13 +314,13 @@ class Home(BedRules):
 class BlockContract(BedRules):
     """Beds bought in advance from a provider, paid for whether filled or not."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     beds: int = Field(ge=1, le=200)
     needs: list[str] = Field(min_length=1)
     in_city: bool = True
-    start: dt.date | None = Field(None, description="Contract start; omitted = before the run.")
-    end: dt.date | None = Field(None, description="Contract end (exclusive); omitted = never.")
-    weekly_price_per_bed_gbp: float = Field(ge=0)
+    start: Date | None = Field(None, description="Contract start; omitted = before the run.")
+    end: Date | None = Field(None, description="Contract end (exclusive); omitted = never.")
+    weekly_price_per_bed_gbp: Price
     assumed_occupancy: float | None = Field(None, gt=0, le=1)
     extension_years: float = Field(
         0.0, ge=0, le=10, description="Optional extension after end (e.g. 3 years + up to 2)."
@@ -258,48 +331,54 @@ class BlockContract(BedRules):
 
 
 class DpsTranche(Strict):
-    date: dt.date
+    date: Date
     beds: int = Field(ge=1, le=50)
 
 
 class DpsTrigger(Strict):
     """Procure another tranche when too many children are in spot placements."""
 
-    spot_stock_above: int = Field(ge=0, description="Children in spot that triggers a tranche.")
+    spot_stock_above: int = Field(
+        ge=0, le=MAX_COUNT, description="Children in spot that triggers a tranche."
+    )
     beds: int = Field(ge=1, le=50, description="Beds per triggered tranche.")
-    lead_time_days: Distribution = Field(description="Procurement to beds in use, in days.")
+    lead_time_days: Duration = Field(description="Procurement to beds in use, in days.")
     max_tranches: int = Field(ge=1, le=50)
-    check_every_days: float = Field(7.0, gt=0, description="How often spot stock is reviewed.")
+    check_every_days: float = Field(
+        7.0, ge=1, le=365, description="How often spot stock is reviewed (1 to 365 days)."
+    )
 
 
 class DpsProcurement(BedRules):
     """A Dynamic Purchasing System: block beds bought in tranches over time."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     needs: list[str] = Field(min_length=1)
     in_city: bool = True
-    weekly_price_per_bed_gbp: float = Field(ge=0)
-    end: dt.date | None = Field(None, description="All tranches end here; omitted = never.")
-    tranches: list[DpsTranche] = Field(default_factory=list, description="Tranches by date.")
+    weekly_price_per_bed_gbp: Price
+    end: Date | None = Field(None, description="All tranches end here; omitted = never.")
+    tranches: list[DpsTranche] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Tranches by date."
+    )
     trigger: DpsTrigger | None = Field(None, description="Tranches triggered by spot demand.")
 
 
 class Market(Strict):
     """Beds bought one child at a time."""
 
-    search_days: Distribution = Field(
+    search_days: Duration = Field(
         default_factory=lambda: Fixed(dist="fixed", value=0.0),
         description="Days from starting a search to the child moving in.",
     )
-    weekly_price_gbp: Distribution = Field(description="Weekly price at start-date prices.")
-    weekly_price_gbp_by_need: dict[str, Distribution] = Field(
+    weekly_price_gbp: WeeklyPrice = Field(description="Weekly price at start-date prices.")
+    weekly_price_gbp_by_need: dict[str, WeeklyPrice] = Field(
         default_factory=dict, description="Weekly price for particular needs, overriding the above."
     )
     in_city_share: float = Field(ge=0, le=1, description="Share of placements inside the city.")
     high_cost_share: float = Field(
         0.0, ge=0, le=1, description="Share of placements priced from the high-cost tail."
     )
-    high_cost_weekly_price_gbp: Distribution | None = Field(
+    high_cost_weekly_price_gbp: WeeklyPrice | None = Field(
         None, description="Weekly price of a high-cost placement (e.g. £10k-£60k), start prices."
     )
     uplift_probability_per_year: float = Field(
@@ -308,13 +387,14 @@ class Market(Strict):
         le=1,
         description="Chance, each 1 April, that a running placement's provider gets an uplift.",
     )
-    uplift: Distribution | None = Field(
-        None, description="Size of an uplift as a fraction of the price (0.1 = +10%)."
+    uplift: UpliftFraction | None = Field(
+        None,
+        description="Size of an uplift as a fraction of the price (0.1 = +10%; -1 to 10).",
     )
     retainer_probability: float = Field(
         0.0, ge=0, le=1, description="Chance a placement needs a retainer to hold the bed."
     )
-    retainer_days: Distribution | None = Field(
+    retainer_days: Duration | None = Field(
         None, description="Days of retainer paid (at the placement's price) before moving in."
     )
 
@@ -334,10 +414,11 @@ class SpotMarket(Market):
     unregistered_after_days: float | None = Field(
         None,
         gt=0,
+        le=DAYS_LIMIT,
         description="A search longer than this puts the child in an unregistered / emergency "
         "placement at a premium until a registered bed is found. Omitted = never.",
     )
-    unregistered_weekly_price_gbp: Distribution | None = Field(
+    unregistered_weekly_price_gbp: WeeklyPrice | None = Field(
         None, description="Weekly price of an unregistered placement, start-date prices."
     )
 
@@ -351,10 +432,14 @@ class FrameworkMarket(Market):
 class Provision(Strict):
     """Where children can live."""
 
-    homes: list[Home] = Field(default_factory=list, description="Council-run homes.")
-    block_contracts: list[BlockContract] = Field(default_factory=list)
+    homes: list[Home] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Council-run homes."
+    )
+    block_contracts: list[BlockContract] = Field(default_factory=list, max_length=MAX_LIST)
     dps: list[DpsProcurement] = Field(
-        default_factory=list, description="Block beds procured in tranches (DPS)."
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Block beds procured in tranches (DPS).",
     )
     framework: FrameworkMarket | None = Field(
         None, description="Framework market; omit if the council has none."
@@ -374,9 +459,14 @@ class Repatriation(Strict):
     )
     out_of_city_only: bool = Field(True, description="Only children placed out of the city.")
     min_remaining_days: float = Field(
-        90, ge=0, description="Move only a child with at least this long left to stay."
+        90,
+        ge=0,
+        le=DAYS_LIMIT,
+        description="Move only a child with at least this long left to stay.",
     )
-    max_moves_per_month: int = Field(2, ge=0, description="Cap on moves per calendar month.")
+    max_moves_per_month: int = Field(
+        2, ge=0, le=MAX_COUNT, description="Cap on moves per calendar month."
+    )
     priority: Literal["longest_remaining", "most_expensive", "longest_placed"] = Field(
         "longest_remaining", description="Which eligible child moves first."
     )
@@ -402,14 +492,17 @@ class PlacementPolicy(Strict):
 class FosterCarers(Strict):
     """ "Next step" foster carers: a child stepping down to foster care needs a free carer."""
 
-    initial: int = Field(ge=0, description="Carers free on the start date.")
+    initial: int = Field(ge=0, le=MAX_COUNT, description="Carers free on the start date.")
     added_per_year: float = Field(
-        0.0, ge=0, description="Carers recruited per year, spread evenly through the year."
+        0.0,
+        ge=0,
+        le=1_000,
+        description="Carers recruited per year, spread evenly through the year.",
     )
-    recruit_until: dt.date | None = Field(
+    recruit_until: Date | None = Field(
         None, description="Recruitment stops on this day; omitted = it goes on all run."
     )
-    placement_days: Distribution = Field(
+    placement_days: Duration = Field(
         description="How long a child stays with the carer, who takes nobody else meanwhile."
     )
     needs: list[str] | None = Field(
@@ -446,6 +539,7 @@ class HomeStaffing(Strict):
     close_beds_when_short: int = Field(
         0,
         ge=0,
+        le=50,
         description="Beds taken out of use while short-staffed; 0 = the home closes to "
         "admissions altogether.",
     )
@@ -460,7 +554,7 @@ class Staffing(Strict):
     overtime up to a cap; beyond that the home closes to admissions (or closes beds).
     """
 
-    homes: list[HomeStaffing] = Field(min_length=1)
+    homes: list[HomeStaffing] = Field(min_length=1, max_length=MAX_LIST)
     contract_hours_per_week: float = Field(37.5, gt=0, le=60)
     absence_rate: float = Field(
         0.15,
@@ -471,19 +565,19 @@ class Staffing(Strict):
     turnover_per_year: float = Field(
         0.33, ge=0, le=5, description="Leavers per post per year (Ofsted: 30-35%)."
     )
-    recruitment_days: Distribution = Field(
+    recruitment_days: Duration = Field(
         default_factory=lambda: Fixed(dist="fixed", value=90.0),
         description="Days from a post falling vacant to the new starter (DfE: ~3 months).",
     )
     relief_pool_fte: float = Field(
-        0.0, ge=0, description="City-wide relief staff who can cover any home (FTE)."
+        0.0, ge=0, le=1_000, description="City-wide relief staff who can cover any home (FTE)."
     )
     agency_cap_fte: float = Field(
-        2.0, ge=0, description="Most agency / overtime cover a home can use (FTE)."
+        2.0, ge=0, le=100, description="Most agency / overtime cover a home can use (FTE)."
     )
-    staff_cost_per_fte_year_gbp: float = Field(35000, ge=0)
+    staff_cost_per_fte_year_gbp: float = Field(35000, ge=0, le=1_000_000)
     agency_premium: float = Field(
-        0.6, ge=0, description="Agency / overtime cost above a post's own cost (0.6 = +60%)."
+        0.6, ge=0, le=10, description="Agency / overtime cost above a post's own cost (0.6 = +60%)."
     )
 
 
@@ -498,7 +592,7 @@ class Costs(Strict):
 class Scenario(Strict):
     """A complete strategy to simulate."""
 
-    name: str = Field(min_length=1, description="Short name, used in result files.")
+    name: str = Field(min_length=1, max_length=200, description="Short name, used in result files.")
     description: str = Field("", description="What the scenario represents, and its source.")
     run: RunSettings
     demand: Demand
@@ -550,7 +644,96 @@ def cross_check(s: Scenario) -> list[Issue]:
         *_check_routes(s),
         *_check_flows(s),
         *_check_cohort(s),
+        *_check_limits(s),
     ]
+
+
+def expected_children(s: Scenario) -> float:
+    """Children a replication is expected to simulate: the initial cohort, the scheduled
+    arrivals and, per need, arrivals_per_year integrated over the horizon with its trend."""
+    years = s.run.horizon_years
+    total = float(sum(entry.count for entry in s.demand.initial_cohort))
+    for need in s.demand.needs.values():
+        g = need.trend_per_year
+        growth = years if g == 0 else ((1.0 + g) ** years - 1.0) / math.log1p(g)
+        total += need.arrivals_per_year * growth + len(need.scheduled_arrivals)
+    return total
+
+
+def _check_limits(s: Scenario) -> list[Issue]:
+    """Rules between numbers: ages below the age-out, beds closed within a home, grants within
+    costs, DPS tranches before the DPS ends, one staffing entry per home, and the work budget."""
+    issues: list[Issue] = []
+    age_out = s.step_down.age_out_years
+    for name, need in s.demand.needs.items():
+        age = need.age_at_entry_years
+        top = upper_bound(age)
+        reach = f"reaches {top:g}" if math.isfinite(top) else f"has mean {age.mean:g}"
+        if not math.isfinite(top):
+            top = age.mean
+        if top >= age_out:
+            issues.append(
+                Issue(
+                    f"demand.needs.{name}.age_at_entry_years",
+                    f"this {age.dist} {reach} years, not below step_down.age_out_years "
+                    f"({age_out:g}) (allowed: entry ages below the age-out)",
+                )
+            )
+    beds = {h.name: h.beds for h in s.provision.homes}
+    for i, home in enumerate(s.provision.homes):
+        cap = home.capital
+        if cap is not None and cap.grant_gbp > cap.capital_cost_gbp:
+            issues.append(
+                Issue(
+                    f"provision.homes[{i}].capital.grant_gbp",
+                    f"{cap.grant_gbp:g} is above capital_cost_gbp {cap.capital_cost_gbp:g} "
+                    "(allowed: 0 to the capital cost)",
+                )
+            )
+    for i, d in enumerate(s.provision.dps):
+        if d.end is None:
+            continue
+        for j, t in enumerate(d.tranches):
+            if t.date >= d.end:
+                issues.append(
+                    Issue(
+                        f"provision.dps[{i}].tranches[{j}].date",
+                        f"{t.date} is not before the DPS end {d.end}",
+                    )
+                )
+    if s.staffing is not None:
+        staffed: dict[str, int] = {}
+        for i, hs in enumerate(s.staffing.homes):
+            path = f"staffing.homes[{i}]"
+            if hs.home in staffed:
+                issues.append(
+                    Issue(
+                        f"{path}.home",
+                        f"'{shorten(hs.home)}' already has staffing (staffing.homes"
+                        f"[{staffed[hs.home]}]); give one entry per home",
+                    )
+                )
+            staffed.setdefault(hs.home, i)
+            if hs.home in beds and hs.close_beds_when_short > beds[hs.home]:
+                issues.append(
+                    Issue(
+                        f"{path}.close_beds_when_short",
+                        f"{hs.close_beds_when_short} is more than the home's {beds[hs.home]} "
+                        "beds (allowed: 0 to the home's beds)",
+                    )
+                )
+    children = expected_children(s)
+    if children > MAX_CHILDREN_PER_REPLICATION:
+        issues.append(
+            Issue(
+                "demand",
+                f"about {children:,.0f} children per replication (initial cohort, scheduled and "
+                f"expected arrivals over {s.run.horizon_years:g} years) is above the work budget "
+                f"of {MAX_CHILDREN_PER_REPLICATION:,}; lower arrivals_per_year, trend_per_year "
+                "or run.horizon_years",
+            )
+        )
+    return issues
 
 
 def _check_demand(s: Scenario) -> list[Issue]:
@@ -875,6 +1058,67 @@ def parse_scenario(data: Any, source: str = "<config>") -> Scenario:
     return scenario
 
 
+# YAML integers longer than this are read as a :class:`HugeInteger` that every numeric field
+# refuses (no field needs them, and Python refuses to convert more than 4,300 digits).
+_MAX_INT_DIGITS = 30
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping gives the same key twice (PyYAML would silently keep the last)."""
+
+    def __init__(self, path: tuple[str | int, ...], key: str, first: int, again: int) -> None:
+        self.path, self.key, self.first, self.again = path, key, first, again
+        super().__init__(f"duplicate key {key!r} on lines {first} and {again}")
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with integers of more than 30 digits left unconverted."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        digits = sum(c.isdigit() for c in str(node.value))
+        if digits > _MAX_INT_DIGITS:
+            return HugeInteger(digits)
+        return super().construct_yaml_int(node)
+
+
+ConfigLoader.add_constructor("tag:yaml.org,2002:int", ConfigLoader.construct_yaml_int)
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: tuple[str | int, ...], seen: set[int]) -> None:
+    """Raise :class:`DuplicateKeyError` for the first mapping that gives a key twice."""
+    if id(node) in seen:  # an alias: already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            line = key_node.start_mark.line + 1
+            key = (key_node.tag, key_node.value)
+            if key in lines:
+                raise DuplicateKeyError(path, key_node.value, lines[key], line)
+            lines[key] = line
+            _refuse_duplicate_keys(value_node, (*path, key_node.value), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, (*path, i), seen)
+
+
+def safe_load_config(text: str) -> Any:
+    """Parse config YAML as plain data (a safe loader), refusing a key given twice."""
+    loader = ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node, (), set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str | Path) -> Any:
     """Read a YAML file, turning I/O and syntax problems into :class:`ScenarioError`."""
     p = Path(path)
@@ -885,7 +1129,13 @@ def read_yaml(path: str | Path) -> Any:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ScenarioError([Issue("(file)", f"cannot read: {exc}")], str(p)) from None
     try:
-        return yaml.safe_load(text)
+        return safe_load_config(text)
+    except DuplicateKeyError as exc:
+        issue = Issue(
+            format_path((*exc.path, exc.key)),
+            f"given twice (lines {exc.first} and {exc.again}); give each key once",
+        )
+        raise ScenarioError([issue], str(p)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"

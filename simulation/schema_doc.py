@@ -9,8 +9,19 @@ from typing import Any, Union
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from simulation.distributions import DISTRIBUTION_NAMES
-from simulation.scenario import Scenario
+from simulation.distributions import (
+    AGE_LIMIT_YEARS,
+    DAYS_LIMIT,
+    DISTRIBUTION_NAMES,
+    UPLIFT_RANGE,
+    WEEKLY_PRICE_LIMIT_GBP,
+)
+from simulation.scenario import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    MAX_CHILDREN_PER_REPLICATION,
+    Scenario,
+)
 
 
 def _type_name(tp: Any) -> str:
@@ -62,6 +73,27 @@ def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
     return seen
 
 
+def _bounds(field: Any) -> str:
+    """A field's numeric range, like ', 0 to 10000' or ', > 0' (empty when unbounded)."""
+    low = high = ""
+    for m in field.metadata:
+        for attr, side in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(m, attr, None)
+            if value is None:
+                continue
+            if isinstance(value, float):
+                text = f"{side} {value:,g}"
+            else:
+                text = f"{side} {value:,}" if isinstance(value, int) else f"{side} {value}"
+            if attr in ("ge", "gt"):
+                low = text
+            else:
+                high = text
+    if low.startswith(">= ") and high.startswith("<= "):
+        return f", {low[3:]} to {high[3:]}"
+    return ", " + ", ".join(t for t in (low, high) if t) if low or high else ""
+
+
 def _default(field: Any) -> str:
     if field.default is not PydanticUndefined:
         return "" if field.default is None else f"`{field.default}`"
@@ -89,6 +121,18 @@ def config_reference() -> str:
         "fixed `value`; empirical `values` and optional `weights`. In the initial cohort, "
         "`elapsed_days` and `age_years` may also be a plain number (a fixed value).",
         "",
+        "**Limits.** Numbers are strict: `true` is not 1, `'4'` is not 4, an integer field "
+        "refuses 4.5, and `.inf` / `.nan` are refused; each field's range is shown with its type. "
+        "A key given twice in one mapping is refused. Dates run from "
+        f"{EARLIEST_DATE} to {LATEST_DATE}; seeds are below 2**63. A distribution's values must "
+        f"suit its field: days from 0 to {DAYS_LIMIT:g} (a slippage may be negative), ages from 0 "
+        f"to {AGE_LIMIT_YEARS:g} years and below `step_down.age_out_years` at entry, weekly "
+        f"prices from £0 to £{WEEKLY_PRICE_LIMIT_GBP:,.0f}, uplifts from {UPLIFT_RANGE[0]:g} to "
+        f"{UPLIFT_RANGE[1]:g}; exponential, lognormal, gamma and weibull never go below 0 and "
+        "their upper tail is checked by the mean. Work budget: a replication may expect at most "
+        f"{MAX_CHILDREN_PER_REPLICATION:,} children (initial cohort, scheduled arrivals and "
+        "arrivals_per_year grown by trend_per_year over the horizon).",
+        "",
     ]
     for model in _models(Scenario):
         lines += [f"## {model.__name__}", ""]
@@ -100,7 +144,8 @@ def config_reference() -> str:
             key = field.alias or name
             desc = (field.description or "").replace("|", "/")
             lines.append(
-                f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {desc} |"
+                f"| `{key}` | {_type_name(field.annotation)}{_bounds(field)} | {_default(field)} "
+                f"| {desc} |"
             )
         lines.append("")
     return "\n".join(lines)
