@@ -1128,6 +1128,12 @@ def read_yaml(path: str | Path) -> Any:
         raise ScenarioError([Issue("(file)", "no such file")], str(p)) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ScenarioError([Issue("(file)", f"cannot read: {exc}")], str(p)) from None
+    return parse_yaml(text, str(p))
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Config YAML text as plain data; a syntax error or a key given twice is a
+    :class:`ScenarioError` naming where (``source``: the file or upload it came from)."""
     try:
         return safe_load_config(text)
     except DuplicateKeyError as exc:
@@ -1135,12 +1141,12 @@ def read_yaml(path: str | Path) -> Any:
             format_path((*exc.path, exc.key)),
             f"given twice (lines {exc.first} and {exc.again}); give each key once",
         )
-        raise ScenarioError([issue], str(p)) from None
+        raise ScenarioError([issue], source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError([Issue(where, f"YAML syntax: {problem}")], str(p)) from None
+        raise ScenarioError([Issue(where, f"YAML syntax: {problem}")], source) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -141,8 +141,9 @@ def test_scaling_a_stay_scales_its_mean(dist: dict[str, object]) -> None:
         (b"!!python/object/apply:os.system ['true']", "YAML syntax"),
         (b"x" * (levers.MAX_UPLOAD_BYTES + 1), "too large"),
         (b"- a list", "a scenario must be a mapping"),
+        (b"name: a\nname: b\n", "given twice"),
     ],
-    ids=["syntax", "encoding", "python-tag", "size", "not-a-mapping"],
+    ids=["syntax", "encoding", "python-tag", "size", "not-a-mapping", "duplicate-key"],
 )
 def test_uploads_are_data_only(content: bytes, message: str) -> None:
     with pytest.raises(ScenarioError, match=message):

@@ -5,7 +5,7 @@ edits into a new config dict, which the page validates with :func:`parse_scenari
 config, so a bad edit (a home opening after it closes, say) is reported field by field.
 
 Nothing here accepts a file-system path or code from the browser: shipped configs are offered by
-name, and an upload is parsed with ``yaml.safe_load`` (plain data only).
+name, and an upload is parsed as plain data (a safe loader that refuses a key given twice).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import yaml
 from simulation.errors import Issue, ScenarioError
 from simulation.outputs import write_outputs
 from simulation.runner import RunResult
-from simulation.scenario import Scenario, parse_scenario
+from simulation.scenario import Scenario, parse_scenario, parse_yaml
 
 MAX_UPLOAD_BYTES = 1_000_000
 # Parameters of every distribution kind that scale with the variable (lengths in days):
@@ -84,13 +84,7 @@ def scenario_from_upload(content: bytes, filename: str = "upload.yaml") -> Scena
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         raise ScenarioError([Issue("(file)", "not UTF-8 text")], source) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ScenarioError([Issue(where, f"YAML syntax: {problem}")], source) from None
+    data = parse_yaml(text, source)
     return parse_scenario(data, source)
 
 
