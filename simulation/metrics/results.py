@@ -3,10 +3,9 @@ names and order of its summary (:data:`SUMMARY_COLUMNS`) and headline figures.""
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import pandas as pd
 from numpy.typing import NDArray
@@ -90,24 +89,22 @@ SUMMARY_COLUMNS = (
 )
 
 
-_SUMMARY_NAMES = frozenset(SUMMARY_COLUMNS)
-_in_order = operator.itemgetter(*SUMMARY_COLUMNS)
-
-
 def in_summary_order(*parts: dict[str, float]) -> dict[str, float]:
     """The families' summary figures as one dict in :data:`SUMMARY_COLUMNS` order (each
     figure given by exactly one family)."""
-    merged: dict[str, float] = {}
+    summary: dict[str, float | None] = dict.fromkeys(SUMMARY_COLUMNS)
     n = 0
     for part in parts:
-        merged.update(part)
+        summary.update(part)  # (existing keys keep their place)
         n += len(part)
-    if n != len(SUMMARY_COLUMNS) or len(merged) != n or not _SUMMARY_NAMES.issuperset(merged):
+    # Nothing outside SUMMARY_COLUMNS, nothing missing, so (as many given) nothing twice.
+    if len(summary) != len(SUMMARY_COLUMNS) or n != len(summary) or None in summary.values():
+        given = [k for part in parts for k in part]
         raise ValueError(
             "the families' summary figures are not SUMMARY_COLUMNS, each once: "
-            f"{sorted(merged.keys() ^ _SUMMARY_NAMES)} (given {n})"
+            f"{sorted(set(given) ^ set(SUMMARY_COLUMNS))} ({n} given)"
         )
-    return dict(zip(SUMMARY_COLUMNS, _in_order(merged), strict=True))
+    return cast(dict[str, float], summary)
 
 
 @dataclass(frozen=True)

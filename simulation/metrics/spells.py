@@ -266,36 +266,22 @@ Intervals: TypeAlias = dict[int, list[tuple[float, float]]]  # per unit, [start,
 def _intervals_by_unit(
     log: FrozenLog, rows: NDArray[np.intp], opens: int, ends: int, horizon: float
 ) -> Intervals:
-    """Per unit, [start, end) intervals from ``opens`` to the next ``ends`` (or the horizon),
-    in log order.
+    """Per unit, [start, end) intervals from ``opens`` to the next ``ends`` (or the horizon).
 
-    ``rows``: the log rows of both kinds (and no other), in log order. A repeated ``opens`` (or
-    an ``ends`` with nothing open) is ignored.
+    ``rows``: the log rows of both kinds, in log order. A repeated ``opens`` (or an ``ends``
+    with nothing open) is ignored.
     """
-    if not len(rows):
-        return {}
-    order = log.unit[rows].argsort(kind="stable")  # by unit, in log order within each
-    rows = rows[order]
-    unit, is_open = log.unit[rows], log.kind[rows] == opens
-    first_of_unit = np.empty(len(rows), dtype=bool)
-    first_of_unit[0] = True
-    np.not_equal(unit[1:], unit[:-1], out=first_of_unit[1:])
-    # What counts: the first of each run of opens, and of each run of ends after an open (so a
-    # unit's leading ends do not): per unit, opens and ends then alternate from an open.
-    counts = first_of_unit.copy()
-    counts[1:] |= is_open[1:] != is_open[:-1]
-    counts &= is_open | ~first_of_unit
-    at = counts.nonzero()[0]
-    unit, is_open, time = unit[at], is_open[at], log.time[rows[at]]
-    # Each open ends at the next that counts, if that is its unit's (an end), else the horizon.
-    start = is_open.nonzero()[0]
-    end = start + 1
-    closed = end < len(at)
-    closed[closed] = unit[end[closed]] == unit[start[closed]]
-    ends_at: list[float] = time[np.minimum(end, len(at) - 1)].tolist()
-    for i in (~closed).nonzero()[0].tolist():
-        ends_at[i] = horizon
-    intervals = list(zip(time[start].tolist(), ends_at, strict=True))
-    units = unit[start]
-    bounds = [0, *((units[1:] != units[:-1]).nonzero()[0] + 1).tolist(), len(intervals)]
-    return {int(units[a]): intervals[a:b] for a, b in itertools.pairwise(bounds) if a < b}
+    out: Intervals = {}
+    started: dict[int, float] = {}
+    opens_code, ends_code = int(opens), int(ends)  # plain ints: no enum machinery in the loop
+    for kind, unit, time in zip(
+        log.kind[rows].tolist(), log.unit[rows].tolist(), log.time[rows].tolist(), strict=True
+    ):
+        if kind == opens_code:
+            if unit not in started:
+                started[unit] = time
+        elif kind == ends_code and unit in started:
+            out.setdefault(unit, []).append((started.pop(unit), time))
+    for unit, time in started.items():
+        out.setdefault(unit, []).append((time, horizon))
+    return out
