@@ -54,7 +54,7 @@ search_days = st.one_of(
     st.builds(lambda m: {"dist": "exponential", "mean": m}, _pos(0.5, 30)),
 )
 ages = st.one_of(
-    st.builds(lambda v: {"dist": "fixed", "value": v}, _pos(10, 18.5)),
+    st.builds(lambda v: {"dist": "fixed", "value": v}, _pos(10, 17.99)),
     st.just({"dist": "triangular", "min": 11, "mode": 14, "max": 17.99}),
     st.just({"dist": "uniform", "min": 16.5, "max": 18.2}),  # some at or past 18 on arrival
 )
