@@ -3,12 +3,16 @@
 The log is sorted once by kind (:class:`_RowsByKind`), once by child and once by unit
 (:class:`_Keyed`); every kind of spell is read from those sorts, and the jumps of every set of
 spells that is integrated come from one sort of them all (:func:`_jump_sets`).
+
+The records families pass on (here and in the families) are slotted dataclasses, and not frozen:
+they are built per replication and read many times, Python reads slots fastest, and a frozen
+dataclass sets each field through ``object.__setattr__``. Nothing changes them once built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,7 +53,8 @@ _CHILD_KINDS = (*PLACEMENT_BOUNDARIES, *_WAITING_BOUNDARIES, *_READY_BOUNDARIES)
 _UNIT_KINDS = (*_USABLE_BOUNDARIES, EventKind.AGENCY)
 
 
-class Usable(NamedTuple):
+@dataclass(slots=True)
+class Usable:
     """Beds usable in a unit, from UNIT_OPEN to UNIT_CLOSE (one spell per opening)."""
 
     unit: NDArray[np.int16]
@@ -60,7 +65,8 @@ class Usable(NamedTuple):
     bed_days: Array
 
 
-class Grouped(NamedTuple):
+@dataclass(slots=True)
+class Grouped:
     """Jumps of a set of spells grouped by the kind of their unit (time order within each),
     and the number of jumps of each kind."""
 
@@ -68,7 +74,8 @@ class Grouped(NamedTuple):
     sizes: list[int]
 
 
-class AllJumps(NamedTuple):
+@dataclass(slots=True)
+class AllJumps:
     """The jumps of every set of spells that is integrated (from one sort)."""
 
     placed: Jumps  # children placed
@@ -80,7 +87,8 @@ class AllJumps(NamedTuple):
     agency: Jumps  # agency cover
 
 
-class Context(NamedTuple):
+@dataclass(slots=True)
+class Context:
     """A replication's log and units, its calendar and price index, its spells and their jumps."""
 
     scenario: Scenario

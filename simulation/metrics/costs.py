@@ -8,7 +8,8 @@ Daily costs at start-date prices are step functions integrated against the price
 from __future__ import annotations
 
 import itertools
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,7 +28,8 @@ from simulation.metrics.market import Retainers
 from simulation.metrics.steps import AMOUNTS, COSTS, Array, Integrals, Rows, StepTable, _jumps
 
 
-class CostRows(NamedTuple):
+@dataclass(slots=True)
+class CostRows:
     """Where the costs' step functions are in the :class:`StepTable`, and each unit's daily
     cost of a bed (the rate of its void cost)."""
 
@@ -87,7 +89,8 @@ def _groups(sizes: list[int], codes: tuple[int, ...]) -> slice | NDArray[np.intp
     return np.concatenate([np.arange(first[c], first[c + 1]) for c in codes])
 
 
-class Costs(NamedTuple):
+@dataclass(slots=True)
+class Costs:
     """Cost per week, per financial year by part, and the summary figures."""
 
     weekly: dict[str, Array]

@@ -3,7 +3,7 @@ step-downs; and which placements are new (:class:`Placements`, which the market 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +13,8 @@ from simulation.metrics.context import Context
 from simulation.metrics.spells import _C
 
 
-class Placements(NamedTuple):
+@dataclass(slots=True)
+class Placements:
     """Every PLACE row (log order), and whether it is new: all but the initial cohort's own
     placements on day 0 (arrivals on the start date are new placements too)."""
 

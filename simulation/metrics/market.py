@@ -4,7 +4,7 @@ placement, with uplifts as price changes), retainers, and the most expensive 5% 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,7 +18,8 @@ from simulation.metrics.spells import _C
 from simulation.metrics.steps import Array
 
 
-class Retainers(NamedTuple):
+@dataclass(slots=True)
+class Retainers:
     """Retainers paid, in cash, by financial year and by week."""
 
     by_year: Array
@@ -86,7 +87,8 @@ def _last_place_of_child(
     return (before >= 0) & (log.child[place] == child), place
 
 
-class Market(NamedTuple):
+@dataclass(slots=True)
+class Market:
     """New placements per week and per financial year, and the summary figures."""
 
     weekly: dict[str, Array]

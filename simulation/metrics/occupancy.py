@@ -11,7 +11,8 @@ import functools
 import itertools
 import math
 import operator
-from typing import NamedTuple, cast
+from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from simulation.metrics.steps import COUNTS, LEVELS, Array, Integrals, Rows, Ste
 from simulation.metrics.voids import VOID_CAUSES, void_causes
 
 
-class StockRows(NamedTuple):
+@dataclass(slots=True)
+class StockRows:
     """Where the occupancy family's step functions are in the :class:`StepTable`."""
 
     children: Rows  # placed, one row per provision kind
@@ -56,7 +58,8 @@ def add_stock_steps(ctx: Context, steps: StepTable) -> StockRows:
     )
 
 
-class Occupancy(NamedTuple):
+@dataclass(slots=True)
+class Occupancy:
     """The occupancy family's weekly series, summary figures and per-unit table."""
 
     weekly: dict[str, Array]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -258,7 +259,8 @@ week; ``AMOUNTS``: daily amounts, by week and financial year; ``COSTS``: daily c
 prices, integrated against the price index, by week and financial year."""
 
 
-class Rows(NamedTuple):
+@dataclass(slots=True)
+class Rows:
     """Rows added to a :class:`StepTable` together: where to read their integrals."""
 
     group: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -81,7 +81,8 @@ def void_causes(
     return out
 
 
-class _Holds(NamedTuple):
+@dataclass(slots=True)
+class _Holds:
     """Beds held empty after a child left: from each BED_HOLD for its days, ended early by the
     unit's next closure (or the horizon)."""
 
@@ -104,7 +105,8 @@ def _holds(log: FrozenLog, rows: _RowsByKind, closes: dict[int, Array], horizon:
     return _Holds(hold_unit, t0, held_end)
 
 
-class _Queries(NamedTuple):
+@dataclass(slots=True)
+class _Queries:
     """Per bed unit, the intervals to overlap with its spells and holds: first an unbounded one
     (the overlaps are the spells' and holds' own lengths), then its staffing shortfalls, then
     its capped-fill pieces (a capped fill while also short of staff counts once, as staffing);
