@@ -46,10 +46,10 @@ def add_cost_steps(ctx: Context, steps: StepTable, agency_rate: float) -> CostRo
     over a post's own cost."""
     units, horizon, sp, us, j = ctx.units, ctx.horizon, ctx.placed, ctx.usable, ctx.jumps
     # Capital: each home's annuity, a fixed cash sum a year (not indexed), from its project start.
-    cap = np.array([u.capital_annual_gbp > 0 for u in units], dtype=bool)
-    cap_on = np.array([u.capital_from_day for u in units])[cap]
-    cap_off = cap_on + np.array([u.capital_years * DAYS_PER_YEAR for u in units])[cap]
-    cap_rate = np.array([u.capital_annual_gbp / DAYS_PER_YEAR for u in units])[cap]
+    financed = [u for u in units if u.capital_annual_gbp > 0]
+    cap_on = np.array([u.capital_from_day for u in financed], dtype=float)
+    cap_off = cap_on + np.array([u.capital_years * DAYS_PER_YEAR for u in financed], dtype=float)
+    cap_rate = np.array([u.capital_annual_gbp / DAYS_PER_YEAR for u in financed], dtype=float)
     cap_on, cap_off = np.clip(cap_on, 0.0, horizon), np.clip(cap_off, 0.0, horizon)
     cap_jumps = _jumps(cap_on, cap_off)
     capital = steps.add(
