@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import simpy
 
@@ -58,6 +59,22 @@ PlaceHook = Callable[[int, int], None]
 
 def _no_search(child: int, kind: str, stage: int) -> None:
     raise RuntimeError(f"no market search attached for the {kind!r} stage")
+
+
+def _candidates(units: list[UnitInfo]) -> dict[tuple[str, int], list[int]]:
+    """Bed units of each kind that accept each need, in priority (config) order."""
+    n_needs = 1 + max((nd for u in units for nd in u.needs), default=0)
+    return {
+        (k, nd): [u.index for u in units if u.kind == k and nd in u.needs]
+        for k in BED_KINDS
+        for nd in range(n_needs)
+    }
+
+
+def _per_child(children: Children, attr: str | None) -> list[Any] | None:
+    """A market placement's terms come from the child (kinds.price_attr, in_city_attr):
+    what it costs and where the child then lives; a bed unit's are its own (None)."""
+    return getattr(children, attr) if attr else None
 
 
 class Placements:
@@ -101,22 +118,10 @@ class Placements:
         self.solo_in = [0] * len(units)  # children of a solo need living in each unit
         self.staff_closed = [0] * len(units)  # beds out of use while short-staffed
         self.beds = [u.beds for u in units]  # 0 for markets: never "room" in the bed sense
-        n_needs = 1 + max((nd for u in units for nd in u.needs), default=0)
-        # Bed units of each kind that accept each need, in priority (config) order.
-        self.candidates = {
-            (k, nd): [u.index for u in units if u.kind == k and nd in u.needs]
-            for k in BED_KINDS
-            for nd in range(n_needs)
-        }
+        self.candidates = _candidates(units)
         self.market_unit = {u.kind: u.index for u in units if not u.has_beds}
-        # What a placement in each unit costs and where the child then lives: per-child
-        # attributes for a market (see kinds.price_attr), the unit's own for a bed unit.
-        self.price_of: list[list[float] | None] = []
-        self.in_city_of: list[list[bool] | None] = []
-        for u in units:
-            price_attr, in_city_attr = KIND[u.kind].price_attr, KIND[u.kind].in_city_attr
-            self.price_of.append(getattr(children, price_attr) if price_attr else None)
-            self.in_city_of.append(getattr(children, in_city_attr) if in_city_attr else None)
+        self.price_of = [_per_child(children, KIND[u.kind].price_attr) for u in units]
+        self.in_city_of = [_per_child(children, KIND[u.kind].in_city_attr) for u in units]
         # Hot-path views: plain lists and flags looked up once, not per call.
         self.rows = log.rows
         self.free = list(self.beds)  # beds - occupants - held - staff-closed (bed units)
