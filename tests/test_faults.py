@@ -21,6 +21,7 @@ import pytest
 
 from simulation.cli import main
 from simulation.outputs import MARKER, OUTPUT_FILES
+from simulation.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = str(ROOT / "configs" / "minimal.yaml")
@@ -296,3 +297,43 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_proc
+def test_ctrl_c_during_an_experiment_keeps_batches_and_says_how_to_resume(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    spec = str(ROOT / "experiments" / "opening-delays.yaml")
+    args = ["experiment", spec, "-n", "60", "--workers", "2", "--db", str(db), "--quiet"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulation.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    stored = 0
+    while stored == 0:  # wait until some batches are stored
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("the experiment stored nothing")
+        time.sleep(1.0)
+        try:
+            runs = ResultsStore(db).runs()
+            stored = int(runs["replications"].sum()) if len(runs) else 0
+        except Exception:  # the writer holds the file: try again
+            stored = 0
+    kids = _children(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "interrupted" in lines[0], err
+    assert "to resume, run again: sufficiency experiment" in lines[0]
+    assert _wait_gone(kids, 5) == []
+    runs = ResultsStore(db).runs()
+    assert set(runs["status"]) == {"interrupted"}
+    assert int(runs["replications"].sum()) >= stored  # nothing stored was lost

@@ -7,6 +7,7 @@ the field or path and what is allowed, exit code 2, and nothing written.
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simulation.cli.common import check_output_file, fail, fail_write, progress_bar
+from simulation.cli.common import check_output_file, fail, fail_write, interrupted, progress_bar
 from simulation.errors import ScenarioError
 from simulation.experiments.driver import ExperimentResult, run_experiment, run_in_memory
 from simulation.experiments.executor import SchedulerError, parse_scheduler
@@ -181,6 +182,9 @@ def experiment_command(
             )
     except (StoreError, SchedulerError) as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        again = shlex.join(["sufficiency", *sys.argv[1:]])
+        interrupted(f"every finished batch is kept in {db}; to resume, run again: {again}")
     if quiet:
         print(db)
         return

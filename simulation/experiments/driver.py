@@ -165,6 +165,42 @@ def _run_experiment(
         )
         run_ids[st.name], done[st.name] = store.ensure_run(rec)
 
+    try:
+        ran, final_n = _run_rounds(
+            exp, store, weekly, batch_size, progress, set_total, active, run_ids, done
+        )
+    except KeyboardInterrupt:
+        # Whole batches already stored stay; the runs say they stopped, not that they run on.
+        for rid in run_ids.values():
+            store.finish_run(rid, status="interrupted")
+        raise
+    for rid in run_ids.values():
+        store.finish_run(rid)
+    summary = _load_summary(store, exp, run_ids, final_n)
+    return ExperimentResult(
+        experiment=exp,
+        replications=final_n,
+        summary=summary,
+        run_ids=run_ids,
+        elapsed_seconds=time.perf_counter() - t0,
+        ran=ran,
+        where=active.description,
+    )
+
+
+def _run_rounds(
+    exp: Experiment,
+    store: ResultsStore,
+    weekly: bool,
+    batch_size: int | None,
+    progress: ProgressCallback | None,
+    set_total: TotalCallback | None,
+    active: Runner,
+    run_ids: dict[str, str],
+    done: dict[str, set[int]],
+) -> tuple[int, int]:
+    """Run the experiment's rounds, storing each batch as it finishes; return the replications
+    run here and the replications per strategy reached."""
     ran = 0
     final_n = 0
     for lo, hi in _rounds(exp):
@@ -197,18 +233,7 @@ def _run_experiment(
                 if set_total:
                     set_total(hi * len(exp.strategies))
                 break
-    for rid in run_ids.values():
-        store.finish_run(rid)
-    summary = _load_summary(store, exp, run_ids, final_n)
-    return ExperimentResult(
-        experiment=exp,
-        replications=final_n,
-        summary=summary,
-        run_ids=run_ids,
-        elapsed_seconds=time.perf_counter() - t0,
-        ran=ran,
-        where=active.description,
-    )
+    return ran, final_n
 
 
 def _load_summary(
