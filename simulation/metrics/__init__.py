@@ -47,8 +47,8 @@ from simulation.metrics.spells import (
 from simulation.metrics.steps import StepTable, step_integral
 from simulation.metrics.voids import VOID_CAUSES, void_causes
 from simulation.model import Replication
-from simulation.processes.placement import UnitInfo
 from simulation.scenario import Scenario
+from simulation.units import UnitInfo
 
 
 def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:

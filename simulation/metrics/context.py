@@ -45,8 +45,8 @@ from simulation.metrics.spells import (
 )
 from simulation.metrics.steps import Array, Jumps, _group_jumps, _jump_sets
 from simulation.model import Replication
-from simulation.processes.placement import UnitInfo
 from simulation.scenario import Scenario
+from simulation.units import UnitInfo
 
 # The kinds of row sorted by child, and by unit: every spell of either key is read from them.
 _CHILD_KINDS = (*PLACEMENT_BOUNDARIES, *_WAITING_BOUNDARIES, *_READY_BOUNDARIES)

@@ -13,7 +13,7 @@ from simulation.events import FrozenLog
 from simulation.metrics.kinds import has_beds
 from simulation.metrics.spells import _C, Intervals, Spells, _intervals_by_unit, _RowsByKind
 from simulation.metrics.steps import Array
-from simulation.processes.placement import UnitInfo
+from simulation.units import UnitInfo
 
 VOID_CAUSES = ("turnaround", "staffing", "phased_fill", "other")
 
