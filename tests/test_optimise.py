@@ -296,3 +296,19 @@ def test_cli_optimise(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["optimise", str(bad)])
     assert res.exit_code == 2
     assert f"error: {bad}: shortlist" in res.output
+
+
+def test_cli_optimise_checks_its_output_before_any_work(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from simulation.cli import app
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = blocker / "opt.csv"
+    res = CliRunner().invoke(app, ["optimise", str(write(tmp_path)), "-n", "6", "-o", str(out)])
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "--out: cannot write" in lines[0], res.output
+    assert "Optimise" not in res.output  # refused before the screen and the simulations
+    assert blocker.read_text() == "not a folder"

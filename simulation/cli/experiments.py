@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simulation.atomic import atomic_file
 from simulation.cli.common import check_output_file, fail, fail_write, interrupted, progress_bar
 from simulation.errors import ScenarioError
 from simulation.experiments.driver import ExperimentResult, run_experiment, run_in_memory
@@ -527,8 +528,10 @@ def optimise_command(
         opt = load_optimisation(spec)
     except ScenarioError as exc:
         fail(exc.one_line())
-    if out is not None and out.suffix.lower() != ".csv":
-        fail(f"--out: '{out}' is not a .csv file")
+    if out is not None:
+        if out.suffix.lower() != ".csv":
+            fail(f"--out: '{out}' is not a .csv file")
+        check_output_file(out)  # before the screen and the simulations, not after
     opt = opt.with_options(replications=replications, seed=seed, shortlist=shortlist)
     k = min(opt.shortlist, len(opt.candidates))
     with progress_bar(f"Optimise {opt.name}", k * opt.replications, quiet, on=console) as (
@@ -541,10 +544,11 @@ def optimise_command(
         table = result.screened.merge(
             result.shortlist[["candidate", *SIM_COLUMNS]], on="candidate", how="left"
         )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        table.to_csv(tmp, index=False)
-        tmp.replace(out)  # all or nothing
+        try:
+            with atomic_file(out) as tmp:  # all or nothing
+                table.to_csv(tmp, index=False)
+        except OSError as exc:
+            fail_write("--out", out, exc)
         console.print(f"{len(table)} candidates written to {out}", markup=False)
 
 
