@@ -112,13 +112,14 @@ def test_read_only_out(read_only_dir: Path, capsys: pytest.CaptureFixture[str]) 
         ["report", "{ours}", "-o", "{ro}/r.html"],
         ["results", "export", "anything", "-o", "{ro}/e.csv"],
         ["schema", "-o", "{ro}/s.json"],
+        ["synth-903", "{minimal}", "-o", "{ro}/extract"],
     ],
 )
 def test_other_outputs_read_only(
     args: list[str], ours: Path, read_only_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
-    argv = [a.format(ours=ours, ro=read_only_dir) for a in args]
+    argv = [a.format(ours=ours, ro=read_only_dir, minimal=MINIMAL) for a in args]
     assert main([*argv, "--db", str(ours.parent / "r.duckdb")] if "export" in args else argv) == 2
     assert f"cannot write {read_only_dir}" in one_error_line(capsys)
 

@@ -19,7 +19,16 @@ from simulation.calibration.codes import DEFAULT_RESIDENTIAL
 from simulation.calibration.estimate import CalibrationError
 from simulation.calibration.mapping import Rules, check_residential_codes, read_providers
 from simulation.calibration.readers import DataIssue, Extract, ExtractError, read_extract
-from simulation.cli.common import console, err_console, fail, fail_lines, load_config
+from simulation.cli.common import (
+    check_output_file,
+    check_output_folder,
+    console,
+    err_console,
+    fail,
+    fail_lines,
+    fail_write,
+    load_config,
+)
 from simulation.errors import ScenarioError
 
 MAX_WARNINGS_SHOWN = 10
@@ -131,6 +140,7 @@ def calibrate_command(
 
     if out.exists() and not overwrite:
         fail(f"--out: {out} already exists (use --overwrite to replace it)")
+    check_output_file(out)  # before reading and fitting the extract, not after
     rules = _rules(providers, residential_codes, city_postcodes)
     extract = _extract(episodes, header, strict)
     try:
@@ -151,12 +161,15 @@ def calibrate_command(
         )
     except ScenarioError as exc:
         fail(exc.one_line())
-    if report:
-        from simulation.calibration.report import write_report
+    try:
+        if report:
+            from simulation.calibration.report import write_report
 
-        with atomic_dir(report_dir, overwrite=True) as tmp:
-            write_report(cal, tmp, scenario_name)
-    write_text_atomic(out, text)
+            with atomic_dir(report_dir, overwrite=True) as tmp:
+                write_report(cal, tmp, scenario_name)
+        write_text_atomic(out, text)
+    except OSError as exc:
+        fail_write("--out", out, exc)
     for need in cal.needs:
         a, los = cal.arrivals[need], cal.los[need]
         console.print(
@@ -210,8 +223,10 @@ def backtest_command(
     from simulation.calibration.backtest import backtest
     from simulation.calibration.report import backtest_figure
 
-    if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
-        fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
+    if out is not None:
+        check_output_folder(out)  # before the simulations, not after
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
     rules = _rules(providers, residential_codes, city_postcodes)
     extract = _extract(episodes, header, strict=False)
     try:
@@ -244,14 +259,17 @@ def backtest_command(
         markup=False,
     )
     if out is not None:
-        with atomic_dir(out, overwrite=True) as tmp:
-            m.to_csv(tmp / "backtest.csv", index=False)
-            backtest_figure(
-                m,
-                tmp / "backtest.png",
-                f"Back-test from {result.as_of}: coverage {result.coverage:.0%}",
-            )
-            (tmp / "scenario.yaml").write_text(result.scenario_text, encoding="utf-8")
+        try:
+            with atomic_dir(out, overwrite=True) as tmp:
+                m.to_csv(tmp / "backtest.csv", index=False)
+                backtest_figure(
+                    m,
+                    tmp / "backtest.png",
+                    f"Back-test from {result.as_of}: coverage {result.coverage:.0%}",
+                )
+                (tmp / "scenario.yaml").write_text(result.scenario_text, encoding="utf-8")
+        except OSError as exc:
+            fail_write("--out", out, exc)
         console.print(f"written to {out}/", markup=False)
 
 
@@ -274,6 +292,7 @@ def synth_command(
     from simulation.calibration.synth import synth_903
 
     scenario = load_config(config)
+    check_output_folder(out)  # before the simulation, not after
     if out.exists() and any(out.iterdir()) and not overwrite:
         fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
     s = synth_903(
@@ -282,10 +301,13 @@ def synth_command(
         as_of=_date(as_of),
         messiness=messiness,
     )
-    with atomic_dir(out, overwrite=True) as tmp:
-        s.write(str(tmp))
-        # The truth, to compare a calibration with.
-        shutil.copyfile(config, tmp / "truth.yaml")
+    try:
+        with atomic_dir(out, overwrite=True) as tmp:
+            s.write(str(tmp))
+            # The truth, to compare a calibration with.
+            shutil.copyfile(config, tmp / "truth.yaml")
+    except OSError as exc:
+        fail_write("--out", out, exc)
     console.print(
         f"{len(s.episodes)} episodes of {len(s.header)} children, {s.extract_start} to "
         f"{s.as_of}, written to {out}/ (episodes.csv, header.csv, providers.csv, truth.yaml)",

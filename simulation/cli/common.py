@@ -94,6 +94,16 @@ def check_output_file(path: Path, option: str = "--out") -> None:
         fail_write(option, path, exc)
 
 
+def check_output_folder(path: Path, option: str = "--out") -> None:
+    """Fail (one line, exit 2) unless a folder can be written at ``path``; nothing is created."""
+    if path.exists() and not path.is_dir():
+        fail(f"{option}: {path} is a file (give a folder)")
+    try:
+        check_can_create(path / "probe")
+    except OSError as exc:
+        fail_write(option, path, exc)
+
+
 def interrupted(what: str = "nothing was written") -> NoReturn:
     """One line saying the command was interrupted, exit code 130."""
     err_console.print(f"interrupted: stopped by Ctrl-C; {what}", markup=False)
