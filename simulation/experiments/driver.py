@@ -165,10 +165,39 @@ def _run_experiment(
         )
         run_ids[st.name], done[st.name] = store.ensure_run(rec)
 
+    ran = 0
+    final_n = 0
     try:
-        ran, final_n = _run_rounds(
-            exp, store, weekly, batch_size, progress, set_total, active, run_ids, done
-        )
+        for lo, hi in _rounds(exp):
+            already = sum(len({r for r in done[s.name] if lo <= r < hi}) for s in exp.strategies)
+            if progress and already:
+                progress(already)
+            missing = {
+                i: sorted(set(range(lo, hi)) - done[s.name]) for i, s in enumerate(exp.strategies)
+            }
+            n_missing = sum(len(m) for m in missing.values())
+            size = batch_size or _batch_size(n_missing, active.slots)
+            tasks = [
+                Task(i, exp.strategies[i].scenario, tuple(reps[k : k + size]), exp.seed, weekly)
+                for k in range(0, max((len(m) for m in missing.values()), default=0), size)
+                for i, reps in missing.items()
+                if reps[k : k + size]
+            ]
+            for key, tables in active.imap_unordered(tasks):
+                name = exp.strategies[key].name
+                store.write_batches([(run_ids[name], tables)])
+                reps = [int(r) for r in tables["summary"]["replication"]]
+                done[name].update(reps)
+                ran += len(reps)
+                if progress:
+                    progress(len(reps))
+            final_n = hi
+            if exp.stop is not None and hi < exp.stop.max:
+                summary = _load_summary(store, exp, run_ids, hi)
+                if _rule_met(exp, summary):
+                    if set_total:
+                        set_total(hi * len(exp.strategies))
+                    break
     except KeyboardInterrupt:
         # Whole batches already stored stay; the runs say they stopped, not that they run on.
         for rid in run_ids.values():
@@ -186,54 +215,6 @@ def _run_experiment(
         ran=ran,
         where=active.description,
     )
-
-
-def _run_rounds(
-    exp: Experiment,
-    store: ResultsStore,
-    weekly: bool,
-    batch_size: int | None,
-    progress: ProgressCallback | None,
-    set_total: TotalCallback | None,
-    active: Runner,
-    run_ids: dict[str, str],
-    done: dict[str, set[int]],
-) -> tuple[int, int]:
-    """Run the experiment's rounds, storing each batch as it finishes; return the replications
-    run here and the replications per strategy reached."""
-    ran = 0
-    final_n = 0
-    for lo, hi in _rounds(exp):
-        already = sum(len({r for r in done[s.name] if lo <= r < hi}) for s in exp.strategies)
-        if progress and already:
-            progress(already)
-        missing = {
-            i: sorted(set(range(lo, hi)) - done[s.name]) for i, s in enumerate(exp.strategies)
-        }
-        n_missing = sum(len(m) for m in missing.values())
-        size = batch_size or _batch_size(n_missing, active.slots)
-        tasks = [
-            Task(i, exp.strategies[i].scenario, tuple(reps[k : k + size]), exp.seed, weekly)
-            for k in range(0, max((len(m) for m in missing.values()), default=0), size)
-            for i, reps in missing.items()
-            if reps[k : k + size]
-        ]
-        for key, tables in active.imap_unordered(tasks):
-            name = exp.strategies[key].name
-            store.write_batches([(run_ids[name], tables)])
-            reps = [int(r) for r in tables["summary"]["replication"]]
-            done[name].update(reps)
-            ran += len(reps)
-            if progress:
-                progress(len(reps))
-        final_n = hi
-        if exp.stop is not None and hi < exp.stop.max:
-            summary = _load_summary(store, exp, run_ids, hi)
-            if _rule_met(exp, summary):
-                if set_total:
-                    set_total(hi * len(exp.strategies))
-                break
-    return ran, final_n
 
 
 def _load_summary(
