@@ -54,6 +54,16 @@ _UNIT_KINDS = (*_USABLE_BOUNDARIES, EventKind.AGENCY)
 
 
 @dataclass(slots=True)
+class FamilyTables:
+    """What a family of metrics returns: its weekly series, its columns by financial year and
+    its summary figures."""
+
+    weekly: dict[str, Array]
+    finance: dict[str, Array]
+    summary: dict[str, float]
+
+
+@dataclass(slots=True)
 class Usable:
     """Beds usable in a unit, from UNIT_OPEN to UNIT_CLOSE (one spell per opening)."""
 

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulation.calendar import DAYS_PER_YEAR
-from simulation.metrics.context import Context
+from simulation.metrics.context import Context, FamilyTables
 from simulation.metrics.kinds import (
     BED_KINDS,
     MARKET_CODES,
@@ -89,16 +89,7 @@ def _groups(sizes: list[int], codes: tuple[int, ...]) -> slice | NDArray[np.intp
     return np.concatenate([np.arange(first[c], first[c + 1]) for c in codes])
 
 
-@dataclass(slots=True)
-class Costs:
-    """Cost per week, per financial year by part, and the summary figures."""
-
-    weekly: dict[str, Array]
-    finance: dict[str, Array]
-    summary: dict[str, float]
-
-
-def costs(ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers) -> Costs:
+def costs(ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers) -> FamilyTables:
     """Costs per financial year, per week (``cost_gbp``) and over the run."""
     finance: dict[str, Array] = {}
     weekly_cost = np.zeros(len(ctx.cal.week_len))
@@ -126,7 +117,7 @@ def costs(ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers) -> 
     summary["cost_agency_gbp"] = ig.year_total(rows.agency)[0]
     summary["cost_total_gbp"] = float(finance["total_gbp"].sum())
     summary["cost_per_year_gbp"] = summary["cost_total_gbp"] / ctx.years
-    return Costs({"cost_gbp": weekly_cost}, finance, summary)
+    return FamilyTables({"cost_gbp": weekly_cost}, finance, summary)
 
 
 def _by_kind(running: Array | list[float], market: Array | list[float]) -> dict[str, Any]:

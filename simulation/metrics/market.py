@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from simulation.events import FrozenLog
 from simulation.metrics.bins import bin_counts, weighted_bins
-from simulation.metrics.context import Context
+from simulation.metrics.context import Context, FamilyTables
 from simulation.metrics.flows import Placements
 from simulation.metrics.kinds import _FRAMEWORK, _SPOT, _UNREGISTERED, market_codes
 from simulation.metrics.spells import _C
@@ -87,16 +87,9 @@ def _last_place_of_child(
     return (before >= 0) & (log.child[place] == child), place
 
 
-@dataclass(slots=True)
-class Market:
-    """New placements per week and per financial year, and the summary figures."""
-
-    weekly: dict[str, Array]
-    finance: dict[str, Array]
-    summary: dict[str, float]
-
-
-def market(ctx: Context, placed: Placements, spot_bed_days: float, weekly_spot: Array) -> Market:
+def market(
+    ctx: Context, placed: Placements, spot_bed_days: float, weekly_spot: Array
+) -> FamilyTables:
     """New market placements per week and year, and the market's summary figures.
 
     ``spot_bed_days``: bed-days in spot placements; ``weekly_spot``: children in spot, weekly.
@@ -124,7 +117,7 @@ def market(ctx: Context, placed: Placements, spot_bed_days: float, weekly_spot: 
         _percentile(spot_prices, 95) if len(spot_prices) else math.nan
     )
     summary.update(_top_placements(ctx))
-    return Market(weekly, finance, summary)
+    return FamilyTables(weekly, finance, summary)
 
 
 def _top_placements(ctx: Context) -> dict[str, float]:
