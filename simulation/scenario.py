@@ -122,6 +122,13 @@ class RunSettings(Strict):
 class NeedDemand(Strict):
     """Arrivals into residential care for one need category."""
 
+    label: str | None = Field(
+        None,
+        min_length=1,
+        max_length=60,
+        description="Display name of the need in tables, charts and the app "
+        "(default: the key, e.g. 'ebd').",
+    )
     arrivals_per_year: float = Field(
         ge=0, le=MAX_ARRIVALS_PER_YEAR, description="Mean new residential entries per year."
     )
@@ -615,6 +622,10 @@ class Scenario(Strict):
     @property
     def need_names(self) -> list[str]:
         return list(self.demand.needs)
+
+    def need_label(self, need: str) -> str:
+        """The need's display name: its `label`, else its key."""
+        return self.demand.needs[need].label or need
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-friendly dict that validates back to an equal scenario."""
