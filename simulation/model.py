@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from simulation.calendar import DAYS_PER_YEAR, day_of
 from simulation.events import EventLog, FrozenLog
+from simulation.processes.admissions import PlannedAdmissions
 from simulation.processes.arrivals import Children, draw_children, start_arrivals
 from simulation.processes.contracts import dps_trigger
 from simulation.processes.homes import (
@@ -73,6 +74,10 @@ def attach_flows(
     PhasedFill(placements)
     StayLimits(placements)
     Markets(placements, interim_after_days(scenario))
+    windows = any(n.planning_window_days > 0 for n in scenario.demand.needs.values())
+    transitions = any(u.transition_days is not None for u in placements.units)
+    if windows or transitions:
+        PlannedAdmissions(placements, windows, transitions)
     if policy.breakdown_rate_per_year:
         rates = {
             str(k): v / DAYS_PER_YEAR for k, v in policy.breakdown_rate_per_year.items() if v > 0

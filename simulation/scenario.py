@@ -155,6 +155,31 @@ class NeedDemand(Strict):
         max_length=MAX_COUNT,
         description="Known arrivals on given dates, in addition to the random ones.",
     )
+    female_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the need's children who are girls (for homes that admit one sex).",
+    )
+    flags: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="Prevalence of each risk or vulnerability flag (named in matching.flags) "
+        "among the need's children, drawn independently per child.",
+    )
+    emergency_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of arrivals that are emergencies: placed the same day in a bed that "
+        "takes emergencies, else through the market at once.",
+    )
+    planning_window_days: float = Field(
+        0.0,
+        ge=0,
+        le=365,
+        description="A planned (non-emergency) arrival waits up to this many days for a council "
+        "or block bed it fits before the market search starts.",
+    )
 
 
 class CohortEntry(Strict):
@@ -222,20 +247,80 @@ class PhasedFill(Strict):
     months: int = Field(ge=1, le=1200, description="For this many months after opening.")
 
 
+SexName = Literal["female", "male"]
+MAX_FLAGS = 6  # a child's flags use spare columns of its row of uniforms
+
+
+def _both_sexes() -> list[SexName]:
+    return ["female", "male"]
+
+
+class Admission(Strict):
+    """Who a home (or contract) admits, from its statement of purpose, and the group it keeps.
+
+    A child is admitted only if these rules hold for the child and for the group it would join;
+    the registered manager's remaining judgement is ``match_probability`` on the unit.
+    """
+
+    age_min_years: float = Field(0.0, ge=0, le=25, description="Youngest age admitted, in years.")
+    age_max_years: float = Field(
+        25.0,
+        gt=0,
+        le=25,
+        description="Admitted while younger than this, in years (ages 11-17 is 11 to 18).",
+    )
+    max_age_gap_years: float | None = Field(
+        None, ge=0, le=25, description="Largest age gap within the group. Omitted = any."
+    )
+    sexes: list[SexName] = Field(
+        default_factory=_both_sexes, min_length=1, description="Sexes admitted."
+    )
+    max_with_flag: dict[str, Annotated[int, Field(ge=0, le=50)]] = Field(
+        default_factory=dict,
+        description="Most residents at once carrying each flag (0 = none admitted).",
+    )
+    incompatible: bool = Field(
+        True,
+        description="Apply matching.incompatible: no child placed with a child the pair rules out.",
+    )
+    takes_emergencies: bool = Field(True, description="Admits emergencies (same-day placements).")
+
+
 class BedRules(Strict):
     """How a home or contract admits children (shared by homes, block contracts and DPS)."""
 
     turnaround_days: Duration | None = Field(
         None,
         description="Days a bed stays empty after a child leaves, before the next child can "
-        "move in (preparing the room, matching, a planned move-in). Omitted = none.",
+        "move in, as one lump. Omitted = none. Prefer the split: repair_probability and "
+        "repair_days, transition_days, and admission rules (matching then emerges).",
+    )
+    repair_probability: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Chance a bed needs repair or redecoration after a child leaves.",
+    )
+    repair_days: Duration | None = Field(
+        None, description="Days a bed needing repair is out of use."
+    )
+    transition_days: Duration | None = Field(
+        None,
+        description="Days from matching a planned (non-emergency) child to their move-in "
+        "(notice, introductory visits); the bed is kept for them meanwhile. Omitted = none.",
+    )
+    admission: Admission | None = Field(
+        None,
+        description="Admission rules (age range and gap, sexes, flag limits, emergencies). "
+        "Omitted = matching.default_admission, else everyone.",
     )
     match_probability: float = Field(
         1.0,
         gt=0,
         le=1,
-        description="Chance that a child can be matched with the children already living there; "
-        "a child who cannot tries the next option. An empty unit always matches.",
+        description="Chance that a child who fits the admission rules is accepted into the "
+        "group already living there (the rest of the manager's impact risk assessment); a "
+        "child who is not tries the next option. An empty unit always accepts.",
     )
     solo_needs: list[str] = Field(
         default_factory=list,
@@ -588,6 +673,25 @@ class Staffing(Strict):
     )
 
 
+class Matching(Strict):
+    """Children's risk and vulnerability flags, and which flags must not share a home."""
+
+    flags: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_FLAGS,
+        description="Flag names (lower-case), e.g. harm_to_others, vulnerable_to_harm.",
+    )
+    incompatible: list[tuple[str, str]] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Pairs [a, b]: a child with flag a is not placed with a child with flag b "
+        "(whoever arrived first).",
+    )
+    default_admission: Admission | None = Field(
+        None, description="Admission rules of every home and contract without its own."
+    )
+
+
 class Costs(Strict):
     """Prices move with one index from the start date."""
 
@@ -608,6 +712,9 @@ class Scenario(Strict):
     step_down: StepDown
     staffing: Staffing | None = Field(
         None, description="Staff turnover, recruitment and cover. Omitted = always staffed."
+    )
+    matching: Matching | None = Field(
+        None, description="Flags and group rules for matching. Omitted = no flags."
     )
     costs: Costs = Field(default_factory=Costs)
 
@@ -655,6 +762,7 @@ def cross_check(s: Scenario) -> list[Issue]:
         *_check_routes(s),
         *_check_flows(s),
         *_check_cohort(s),
+        *_check_matching(s),
         *_check_limits(s),
     ]
 
@@ -825,6 +933,7 @@ def _check_bed_units(s: Scenario) -> list[Issue]:
     bed_rule_owners += [(f"provision.dps[{i}]", d) for i, d in enumerate(s.provision.dps)]
     for path, rules in bed_rule_owners:
         issues += _check_names(f"{path}.solo_needs", rules.solo_needs, needs)
+        issues += _check_vacancies(path, rules)
     for i, d in enumerate(s.provision.dps):
         path = f"provision.dps[{i}]"
         issues += _check_names(f"{path}.needs", d.needs, needs)
@@ -836,6 +945,92 @@ def _check_bed_units(s: Scenario) -> list[Issue]:
         for j, t in enumerate(d.tranches):
             if not start <= t.date < end:
                 issues.append(Issue(f"{path}.tranches[{j}].date", f"{t.date} is outside the run"))
+    return issues
+
+
+def _check_vacancies(path: str, rules: BedRules) -> list[Issue]:
+    """The lump turnaround or its split, not both; a repair chance with its duration."""
+    issues: list[Issue] = []
+    split = rules.repair_probability > 0 or rules.transition_days is not None
+    if rules.turnaround_days is not None and split:
+        issues.append(
+            Issue(
+                f"{path}.turnaround_days",
+                "give turnaround_days (one lump) or repair_probability/repair_days and "
+                "transition_days (the split), not both: they would count the same days twice",
+            )
+        )
+    if rules.repair_probability > 0 and rules.repair_days is None:
+        issues.append(
+            Issue(f"{path}.repair_days", "needed when repair_probability is above 0 (in days)")
+        )
+    return issues
+
+
+def _check_admission(path: str, rules: Admission, flags: list[str]) -> list[Issue]:
+    issues: list[Issue] = []
+    if rules.age_min_years > rules.age_max_years:
+        issues.append(
+            Issue(
+                f"{path}.age_min_years",
+                f"{rules.age_min_years:g} is above age_max_years ({rules.age_max_years:g})",
+            )
+        )
+    for flag in rules.max_with_flag:
+        if flag not in flags:
+            issues.append(
+                Issue(
+                    f"{path}.max_with_flag.{shorten(flag)}",
+                    f"unknown flag (allowed: {_allowed(flags)}; define it in matching.flags)",
+                )
+            )
+    return issues
+
+
+def _check_matching(s: Scenario) -> list[Issue]:
+    """Flags are named once, in matching.flags; every use refers to one of them."""
+    issues: list[Issue] = []
+    m = s.matching
+    flags = list(m.flags) if m is not None else []
+    for i, flag in enumerate(flags):
+        if not _NAME_RE.match(flag):
+            issues.append(
+                Issue(f"matching.flags[{i}]", "lower-case letters, digits and _ (e.g. self_harm)")
+            )
+        elif flag in flags[:i]:
+            issues.append(Issue(f"matching.flags[{i}]", f"'{flag}' is listed twice"))
+    if m is not None:
+        for i, pair in enumerate(m.incompatible):
+            for j, flag in enumerate(pair):
+                if flag not in flags:
+                    issues.append(
+                        Issue(
+                            f"matching.incompatible[{i}][{j}]",
+                            f"unknown flag '{shorten(flag)}' (allowed: {_allowed(flags)})",
+                        )
+                    )
+        if m.default_admission is not None:
+            issues += _check_admission("matching.default_admission", m.default_admission, flags)
+    for name, need in s.demand.needs.items():
+        for flag in need.flags:
+            if flag not in flags:
+                issues.append(
+                    Issue(
+                        f"demand.needs.{name}.flags.{shorten(flag)}",
+                        f"unknown flag (allowed: {_allowed(flags)}; define it in matching.flags)",
+                    )
+                )
+    owners: list[tuple[str, BedRules]] = [
+        *((f"provision.homes[{i}]", h) for i, h in enumerate(s.provision.homes)),
+        *(
+            (f"provision.block_contracts[{i}]", b)
+            for i, b in enumerate(s.provision.block_contracts)
+        ),
+        *((f"provision.dps[{i}]", d) for i, d in enumerate(s.provision.dps)),
+    ]
+    for path, rules in owners:
+        if rules.admission is not None:
+            issues += _check_admission(f"{path}.admission", rules.admission, flags)
     return issues
 
 

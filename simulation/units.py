@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from simulation.calendar import DAYS_PER_YEAR, day_of
 from simulation.distributions import Distribution
 from simulation.kinds import INTERIM_KINDS, KIND, MARKET_KINDS
+from simulation.matching import GroupRule, group_rule
 from simulation.scenario import BlockContract, DpsProcurement, Home, Scenario
 from simulation.scenario_cache import per_scenario, read_only
 from simulation.streams import DrawBuffer, Streams
@@ -41,6 +42,10 @@ class UnitInfo:
     assumed_occupancy: float | None = None
     match_probability: float = 1.0
     turnaround: Distribution | None = None
+    repair_probability: float = 0.0
+    repair_days: Distribution | None = None
+    transition_days: Distribution | None = None
+    rule: GroupRule | None = None  # admission rules (None: everyone fits)
     solo_needs: frozenset[int] = frozenset()
     max_stay_days: float | None = None
     return_home_share: float = 0.0
@@ -68,23 +73,30 @@ class UnitInfo:
 
 @dataclass
 class UnitDraws:
-    """Per-unit random draws: matching a child to the group, bed turnaround days, and whether a
-    child at a short-stay home's limit returns home."""
+    """Per-unit random draws: matching a child to the group, bed turnaround, repair and
+    move-in transition days, and whether a child at a short-stay home's limit returns home."""
 
     match: DrawBuffer | None = None
     turnaround: DrawBuffer | None = None
     stay_limit: DrawBuffer | None = None
+    repair: DrawBuffer | None = None  # whether a vacated bed needs repair
+    repair_days: DrawBuffer | None = None
+    transition: DrawBuffer | None = None
 
 
 BedRules = Home | BlockContract | DpsProcurement
 
 
-def _bed_fields(rules: BedRules, needs: dict[str, int]) -> dict[str, Any]:
+def _bed_fields(scenario: Scenario, rules: BedRules, needs: dict[str, int]) -> dict[str, Any]:
     """UnitInfo fields shared by homes, block contracts and DPS tranches."""
     fill = rules.phased_fill
     return {
         "match_probability": rules.match_probability,
         "turnaround": rules.turnaround_days,
+        "repair_probability": rules.repair_probability,
+        "repair_days": rules.repair_days,
+        "transition_days": rules.transition_days,
+        "rule": group_rule(scenario, rules),
         "solo_needs": frozenset(needs[n] for n in rules.solo_needs),
         "max_stay_days": rules.max_stay_days,
         "return_home_share": rules.return_home_share,
@@ -207,7 +219,7 @@ def _units(scenario: Scenario) -> tuple[tuple[UnitInfo, ...], Mapping[str, int]]
                 beds=beds,
                 weekly_cost_gbp=cost,
                 planned_open_day=opened,
-                **_bed_fields(rules, needs),
+                **_bed_fields(scenario, rules, needs),
                 **extra,
             )
         )
@@ -363,6 +375,11 @@ def unit_draws(units: list[UnitInfo], streams: Streams) -> list[UnitDraws]:
             d.turnaround = DrawBuffer(streams(f"turnaround:{u.name}"), u.turnaround.ppf)
         if u.max_stay_days is not None:
             d.stay_limit = DrawBuffer(streams(f"stay_limit:{u.name}"))
+        if u.repair_probability > 0 and u.repair_days is not None:
+            d.repair = DrawBuffer(streams(f"repair:{u.name}"))
+            d.repair_days = DrawBuffer(streams(f"repair_days:{u.name}"), u.repair_days.ppf)
+        if u.transition_days is not None:
+            d.transition = DrawBuffer(streams(f"transition:{u.name}"), u.transition_days.ppf)
         draws.append(d)
     return draws
 

@@ -34,8 +34,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     # 1. The validated scenario (the config's schema and rules).
     ("scenario", "scenario_cache", "schema_doc"),
-    # 2. The scenario's units: kinds made concrete, bed schedules, per-unit draws.
-    ("units",),
+    # 2. The scenario's units: kinds made concrete, bed schedules, per-unit draws, admission rules.
+    ("units", "matching"),
     # 3. The SimPy processes: the cascade core and each flow.
     ("processes",),
     # 4. One replication: the model assembled and run, its event log.

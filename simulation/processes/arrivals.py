@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from simulation.calendar import DAYS_PER_YEAR, MONTHS, month_of_day
 from simulation.distributions import Distribution
+from simulation.matching import SAME_DAY
 from simulation.processes.timing import Urgent
 from simulation.scenario import ROUTE_NAMES, FrameworkMarket, Scenario, assign_initial_units
 from simulation.scenario_cache import per_scenario, read_only
@@ -50,6 +51,9 @@ FLOW_PREVENT = 3
 FLOW_UNREG_PRICE = 4
 FLOW_RETAINER = 5
 FLOW_RETAINER_DAYS = 6
+FLOW_SEX = 7
+FLOW_EMERGENCY = 8
+FLOW_FLAGS = 9  # columns 9-14: one per flag of matching.flags, in order
 N_FLOW_COLUMNS = 16
 
 
@@ -77,6 +81,14 @@ class Children:
     carer_days: list[float]  # time with a step-down foster carer (when carers are limited)
     prevent_u: list[float]  # uniform compared with a prevention service's share
     unregistered_price: list[float]
+    # Matching (simulation.matching): the day of birth (run days), sex, risk and vulnerability
+    # flags (a bit per matching.flags entry); until when an emergency must be placed the same
+    # day, and until when a planned arrival waits for a council or block bed (-inf: neither).
+    born: list[float]
+    female: list[bool]
+    flags: list[int]
+    emergency_until: list[float]
+    plan_until: list[float]
 
     def __len__(self) -> int:
         return len(self.need)
@@ -157,6 +169,10 @@ class _NeedPlan:
     los: Distribution
     age: Distribution
     route_cum: NDArray[np.float64]  # cumulative exit-route probabilities, in ROUTE_NAMES order
+    female_share: float
+    flag_prevalence: tuple[float, ...]  # per flag of matching.flags, in order
+    emergency_share: float
+    planning_window_days: float
     spot: _Prices
     framework: _Prices | None
     cohort: slice  # the need's rows of the cohort, in cohort (need) order
@@ -254,6 +270,7 @@ def _children_plan(scenario: Scenario) -> _ChildrenPlan:
     months = month_of_day(start, horizon)
     cohort = _cohort_plan(scenario, names)
     cohort_start = np.searchsorted(cohort.need, np.arange(len(names) + 1)).tolist()
+    flags = scenario.matching.flags if scenario.matching is not None else []
     needs = []
     for k, name in enumerate(names):
         spec = scenario.demand.needs[name]
@@ -281,6 +298,10 @@ def _children_plan(scenario: Scenario) -> _ChildrenPlan:
                 los=spec.length_of_stay_days,
                 age=spec.age_at_entry_years,
                 route_cum=read_only(cum),
+                female_share=spec.female_share,
+                flag_prevalence=tuple(spec.flags.get(f, 0.0) for f in flags),
+                emergency_share=spec.emergency_share,
+                planning_window_days=spec.planning_window_days,
                 spot=spot,
                 framework=_prices(scenario, "framework", name),
                 cohort=slice(cohort_start[k], cohort_start[k + 1]),
@@ -335,9 +356,12 @@ _FLOATS = (
     "carer_days",
     "prevent_u",
     "unregistered_price",
+    "born",
+    "emergency_until",
+    "plan_until",
 )
-_INTS = ("need", "initial_unit", "route")
-_BOOLS = ("initial", "fw_offer", "fw_in_city", "spot_in_city")
+_INTS = ("need", "initial_unit", "route", "flags")
+_BOOLS = ("initial", "fw_offer", "fw_in_city", "spot_in_city", "female")
 
 
 def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, int]) -> Children:
@@ -369,6 +393,8 @@ def draw_children(scenario: Scenario, streams: Streams, unit_index: dict[str, in
     arrival = real["arrival"]
     age_out = scenario.step_down.age_out_years
     real["age_out_at"][:] = np.maximum(arrival + (age_out - age) * DAYS_PER_YEAR, arrival)
+    real["born"][:] = arrival - age * DAYS_PER_YEAR
+    _matching(plan, d, real, whole, flag)
     # Cohort first (arrival 0, flagged initial), then arrivals by time; ties in config order
     # for the cohort and in draw order for the others (the rows' order, need by need).
     tie = np.arange(n_rows)
@@ -464,6 +490,34 @@ def _by_need(
             residual = need.los.ppf_above(u[old, COL_LOS], spent) - spent
             real["los"][old] = np.maximum(residual, 0.0)
             age[old] += spent / DAYS_PER_YEAR
+
+
+def _matching(
+    plan: _ChildrenPlan,
+    d: _Draws,
+    real: dict[str, NDArray[np.float64]],
+    whole: dict[str, NDArray[np.int64]],
+    flag: dict[str, NDArray[np.bool_]],
+) -> None:
+    """Sex, flags, and whether an arrival is an emergency or planned (the cohort is neither)."""
+    v = d.v
+    real["emergency_until"][:] = -np.inf
+    real["plan_until"][:] = -np.inf
+    whole["flags"][:] = 0
+    for need, (start, arrivals, end) in zip(plan.needs, d.blocks, strict=True):
+        rows, new = slice(start, end), slice(arrivals, end)
+        flag["female"][rows] = v[rows, FLOW_SEX] < need.female_share
+        for k, prevalence in enumerate(need.flag_prevalence):
+            whole["flags"][rows] |= (v[rows, FLOW_FLAGS + k] < prevalence).astype(np.int64) << k
+        if arrivals == end:
+            continue
+        emergency = v[new, FLOW_EMERGENCY] < need.emergency_share
+        arrival = real["arrival"][new]
+        real["emergency_until"][new] = np.where(emergency, arrival + SAME_DAY, -np.inf)
+        if need.planning_window_days > 0:
+            real["plan_until"][new] = np.where(
+                emergency, -np.inf, arrival + need.planning_window_days
+            )
 
 
 def _alike(

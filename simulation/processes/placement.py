@@ -20,6 +20,9 @@ interface (``attach`` in each module, called by ``simulation.model``):
 - ``repatriate``: offered a unit's free beds once no waiting child takes them (``repatriation``).
 - ``prevented``: whether an arrival is diverted home (``prevention``).
 - ``fill_allows`` with ``phased``: whether a unit in its phased fill may admit now (``homes``).
+- ``move_in``: a waiting child given a bed moves in (``place``), or after a planned transition
+  with the bed kept for them (``admissions``, which also holds a planned arrival's market
+  search back for its planning window).
 
 The flows call back ``seek``, ``place``, ``exit``, ``seek_again``, ``offer_bed``, ``has_room``,
 ``admits`` and ``matches``. Stays and searches are plain timeout callbacks rather than processes:
@@ -35,7 +38,15 @@ from typing import Any
 
 import simpy
 
-from simulation.events import MOVE_FOUND, NO_UNIT, EventKind, EventLog, Route
+from simulation.events import (
+    HOLD_REPAIR,
+    HOLD_TURNAROUND,
+    MOVE_FOUND,
+    NO_UNIT,
+    EventKind,
+    EventLog,
+    Route,
+)
 from simulation.kinds import BED_KINDS, KIND
 from simulation.processes.arrivals import Children
 from simulation.units import UnitDraws, UnitInfo
@@ -77,6 +88,15 @@ def _per_child(children: Children, attr: str | None) -> list[Any] | None:
     return getattr(children, attr) if attr else None
 
 
+def _vacancy(draws: UnitDraws, repair_probability: float) -> tuple[float, int]:
+    """Days a vacated bed stays empty, and why: the lump turnaround, or a repair if needed."""
+    if draws.turnaround is not None:
+        return draws.turnaround(), HOLD_TURNAROUND
+    if draws.repair is not None and draws.repair() < repair_probability:
+        return draws.repair_days(), HOLD_REPAIR  # type: ignore[misc]
+    return 0.0, HOLD_TURNAROUND
+
+
 class Placements:
     """Occupancy state of every unit and the cascade core that fills them."""
 
@@ -96,7 +116,7 @@ class Placements:
         self.order = order
         n = len(children)
         self.occupants: list[set[int]] = [set() for _ in units]
-        self.held = [0] * len(units)  # beds emptied but not yet ready for the next child
+        self.held = [0] * len(units)  # beds kept empty: turnaround, repair, a move-in
         self.hold_epoch = [0] * len(units)  # bumps on closure, voiding pending releases
         self.draws = draws or [UnitDraws() for _ in units]
         self.is_open = [False] * len(units)
@@ -126,6 +146,7 @@ class Placements:
         self.rows = log.rows
         self.free = list(self.beds)  # beds - occupants - held - staff-closed (bed units)
         self.solo = [u.solo_needs for u in units]
+        self.rule = [u.rule for u in units]
         self.unit_needs = [u.needs for u in units]
         policy = frozenset(order)
         self.offered = [u.kind in policy and u.has_beds and u.beds > 0 for u in units]
@@ -143,6 +164,7 @@ class Placements:
         self.prevented: Callable[[int], bool] | None = None
         self.phased = [False] * len(units)
         self.fill_allows: Callable[[int], bool] = lambda _unit: True
+        self.move_in: PlaceHook = self.place  # a waiting child given a bed (``vacancies``)
 
     # -- arrivals and exits -----------------------------------------------------------------
 
@@ -189,8 +211,7 @@ class Placements:
         self.location[child] = GONE
         self.search_token[child] += 1
         self.place_token[child] += 1
-        if self.ready:
-            self.ready.pop(child, None)
+        self.ready.pop(child, None)
         self.rows.append(
             (self.env.now, _EXIT, child, where, self.children.need[child], value, -1, route)
         )
@@ -210,7 +231,7 @@ class Placements:
             if is_bed[i]:
                 unit = self._free_unit(kind, child)
                 if unit >= 0:
-                    self.place(child, unit)
+                    self.move_in(child, unit)
                     return
             else:
                 self.search(child, kind, i)
@@ -239,13 +260,13 @@ class Placements:
         )
 
     def admits(self, u: int, child: int) -> bool:
-        """Solo rules: a solo child needs an empty unit, and nobody joins a solo child."""
+        """Solo rules (a solo child needs an empty unit, nobody joins a solo child), then the
+        unit's admission rules (``simulation.matching``)."""
         solo = self.solo[u]
-        if not solo:
-            return True
-        return self.solo_in[u] == 0 and (
-            self.children.need[child] not in solo or not self.occupants[u]
-        )
+        if solo and (self.solo_in[u] or (self.children.need[child] in solo and self.occupants[u])):
+            return False
+        rule = self.rule[u]  # the admission rules, when the unit has any
+        return rule is None or rule.admits(child, self.occupants[u], self.env.now, self.children)
 
     def matches(self, u: int) -> bool:
         """Whether the next child seeking a bed in ``u`` can join the children there."""
@@ -280,20 +301,23 @@ class Placements:
             self.solo_in[unit] -= 1
 
     def vacated(self, unit: int) -> None:
-        """A bed in ``unit`` was just emptied: hold it for turnaround, then offer the unit's
-        free beds: the group changed, so a child who could not be matched may be now."""
+        """A bed in ``unit`` was just emptied: hold it (turnaround, repair), then offer the
+        free beds: the group changed, so a child who did not fit may now."""
         if not self.beds[unit]:
             return  # a market: no bed to hold or offer
-        turnaround = self.draws[unit].turnaround
-        days = turnaround() if turnaround is not None else 0.0
+        days, cause = _vacancy(self.draws[unit], self.units[unit].repair_probability)
         if days > 0.0:
-            self.held[unit] += 1
-            self.free[unit] -= 1
-            self.rows.append((self.env.now, _BED_HOLD, -1, unit, -1, days, -1, -1))
-            self.env.timeout(days).callbacks.append(
-                partial(self._release_bed, unit, self.hold_epoch[unit])
-            )
+            self.hold(unit, days, cause)
         self.offer_bed(unit)
+
+    def hold(self, unit: int, days: float, cause: int, child: int = -1) -> None:
+        """Keep a bed of ``unit`` empty for ``days``, then offer it again."""
+        self.held[unit] += 1
+        self.free[unit] -= 1
+        self.rows.append((self.env.now, _BED_HOLD, child, unit, -1, days, -1, cause))
+        self.env.timeout(days).callbacks.append(
+            partial(self._release_bed, unit, self.hold_epoch[unit])
+        )
 
     def _release_bed(self, unit: int, epoch: int, _event: simpy.Event) -> None:
         if epoch != self.hold_epoch[unit]:
@@ -370,6 +394,6 @@ class Placements:
                         break
                 else:
                     break
-                self.place(child, unit)
+                self.move_in(child, unit)
         if self.repatriates_into[unit] and self.free[unit] > 0:
             self.repatriate(unit)  # type: ignore[misc]
