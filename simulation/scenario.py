@@ -681,7 +681,7 @@ class Matching(Strict):
         max_length=MAX_FLAGS,
         description="Flag names (lower-case), e.g. harm_to_others, vulnerable_to_harm.",
     )
-    incompatible: list[tuple[str, str]] = Field(
+    incompatible: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(
         default_factory=list,
         max_length=MAX_LIST,
         description="Pairs [a, b]: a child with flag a is not placed with a child with flag b "

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from simulation.events import FrozenLog
+from simulation.events import HOLD_REPAIR, HOLD_TRANSITION, FrozenLog
 from simulation.metrics.kinds import has_beds
 from simulation.metrics.spells import _C, Intervals, Spells, _intervals_by_unit, _RowsByKind
 from simulation.metrics.steps import Array
 from simulation.units import UnitInfo
 
-VOID_CAUSES = ("turnaround", "staffing", "phased_fill", "other")
+VOID_CAUSES = ("turnaround", "repair", "move_in", "staffing", "phased_fill", "other")
 
 
 def void_causes(
@@ -30,7 +30,9 @@ def void_causes(
 ) -> dict[int, dict[str, float]]:
     """Split each bed unit's void bed-days by cause.
 
-    ``turnaround``: beds held empty after a child left (BED_HOLD until released or closed);
+    ``turnaround``, ``repair``, ``move_in``: beds held empty (BED_HOLD until released or
+    closed) by the lump turnaround, for repair after a child left, or kept for a matched
+    child's planned move-in;
     ``staffing``: other free beds while the home cannot cover its rota (STAFF_SHORT to
     STAFF_COVERED); ``phased_fill``: other free beds while a new home's monthly admission cap
     binds (FILL_CAPPED to FILL_RESUMED); ``other``: the rest (no child needing the bed, or none
@@ -62,6 +64,14 @@ def void_causes(
         return {}
     queries = _Queries.of(bed_units, staff, fills, closes)
     occupied, held, free = _free_bed_days(queries, bed_units, sp, holds, len(units))
+    # Held bed-days by reason (the lump turnaround is what remains of the held total).
+    length = holds.end - holds.start
+    by_cause = {
+        cause: np.bincount(
+            holds.unit[holds.cause == cause], length[holds.cause == cause], len(units)
+        )
+        for cause in (HOLD_REPAIR, HOLD_TRANSITION)
+    }
     out: dict[int, dict[str, float]] = {}
     for info in bed_units:
         u = info.index
@@ -70,13 +80,17 @@ def void_causes(
         phased = 0.0
         for x in free[q_mid:q1]:
             phased += x
-        turnaround = float(held[q0])
+        held_total = float(held[q0])
+        repair, move_in = float(by_cause[HOLD_REPAIR][u]), float(by_cause[HOLD_TRANSITION][u])
+        turnaround = max(held_total - repair - move_in, 0.0)
         total = float(usable[u] - occupied[q0])
         out[u] = {
             "turnaround": turnaround,
+            "repair": repair,
+            "move_in": move_in,
             "staffing": staffing,
             "phased_fill": phased,
-            "other": max(total - turnaround - staffing - phased, 0.0),
+            "other": max(total - held_total - staffing - phased, 0.0),
         }
     return out
 
@@ -89,6 +103,7 @@ class _Holds:
     unit: NDArray[np.int16]
     start: Array
     end: Array
+    cause: NDArray[np.int8]  # events.HOLD_*
 
 
 def _holds(log: FrozenLog, rows: _RowsByKind, closes: dict[int, Array], horizon: float) -> _Holds:
@@ -102,7 +117,7 @@ def _holds(log: FrozenLog, rows: _RowsByKind, closes: dict[int, Array], horizon:
             np.searchsorted(close_times, t0[m], side="right")
         ]
         held_end[m] = np.minimum(t0[m] + log.value[hold_rows[m]], next_close)
-    return _Holds(hold_unit, t0, held_end)
+    return _Holds(hold_unit, t0, held_end, log.route[hold_rows])
 
 
 @dataclass(slots=True)
