@@ -62,6 +62,7 @@ ROUTE_LABELS = {r.value: r.name.lower() for r in Route}
 MOVE_FOUND = 0  # the search ended: from an unregistered placement to the bed found
 MOVE_REPATRIATION = 1  # brought back into a freed in-city bed
 NO_UNIT = -1
+ARRIVE_EMERGENCY = 1  # the ``route`` column of an ARRIVE row: an emergency (else -1)
 # Why a bed is held empty (the ``route`` column of a BED_HOLD row).
 HOLD_TURNAROUND = -1  # turnaround_days: one lump for every reason
 HOLD_REPAIR = 1  # repair or redecoration after a child left

@@ -41,7 +41,8 @@ def _load(name: str) -> dict:
 @pytest.mark.parametrize("name", ["coventry-2023.yaml", "rotherham-2020.yaml"])
 def test_rules_that_accept_everyone_keep_todays_logs(name: str) -> None:
     """Flags drawn, emergencies marked, rules checked at every admission: when the rules admit
-    everyone (and every home takes emergencies) the log is the one without any of it."""
+    everyone (and every home takes emergencies) the log is the one without any of it, but for
+    the emergency mark on ARRIVE rows."""
     base = _load(name)
     ruled = copy.deepcopy(base)
     ruled["matching"] = {**FLAGS, "default_admission": {"incompatible": False}}
@@ -51,8 +52,12 @@ def test_rules_that_accept_everyone_keep_todays_logs(name: str) -> None:
     assert all(u.rule is not None for u in _units(b))
     for rep in range(2):
         got, want = simulate(b, rep, 7).log, simulate(a, rep, 7).log
-        for column in ("time", "kind", "child", "unit", "need", "value", "in_city", "route"):
+        for column in ("time", "kind", "child", "unit", "need", "value", "in_city"):
             assert np.array_equal(getattr(got, column), getattr(want, column)), column
+        marked = got.route != want.route
+        assert np.all(got.kind[marked] == int(A)) and np.all(got.route[marked] == 1)
+        arrivals = np.count_nonzero((got.kind == int(A)) & (got.unit < 0))
+        assert 0.4 * arrivals < np.count_nonzero(marked) < 0.8 * arrivals  # 60% emergencies
 
 
 def _units(s):
@@ -180,7 +185,10 @@ def _one_home(need_extra: dict, home_extra: dict, arrivals: list[int]) -> dict:
 def test_an_emergency_skips_a_home_that_takes_none() -> None:
     """Elm's bed is free, but Elm takes no emergencies: the emergency goes to spot at once."""
     no_emergencies = {"admission": {"takes_emergencies": False}}
-    rep = simulate(scenario(_one_home({"emergency_share": 1.0}, no_emergencies, [5])), 0, 1)
+    s = scenario(_one_home({"emergency_share": 1.0}, no_emergencies, [5]))
+    rep = simulate(s, 0, 1)
+    m = compute_metrics(s, rep).summary
+    assert (m["emergencies"], m["emergencies_to_spot"], m["emergencies_to_internal"]) == (1, 1, 0)
     assert [(t, k, u) for t, k, _, u in log_rows(rep)][1:4] == [
         (5.0, A, NONE),
         (5.0, S, SPOT),

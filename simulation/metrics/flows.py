@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from simulation.events import MOVE_REPATRIATION, ROUTE_LABELS
+from simulation.events import ARRIVE_EMERGENCY, MOVE_REPATRIATION, ROUTE_LABELS
 from simulation.metrics.context import Context
+from simulation.metrics.kinds import PROVISION_KINDS
 from simulation.metrics.spells import _C
 
 
@@ -70,6 +71,7 @@ def flows(ctx: Context, placed: Placements) -> dict[str, float]:
     move_route = log.route[rows[_C.MOVE]]
     summary["repatriations"] = float(np.count_nonzero(move_route == MOVE_REPATRIATION))
     summary["prevented"] = rows.count(_C.PREVENT)
+    summary.update(_emergencies(ctx, placed))
     r_on, r_off = ctx.ready
     summary["delayed_step_downs"] = float(len(r_on))
     summary["delayed_step_down_days"] = float((r_off - r_on).sum())
@@ -80,3 +82,20 @@ def flows(ctx: Context, placed: Placements) -> dict[str, float]:
     # np.mean is this sum over the count.
     summary["waiting_days_mean"] = float(wait_total / len(wait_len)) if len(wait_len) else 0.0
     return summary
+
+
+def _emergencies(ctx: Context, placed: Placements) -> dict[str, float]:
+    """Emergency arrivals, and the kind of placement each first went to."""
+    log, rows = ctx.log, ctx.rows
+    arrive_rows = rows[_C.ARRIVE]
+    urgent = log.child[arrive_rows[log.route[arrive_rows] == ARRIVE_EMERGENCY]]
+    is_urgent = np.zeros(placed.n_child_ids + 1, dtype=bool)
+    is_urgent[urgent] = True
+    # Each child's first placement: PLACE rows are in time order.
+    _, first = np.unique(placed.child, return_index=True)
+    first = first[is_urgent[placed.child[first]]]
+    kinds = np.bincount(placed.kind[first], minlength=len(PROVISION_KINDS))
+    out = {"emergencies": float(len(urgent))}
+    for code, kind in enumerate(PROVISION_KINDS):
+        out[f"emergencies_to_{kind}"] = float(kinds[code])
+    return out

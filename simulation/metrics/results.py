@@ -47,6 +47,8 @@ SUMMARY_COLUMNS = (
     "breakdowns",
     "repatriations",
     "prevented",
+    "emergencies",
+    *(f"emergencies_to_{kind}" for kind in PROVISION_KINDS),
     "delayed_step_downs",
     "delayed_step_down_days",
     # occupancy

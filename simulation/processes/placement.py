@@ -39,6 +39,7 @@ from typing import Any
 import simpy
 
 from simulation.events import (
+    ARRIVE_EMERGENCY,
     HOLD_REPAIR,
     HOLD_TURNAROUND,
     MOVE_FOUND,
@@ -166,15 +167,14 @@ class Placements:
         self.fill_allows: Callable[[int], bool] = lambda _unit: True
         self.move_in: PlaceHook = self.place  # a waiting child given a bed (``vacancies``)
 
-    # -- arrivals and exits -----------------------------------------------------------------
-
     def arrive(self, child: int) -> None:
         need = self.children.need[child]
         if self.prevented is not None and self.prevented(child):
             self.rows.append((self.env.now, _PREVENT, child, NO_UNIT, need, 0.0, -1, -1))
             self.location[child] = GONE
             return
-        self.rows.append((self.env.now, _ARRIVE, child, NO_UNIT, need, 0.0, -1, -1))
+        urgent = ARRIVE_EMERGENCY if self.env.now < self.children.emergency_until[child] else -1
+        self.rows.append((self.env.now, _ARRIVE, child, NO_UNIT, need, 0.0, -1, urgent))
         self.location[child] = WAITING
         self.waiting[child] = None
         self.seek(child, 0)
