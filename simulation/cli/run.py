@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from simulation.atomic import write_text_atomic
-from simulation.cli import calibrate, experiments, report
+from simulation.cli import calibrate, experiments, occupancy, report
 from simulation.cli.common import (
     EXIT_BAD_INPUT,
     check_output_file,
@@ -244,7 +244,7 @@ def outputs_command() -> None:
 
 
 # The other command groups, after this module's own commands (their order in ``--help``).
-for _group in (experiments, report, calibrate):
+for _group in (experiments, occupancy, report, calibrate):
     _group.register(app)
 
 

@@ -21,7 +21,15 @@ from simulation.metrics.context import Context
 from simulation.metrics.kinds import BED_KINDS, PROVISION_KINDS, has_bed_codes
 from simulation.metrics.results import Columns
 from simulation.metrics.spells import _C, Intervals, first_opening
-from simulation.metrics.steps import COUNTS, LEVELS, Array, Integrals, Rows, StepTable
+from simulation.metrics.steps import (
+    COUNTS,
+    LEVELS,
+    Array,
+    Integrals,
+    Rows,
+    StepTable,
+    _group_jumps,
+)
 from simulation.metrics.voids import VOID_CAUSES, void_causes
 
 
@@ -204,3 +212,32 @@ def _ratio_pct(num: Array, den: Array) -> Array:
     pct = np.divide(100.0 * num, den, out=np.full(len(num), np.nan), where=den > 0)
     pct[(pct > 100.0) & (pct <= 100.0 + ROUNDING_PCT)] = 100.0
     return pct
+
+
+def unit_weekly(ctx: Context) -> Columns:
+    """Each bed unit's week: mean usable beds, mean children and occupancy (%), unit by unit
+    (rows: every bed unit's weeks, units in index order). For "how often is this home full";
+    computed on request, not by every run (it is units x weeks rows)."""
+    bed_units = [u for u in ctx.units if u.has_beds]
+    group = np.full(len(ctx.units) + 1, -1, dtype=np.intp)
+    group[[u.index for u in bed_units]] = np.arange(len(bed_units))
+    j = ctx.jumps
+    steps = StepTable()
+    placed, placed_sizes = _group_jumps(j.placed, group[ctx.placed.unit], len(bed_units))
+    # Usable jumps come grouped by bed kind; regrouping by unit keeps each unit's time order.
+    kind_jumps = j.usable_by_kind.jumps
+    usable, usable_sizes = _group_jumps(kind_jumps, group[ctx.usable.unit], len(bed_units))
+    children = steps.add(COUNTS, placed[0], placed[2], placed_sizes)
+    beds = steps.add(LEVELS, usable[0], ctx.usable.beds[usable[1]] * usable[2], usable_sizes)
+    ig = steps.integrate(ctx.g, ctx.cal)
+    child_means, bed_means = ig.week_mean(children), ig.week_mean(beds)
+    n_weeks = len(ctx.cal.week)
+    return {
+        "unit": [u.name for u in bed_units for _ in range(n_weeks)],
+        "week": np.tile(np.asarray(ctx.cal.week), len(bed_units)),
+        "beds_usable": np.concatenate([bed_means[k] for k in range(len(bed_units))]),
+        "children": np.concatenate([child_means[k] for k in range(len(bed_units))]),
+        "occupancy_pct": np.concatenate(
+            [_ratio_pct(child_means[k], bed_means[k]) for k in range(len(bed_units))]
+        ),
+    }
