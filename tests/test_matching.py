@@ -198,6 +198,15 @@ def test_an_emergency_skips_a_home_that_takes_none() -> None:
     assert (5.0, P, ELM) in [(t, k, u) for t, k, _, u in log_rows(planned)]
 
 
+def test_an_emergency_still_searching_at_the_end_is_counted() -> None:
+    """The last arrival is an emergency whose search outlasts the run: counted, never placed."""
+    config = _one_home({"emergency_share": 1.0}, {}, [300, 350])
+    config["provision"]["spot"]["search_days"] = fixed(30)
+    s = scenario(config)
+    m = compute_metrics(s, simulate(s, 0, 1)).summary
+    assert (m["emergencies"], m["emergencies_to_internal"], m["emergencies_to_spot"]) == (2, 1, 0)
+
+
 def test_a_planned_arrival_waits_its_window_for_a_bed() -> None:
     """Elm is full until day 100. A planned arrival on day 80 with a 30-day window waits (no
     search) and moves in on day 100; one on day 50 waits until day 80, then searches spot."""

@@ -31,7 +31,7 @@ from simulation.metrics.occupancy import unit_weekly
 from simulation.model import simulate
 from simulation.pool import ProgressCallback, process_map
 from simulation.scenario import Home, Scenario, parse_scenario
-from simulation.stats import paired_ci
+from simulation.stats import mean_ci, paired_ci
 
 THRESHOLDS_PCT = (75.0, 87.5, 92.0)
 SIZES = (1, 2, 3, 4, 5, 6)
@@ -256,4 +256,118 @@ def _sizes_table(table: pd.DataFrame, sizes: Sequence[int]) -> pd.DataFrame:
     return out
 
 
-__all__ = ["OccupancyAnswer", "OccupancyError", "answer", "with_new_home"]
+@dataclass(frozen=True)
+class Fit:
+    """The residual acceptance (``match_probability``) of some homes fitted to their observed
+    occupancy: the value, the values whose simulated mean's 95% CI still covers the target,
+    and the occupancy simulated at the fitted value."""
+
+    homes: tuple[str, ...]
+    target_pct: float
+    match_probability: float
+    low: float
+    high: float
+    simulated_pct: float
+    simulated_half_width_pct: float
+    replications: int
+    evaluations: int
+
+
+def with_match_probability(scenario: Scenario, homes: Sequence[str], p: float) -> Scenario:
+    data = scenario.to_dict()
+    for home in data["provision"]["homes"]:
+        if home["name"] in homes:
+            home["match_probability"] = p
+    return parse_scenario(data)
+
+
+def _pooled_occupancy(item: tuple[Scenario, int, tuple[str, ...], list[int]]) -> list[float]:
+    """Per replication: occupied / usable bed-days pooled over ``homes`` (%)."""
+    scenario, seed, homes, reps = item
+    out = []
+    for r in reps:
+        units = compute_metrics(scenario, simulate(scenario, r, seed)).units_columns
+        occupied = usable = 0.0
+        for k, name in enumerate(units["unit"]):
+            if name in homes:
+                occupied += float(units["occupied_bed_days"][k])
+                usable += float(units["usable_bed_days"][k])
+        out.append(100.0 * occupied / usable if usable > 0 else math.nan)
+    return out
+
+
+def fit_match_probability(
+    scenario: Scenario,
+    homes: Sequence[str],
+    target_pct: float,
+    replications: int,
+    seed: int,
+    workers: int = 1,
+    steps: int = 10,
+    progress: ProgressCallback | None = None,
+) -> Fit:
+    """Bisection on ``match_probability`` of ``homes`` (common random numbers at every step:
+    occupancy rises with it) until their pooled simulated occupancy meets ``target_pct``; the
+    interval is where the simulated mean's 95% CI still covers the target."""
+    known = set(scenario_homes(scenario))
+    unknown = [h for h in homes if h not in known]
+    if unknown or not homes:
+        raise OccupancyError(
+            f"--fit-homes: no council home named '{(unknown or [''])[0][:60]}' "
+            f"(homes: {', '.join(sorted(known))})"
+        )
+    batches = _batches(replications, max(workers, 1))
+    names = tuple(homes)
+    cache: dict[float, tuple[float, float]] = {}
+
+    def occupancy(p: float) -> tuple[float, float]:
+        if p not in cache:
+            s = with_match_probability(scenario, names, p)
+            values: list[float] = []
+            for part in process_map(
+                _pooled_occupancy, [(s, seed, names, b) for b in batches], workers
+            ):
+                values += part
+                if progress is not None:
+                    progress(len(part))
+            ci = mean_ci(values)
+            cache[p] = (ci.mean, ci.half_width)
+        return cache[p]
+
+    def solve(offset: float) -> float:
+        lo, hi = 0.01, 1.0
+        if occupancy(hi)[0] + offset < target_pct:
+            return hi
+        if occupancy(lo)[0] + offset > target_pct:
+            return lo
+        for _ in range(steps):
+            mid = 0.5 * (lo + hi)
+            if occupancy(mid)[0] + offset < target_pct:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+    top = occupancy(1.0)[0]
+    if top < target_pct:
+        raise OccupancyError(
+            f"--observed: {target_pct:g}% is out of reach: with every fitting child accepted "
+            f"(match_probability 1) these homes run at {top:.1f}%; loosen the admission rules "
+            "or shorten the vacancy settings"
+        )
+    p = solve(0.0)
+    mean, half = occupancy(p)
+    # The CI's edges: the p at which mean + half (mean - half) meets the target.
+    low, high = solve(half), solve(-half)
+    return Fit(names, target_pct, p, low, high, mean, half, replications, len(cache))
+
+
+__all__ = [
+    "Fit",
+    "OccupancyAnswer",
+    "OccupancyError",
+    "answer",
+    "fit_match_probability",
+    "with_match_probability",
+    "with_new_home",
+]

@@ -89,7 +89,8 @@ def _emergencies(ctx: Context, placed: Placements) -> dict[str, float]:
     log, rows = ctx.log, ctx.rows
     arrive_rows = rows[_C.ARRIVE]
     urgent = log.child[arrive_rows[log.route[arrive_rows] == ARRIVE_EMERGENCY]]
-    is_urgent = np.zeros(placed.n_child_ids + 1, dtype=bool)
+    # (An emergency may never be placed: still searching at the end, or gone before.)
+    is_urgent = np.zeros(max(placed.n_child_ids, int(urgent.max(initial=-1)) + 1), dtype=bool)
     is_urgent[urgent] = True
     # Each child's first placement: PLACE rows are in time order.
     _, first = np.unique(placed.child, return_index=True)
