@@ -32,7 +32,10 @@ from simulation.experiments.occupancy import (
     OccupancyAnswer,
     OccupancyError,
     answer,
+    fit_match_probability,
+    with_match_probability,
 )
+from simulation.scenario import Scenario
 
 MAX_REPLICATIONS = 100_000
 DEFAULT_SIZES = ",".join(str(b) for b in SIZES)
@@ -157,6 +160,22 @@ def occupancy_command(
             "occupancy in each replication) to this new folder."
         ),
     ] = None,
+    fit_home: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An existing home whose observed occupancy --observed gives (repeat for "
+            "several, pooled): its match_probability is fitted to it first, then used."
+        ),
+    ] = None,
+    observed: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            max=100.0,
+            help="Observed occupancy (%) of the --fit-home homes, e.g. from the council's own "
+            "records or `sufficiency calibrate`.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """How full can each council home run, and how full would a new one of 1-6 beds be?
@@ -170,8 +189,12 @@ def occupancy_command(
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             fail(f"--out: {out} already exists; give a new folder")
         check_output_folder(out)
+    if bool(fit_home) != (observed is not None):
+        fail("--fit-home and --observed go together: the homes, and their observed occupancy (%)")
     root_seed = scenario.run.seed if seed is None else seed
     n_workers = (os.cpu_count() or 1) if workers == 0 else workers
+    if fit_home and observed is not None:
+        scenario = _fit(scenario, fit_home, observed, replications, root_seed, n_workers, quiet)
     try:
         with progress_bar("Simulating", replications, quiet) as (advance, set_total):
             result = answer(
@@ -203,6 +226,37 @@ def occupancy_command(
     if out is not None:
         _write(result, out)
         console.print(f"written to {out}")
+
+
+def _fit(
+    scenario: Scenario,
+    homes: list[str],
+    observed: float,
+    replications: int,
+    seed: int,
+    workers: int,
+    quiet: bool,
+) -> Scenario:
+    """Fit the homes' match_probability to ``observed``, say so, and return the scenario
+    with the fitted value."""
+    try:
+        with progress_bar("Fitting", replications * 15, quiet) as (advance, _):
+            fit = fit_match_probability(
+                scenario, homes, observed, replications, seed, workers, progress=advance
+            )
+    except OccupancyError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        interrupted()
+    console.print(
+        f"Fitted match_probability {fit.match_probability:.3f} "
+        f"(95% range {fit.low:.3f}-{fit.high:.3f}) so that {', '.join(fit.homes)} run at "
+        f"{fit.target_pct:g}% (simulated {fit.simulated_pct:.1f}% ± "
+        f"{fit.simulated_half_width_pct:.1f}; {fit.evaluations} evaluations of "
+        f"{fit.replications} replications).",
+        soft_wrap=False,
+    )
+    return with_match_probability(scenario, fit.homes, fit.match_probability)
 
 
 def register(app: typer.Typer) -> None:
