@@ -313,7 +313,7 @@ def fit_match_probability(
     unknown = [h for h in homes if h not in known]
     if unknown or not homes:
         raise OccupancyError(
-            f"--fit-homes: no council home named '{(unknown or [''])[0][:60]}' "
+            f"--fit-home: no council home named '{(unknown or [''])[0][:60]}' "
             f"(homes: {', '.join(sorted(known))})"
         )
     batches = _batches(replications, max(workers, 1))
