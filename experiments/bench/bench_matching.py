@@ -82,10 +82,11 @@ def bench_system(scale: float) -> Scenario:
             "spot": {
                 "search_days": {"dist": "fixed", "value": 60},
                 "weekly_price_gbp": {"dist": "fixed", "value": 6000},
+                "in_city_share": 0.0,
             },
         },
         "placement_policy": {"order": ["internal", "spot"]},
-        "step_down": {"routes": {"a": {"home": 1.0}}},
+        "step_down": {"routes": {"a": {"home": 1.0}}, "age_out_years": 18},
         "matching": {
             "flags": ["harm_to_others", "vulnerable"],
             "incompatible": [["harm_to_others", "vulnerable"]],
