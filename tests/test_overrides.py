@@ -214,3 +214,85 @@ def test_cli_refuses_a_bad_override_before_running(
     assert len(err.splitlines()) == 1 and err.startswith("error: ")
     assert "provision.homes[name=Oak].beds" in err and "Traceback" not in err
     assert not db.exists()  # nothing run, nothing written
+
+
+def test_remove_takes_a_homes_staffing_and_prevention_with_it() -> None:
+    """Removing the short-stay home drops its staffing entry and the prevention service that
+    runs only while it is open; everything else stays."""
+    base = raw()
+    home = "Doe Bank Lane short stay"
+    ov = Override(f"provision.homes[name={home}]", "remove", True)
+    data, _ = apply_overrides(base, [ov])
+    assert home not in [h["name"] for h in data["provision"]["homes"]]
+    assert home not in [s["home"] for s in data["staffing"]["homes"]]
+    assert all(p.get("home") != home for p in data["demand"].get("prevention", []))
+    assert len(data["provision"]["homes"]) == len(base["provision"]["homes"]) - 1
+    assert len(data["staffing"]["homes"]) == len(base["staffing"]["homes"]) - 1
+    from simulation.scenario import parse_scenario
+
+    parse_scenario(data)  # a valid scenario: no reference left behind
+
+
+def test_remove_refuses_children_living_in_the_removed_home() -> None:
+    """The cohort has children in Elm House: where they would live instead is the user's
+    choice, so the removal is refused naming the override and the cohort entry."""
+    base = raw(MINIMAL)
+    base["demand"]["initial_cohort"][0]["unit"] = "Elm House"
+    ov = Override("provision.homes[name=Elm House]", "remove", True, where="strategies[0]")
+    with pytest.raises(ScenarioError) as err:
+        apply_overrides(base, [ov])
+    [issue] = err.value.issues[:1]
+    assert issue.path.startswith("strategies[0]")
+    assert "demand.initial_cohort[0]" in issue.message and "Elm House" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("provision.homes[name=Nowhere]", "no item with name 'Nowhere'"),
+        ("run.horizon_years", "is not a list item"),
+        ("provision.homes[name=EBD home 1].beds", "is not a list item"),
+    ],
+)
+def test_remove_of_what_is_not_a_list_item_is_refused(path: str, expected: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        apply_overrides(raw(), [Override(path, "remove", True)])
+    assert expected in str(err.value)
+
+
+def test_a_strategy_can_remove_homes_and_change_several_paths() -> None:
+    """`remove: true` and `paths:` in a strategy: no new EBD homes, both blocks 2 beds fewer."""
+    exp = parse_experiment(
+        {
+            "name": "t",
+            "base": str(COVENTRY),
+            "replications": 3,
+            "strategies": [
+                {
+                    "name": "no new EBD homes",
+                    "overrides": [
+                        {
+                            "paths": [
+                                "provision.homes[name=EBD home 1]",
+                                "provision.homes[name=EBD home 2]",
+                            ],
+                            "remove": True,
+                        },
+                        {
+                            "paths": [
+                                "provision.block_contracts[name=In-city block (2 providers)].beds"
+                            ],
+                            "add": -2,
+                        },
+                    ],
+                }
+            ],
+        }
+    )
+    s = next(st.scenario for st in exp.strategies if st.name == "no new EBD homes")
+    names = [h.name for h in s.provision.homes]
+    assert "EBD home 1" not in names and "EBD home 2" not in names
+    assert s.staffing is not None and all(
+        h.home not in ("EBD home 1", "EBD home 2") for h in s.staffing.homes
+    )
+    assert s.provision.block_contracts[0].beds == 9

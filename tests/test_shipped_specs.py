@@ -14,9 +14,6 @@ from simulation.experiments.spec import load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "experiments").glob("*.yaml"))
-# Known broken, tracked in the issue on strategy questions: the optimiser's `set: 0` on a home's
-# beds removes the home but not its staffing entry. Strict: the test fails once it is fixed.
-KNOWN_BROKEN = {"optimise-coventry.yaml": "removing a home leaves its staffing entry behind"}
 
 
 def _is_optimisation(path: Path) -> bool:
@@ -25,8 +22,6 @@ def _is_optimisation(path: Path) -> bool:
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
 def test_shipped_spec_loads(path: Path) -> None:
-    if path.name in KNOWN_BROKEN:
-        pytest.xfail(KNOWN_BROKEN[path.name])
     try:
         if _is_optimisation(path):
             load_optimisation(path)
@@ -34,10 +29,3 @@ def test_shipped_spec_loads(path: Path) -> None:
             load_experiment(path)
     except ScenarioError as exc:
         pytest.fail(f"{path.name}: {exc}")
-
-
-@pytest.mark.parametrize("name", sorted(KNOWN_BROKEN))
-def test_known_broken_specs_still_fail(name: str) -> None:
-    """When a known breakage is fixed, this fails: take the spec off KNOWN_BROKEN."""
-    with pytest.raises(ScenarioError):
-        load_optimisation(ROOT / "experiments" / name)

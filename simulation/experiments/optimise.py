@@ -52,14 +52,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from scipy import stats
 
 from simulation.calendar import DAYS_PER_YEAR, day_of
-from simulation.errors import Issue, ScenarioError, format_path, issues_from_validation_error
+from simulation.errors import Issue, ScenarioError, issues_from_validation_error
 from simulation.experiments.executor import Runner, Task
 from simulation.experiments.overrides import (
     Override,
-    PathError,
     apply_overrides,
     attribute_issues,
-    resolve,
+    remove_items,
 )
 from simulation.experiments.spec import FactorSpec, OverrideSpec, _fmt_level
 from simulation.kinds import MARKET_KINDS
@@ -205,52 +204,6 @@ def _is_removal(path: str, value: Any) -> bool:
     return path.rstrip().endswith(".beds") and value == 0 and not isinstance(value, bool)
 
 
-def _item_to_remove(loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
-    """The list item a location lies in (the loc itself if it is an item), or None."""
-    for i in range(len(loc) - 1, -1, -1):
-        if isinstance(loc[i], int):
-            return loc[: i + 1]
-    return None
-
-
-def _remove_items(
-    data: dict[str, Any], removals: Sequence[Override], source: str
-) -> dict[str, Any]:
-    """Delete the list items the removal overrides point into (after resolving all of them)."""
-    targets: list[tuple[str | int, ...]] = []
-    for ov in removals:
-        try:
-            locs = resolve(data, ov.path, for_set=True)
-        except PathError as exc:
-            raise ScenarioError([Issue(ov.label, str(exc))], source) from None
-        for loc in locs:
-            item = _item_to_remove(loc)
-            if item is None:
-                raise ScenarioError(
-                    [
-                        Issue(
-                            ov.label,
-                            f"{format_path(loc)} is not in a list item: 'remove' (or 0 beds) "
-                            "deletes a list item, e.g. provision.homes[name=X].beds",
-                        )
-                    ],
-                    source,
-                )
-            if item not in targets:
-                targets.append(item)
-
-    # Delete from the end so that earlier indices stay valid.
-    def key(loc: tuple[str | int, ...]) -> list[tuple[int, int, str]]:
-        return [(1, p, "") if isinstance(p, int) else (0, 0, p) for p in loc]
-
-    for item in sorted(targets, key=key, reverse=True):
-        parent: Any = data
-        for part in item[:-1]:
-            parent = parent[part]
-        del parent[item[-1]]
-    return data
-
-
 def build_candidate(
     base_raw: dict[str, Any], overrides: Sequence[Override], source: str, label: str = ""
 ) -> Scenario:
@@ -262,7 +215,7 @@ def build_candidate(
     changes = [o for o in overrides if not (o.op == "set" and _is_removal(o.path, o.value))]
     removals = [o for o in overrides if o.op == "set" and _is_removal(o.path, o.value)]
     data, applied = apply_overrides(base_raw, changes, source)
-    data = _remove_items(data, removals, source)
+    remove_items(data, removals, source)
     try:
         return parse_scenario(data, source)
     except ScenarioError as exc:
@@ -300,7 +253,7 @@ def parse_optimisation(
     fixed: list[Override] = []
     for j, o in enumerate(spec.overrides):
         op, value = o.operation()
-        fixed.append(Override(o.path, op, value, where=f"overrides[{j}]"))
+        fixed += [Override(p, op, value, where=f"overrides[{j}]") for p in o.all_paths]
     issues: list[Issue] = []
     if fixed:
         try:
@@ -325,7 +278,7 @@ def parse_optimisation(
             for ov in ovs:
                 if op == "set" and _is_removal(ov.path, v):
                     try:
-                        _remove_items(_copy(raw), [ov], source)
+                        remove_items(_copy(raw), [ov], source)
                     except ScenarioError as exc:
                         issues += exc.issues
             text = "0" if op == "set" and _is_removal(f.all_paths[0], v) else _fmt_level(op, v)

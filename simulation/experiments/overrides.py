@@ -4,7 +4,10 @@ A path names a field the way a config reads: ``run.horizon_years``,
 ``provision.homes[name=EBD home 1].open_date``, ``provision.homes[2].beds``,
 ``demand.needs.*.arrivals_per_year`` (``*`` = every key of a mapping or item of a list).
 Operations: ``set`` (a value), ``scale`` (multiply a number), ``add`` (add to a number),
-``shift_months`` / ``shift_days`` (move a date).
+``shift_months`` / ``shift_days`` (move a date), ``remove`` (delete a list item: a home, a
+block contract, a DPS, any list entry; what refers to a removed home or contract by name goes
+with it: its staffing entry, a prevention service tied to it; children of the initial cohort
+living there are refused by name, since where they would live instead is the user's choice).
 
 Overrides apply to the raw dict (before validation) and the result is then validated as a
 whole by :func:`simulation.parse_scenario`, so a value of the wrong type is caught by the same
@@ -30,8 +33,8 @@ from pydantic import BaseModel
 from simulation.errors import Issue, ScenarioError, _unwrap, format_path
 from simulation.scenario import Scenario
 
-Operation = Literal["set", "scale", "add", "shift_months", "shift_days"]
-OPERATIONS: tuple[str, ...] = ("set", "scale", "add", "shift_months", "shift_days")
+Operation = Literal["set", "scale", "add", "shift_months", "shift_days", "remove"]
+OPERATIONS: tuple[str, ...] = ("set", "scale", "add", "shift_months", "shift_days", "remove")
 
 Loc = tuple[str | int, ...]
 
@@ -383,6 +386,12 @@ def apply_overrides(
     data = copy.deepcopy(raw)
     applied: list[Applied] = []
     for ov in overrides:
+        if ov.op == "remove":
+            if ov.value is not True:
+                raise ScenarioError([Issue(ov.label, "remove takes true (remove: true)")], source)
+            remove_items(data, [ov], source, containing=False)
+            applied.append(Applied(ov, ()))
+            continue
         try:
             locs = resolve(data, ov.path, for_set=ov.op == "set")
             for loc in locs:
@@ -419,3 +428,92 @@ def attribute_issues(issues: Sequence[Issue], applied: Sequence[Applied]) -> lis
             detail = "" if issue.path == format_path(owner.locs[0]) else f" at {issue.path}"
             out.append(Issue(owner.override.label, f"{issue.message}{detail}"))
     return out
+
+
+# Fields that name a home or contract (``name``) elsewhere in a config, by where they live.
+_REFERENCES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("staffing", "homes"), "home"),
+    (("demand", "prevention"), "home"),
+)
+_UNIT_LISTS = (("provision", "homes"), ("provision", "block_contracts"), ("provision", "dps"))
+
+
+def _item_of(loc: Loc) -> Loc | None:
+    """The list item a location lies in (the loc itself if it is an item), or None."""
+    for i in range(len(loc) - 1, -1, -1):
+        if isinstance(loc[i], int):
+            return loc[: i + 1]
+    return None
+
+
+def remove_items(
+    data: dict[str, Any], removals: Sequence[Override], source: str, containing: bool = True
+) -> None:
+    """Delete, in place, the list items the ``removals`` point at (with ``containing``, the
+    item a path points into, e.g. ``homes[name=X].beds``), then what refers to a removed home
+    or contract by name. Raises :class:`ScenarioError` naming the override on a path that is
+    no list item, or each cohort entry still living in a removed unit."""
+    targets: list[tuple[Loc, Override]] = []
+    for ov in removals:
+        try:
+            locs = resolve(data, ov.path, for_set=containing)
+        except PathError as exc:
+            raise ScenarioError([Issue(ov.label, str(exc))], source) from None
+        for loc in locs:
+            item = (
+                _item_of(loc) if containing else (loc if loc and isinstance(loc[-1], int) else None)
+            )
+            if item is None:
+                raise ScenarioError(
+                    [
+                        Issue(
+                            ov.label,
+                            f"{format_path(loc)} is not a list item: remove deletes one, e.g. "
+                            "provision.homes[name=X]",
+                        )
+                    ],
+                    source,
+                )
+            if item not in [t for t, _ in targets]:
+                targets.append((item, ov))
+    removed: dict[str, Override] = {}
+    for item, ov in targets:
+        if tuple(item[:-1]) in _UNIT_LISTS:
+            unit = _get(data, item)
+            if isinstance(unit, dict) and "name" in unit:
+                removed[str(unit["name"])] = ov
+
+    # Delete from the end so that earlier indices stay valid.
+    def key(loc: Loc) -> list[tuple[int, int, str]]:
+        return [(1, p, "") if isinstance(p, int) else (0, 0, p) for p in loc]
+
+    for item, _ in sorted(targets, key=lambda t: key(t[0]), reverse=True):
+        parent: Any = _get(data, item[:-1])
+        del parent[item[-1]]
+    _drop_references(data, removed, source)
+
+
+def _drop_references(data: dict[str, Any], removed: dict[str, Override], source: str) -> None:
+    if not removed:
+        return
+    cohort = _get(data, ("demand", "initial_cohort"))
+    stuck = [
+        Issue(
+            removed[str(entry["unit"])].label,
+            f"demand.initial_cohort[{i}] has {entry.get('count', '?')} children living in "
+            f"'{entry['unit']}', which this removes: remove or move them too",
+        )
+        for i, entry in enumerate(cohort if isinstance(cohort, list) else [])
+        if isinstance(entry, dict) and str(entry.get("unit")) in removed
+    ]
+    if stuck:
+        raise ScenarioError(stuck, source)
+    for where, field in _REFERENCES:
+        items = _get(data, where)
+        if isinstance(items, list):
+            items[:] = [
+                x for x in items if not (isinstance(x, dict) and str(x.get(field)) in removed)
+            ]
+    staffing = data.get("staffing")
+    if isinstance(staffing, dict) and staffing.get("homes") == []:
+        del data["staffing"]  # no home left to staff

@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -53,23 +53,40 @@ def _one_operation(data: Any, what: str) -> Any:
 
 
 class OverrideSpec(_Strict):
-    """``{path: ..., set|scale|add|shift_months|shift_days: ...}``."""
+    """``{path|paths: ..., set|scale|add|shift_months|shift_days|remove: ...}``."""
 
-    path: str = Field(min_length=1, description="Field path, e.g. provision.homes[name=X].beds.")
+    path: str | None = Field(
+        None, min_length=1, description="Field path, e.g. provision.homes[name=X].beds."
+    )
+    paths: list[str] | None = Field(
+        None, min_length=1, description="Several paths changed together by the same operation."
+    )
     set: Any = Field(None, description="New value.")
     scale: float | None = Field(None, description="Multiply a number by this.")
     add: float | None = Field(None, description="Add this to a number.")
     shift_months: int | None = Field(None, description="Move a date by whole months.")
     shift_days: int | None = Field(None, description="Move a date by days.")
+    remove: Literal[True] | None = Field(
+        None,
+        description="Delete the list item the path names (a home, contract, DPS...), with "
+        "what refers to it: its staffing entry, a prevention service tied to it.",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _check_op(cls, data: Any) -> Any:
-        return _one_operation(data, "an override")
+        data = _one_operation(data, "an override")
+        if isinstance(data, dict) and ("path" in data) == ("paths" in data):
+            raise ValueError("an override needs exactly one of path or paths")
+        return data
 
     def operation(self) -> tuple[str, Any]:
         op = next(o for o in OPERATIONS if o in self.model_fields_set)
         return op, getattr(self, op)
+
+    @property
+    def all_paths(self) -> list[str]:
+        return list(self.paths) if self.paths else [self.path or ""]
 
 
 class StrategySpec(_Strict):
@@ -97,6 +114,11 @@ class FactorSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _check(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "remove" in data:
+            raise ValueError(
+                "a factor cannot remove (use set: [remove, ...] in an optimiser search, or "
+                "a strategy with remove: true)"
+            )
         data = _one_operation(data, "a factor")
         if isinstance(data, dict) and ("path" in data) == ("paths" in data):
             raise ValueError("a factor needs exactly one of path or paths")
@@ -300,7 +322,8 @@ def parse_experiment(
         ovs = []
         for j, o in enumerate(st.overrides):
             op, value = o.operation()
-            ovs.append(Override(o.path, op, value, where=f"strategies[{i}].overrides[{j}]"))
+            where = f"strategies[{i}].overrides[{j}]"
+            ovs += [Override(p, op, value, where=where) for p in o.all_paths]
         candidates.append((st.name, ovs, {}, f"strategies[{i}].name"))
     for kind, factors in (("grid", spec.grid), ("sweep", spec.sweep)):
         for name, ovs, levels in _factor_strategies(kind, factors):
