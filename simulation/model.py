@@ -73,7 +73,9 @@ def attach_flows(
     policy = scenario.placement_policy
     PhasedFill(placements)
     StayLimits(placements)
-    Markets(placements, interim_after_days(scenario))
+    fw = scenario.provision.framework
+    ends = {"framework": day_of(scenario.run.start_date, fw.end)} if fw and fw.end else {}
+    Markets(placements, interim_after_days(scenario), ends)
     windows = any(n.planning_window_days > 0 for n in scenario.demand.needs.values())
     transitions = any(u.transition_days is not None for u in placements.units)
     if windows or transitions:

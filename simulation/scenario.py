@@ -519,6 +519,11 @@ class FrameworkMarket(Market):
     offer_probability: float = Field(
         ge=0, le=1, description="Chance a framework provider offers a bed within the search time."
     )
+    end: Date | None = Field(
+        None,
+        description="The framework ends: no search starts on or after this day (children placed "
+        "through it stay). Omitted = it runs all the run.",
+    )
 
 
 class Provision(Strict):

@@ -12,6 +12,7 @@ placement may get a price uplift.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from functools import partial
 
@@ -28,10 +29,17 @@ _SEARCH, _RETAINER = int(EventKind.SEARCH), int(EventKind.RETAINER)
 class Markets:
     """Searches and retainers of the scenario's markets (attached to the cascade core)."""
 
-    def __init__(self, placements: Placements, interim_after_days: dict[str, float]) -> None:
+    def __init__(
+        self,
+        placements: Placements,
+        interim_after_days: dict[str, float],
+        ends: dict[str, float] | None = None,
+    ) -> None:
         """``interim_after_days``: per interim kind present (e.g. ``unregistered``), the search
-        days after which a child waiting for the market it bridges is placed in it."""
+        days after which a child waiting for the market it bridges is placed in it; ``ends``:
+        per market that ends during the run, the day from which no search of it starts."""
         p = self.placements = placements
+        self.ends = ends or {}
         c = placements.children
         self.search_days: dict[str, list[float]] = {}
         self.offers: dict[str, list[bool] | None] = {}
@@ -56,6 +64,9 @@ class Markets:
     def search(self, child: int, market: str, stage: int) -> None:
         """Start ``child``'s search of ``market`` (stage ``stage`` of the policy)."""
         p = self.placements
+        if p.env.now >= self.ends.get(market, math.inf):
+            p.seek(child, stage + 1)  # the market has ended: on to the next stage
+            return
         c = p.children
         days = self.search_days[market][child]
         p.search_token[child] += 1

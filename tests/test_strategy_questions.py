@@ -1,0 +1,73 @@
+"""Strategy questions: a market that ends, and the shipped counterfactuals of Coventry 2023."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from helpers import base_config, day, fixed, scenario
+
+from simulation.events import EventKind
+from simulation.experiments.spec import load_experiment
+from simulation.model import simulate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _framework(end: str | None) -> dict:
+    fw = {
+        "offer_probability": 1.0,
+        "search_days": fixed(5),
+        "weekly_price_gbp": fixed(5000),
+        "in_city_share": 0.0,
+    }
+    if end is not None:
+        fw["end"] = end
+    return base_config(
+        {
+            "a": {
+                "arrivals_per_year": 0,
+                "length_of_stay_days": fixed(30),
+                "age_at_entry_years": fixed(12),
+                "scheduled_arrivals": [day(10), day(100), day(200)],
+            }
+        },
+        framework=fw,
+        spot_search=fixed(20),
+    )
+
+
+def test_no_framework_search_starts_after_the_framework_ends() -> None:
+    """Framework ending on day 150: the arrivals of days 10 and 100 are placed through it, the
+    one of day 200 goes straight to a spot search."""
+    rep = simulate(scenario(_framework(day(150))), 0, 1)
+    log = rep.log
+    searches = log.kind == int(EventKind.SEARCH)
+    fw_unit = next(u.index for u in rep.units if u.kind == "framework")
+    spot_unit = next(u.index for u in rep.units if u.kind == "spot")
+    assert list(log.time[searches & (log.unit == fw_unit)]) == [10.0, 100.0]
+    assert list(log.time[searches & (log.unit == spot_unit)]) == [200.0]
+    # Without an end, all three go through the framework.
+    rep = simulate(scenario(_framework(None)), 0, 1)
+    searches = rep.log.kind == int(EventKind.SEARCH)
+    assert np.count_nonzero(searches & (rep.log.unit == fw_unit)) == 3
+
+
+def test_the_coventry_counterfactuals_are_what_they_say() -> None:
+    exp = load_experiment(ROOT / "experiments" / "coventry-2023-strategy.yaml")
+    by_name = {st.name: st.scenario for st in exp.strategies}
+    base = by_name["base"]
+    none = by_name["no new homes"]
+    new_homes = {"Doe Bank Lane short stay", "CWD home 1 (Pearl Hyde)", "CWD home 2"}
+    new_homes |= {"EBD home 1", "EBD home 2"}
+    assert {h.name for h in base.provision.homes} - {h.name for h in none.provision.homes} == (
+        new_homes
+    )
+    assert none.staffing is not None
+    assert not {s.home for s in none.staffing.homes} & new_homes
+    assert not [p for p in none.demand.prevention if p.home in new_homes]
+    for home in by_name["no slippage"].provision.homes:
+        for stage in home.lifecycle.stages if home.lifecycle else []:
+            assert stage.slippage_days.mean == 0.0
+    fw = by_name["framework ends Dec 2024"].provision.framework
+    assert fw is not None and str(fw.end) == "2025-01-01"
