@@ -140,15 +140,6 @@ def build_stays(
     return stays
 
 
-def infer_window_start(episodes: pd.DataFrame) -> dt.date:
-    """First day the extract can be trusted to hold every stay: the 1 April that starts the
-    return year of the earliest end date (a return holds the episodes open during its year)."""
-    ends = episodes["DEC"].dropna()
-    when = (ends.min() if len(ends) else episodes["DECOM"].max()).date()
-    year = when.year if when.month >= 4 else when.year - 1
-    return dt.date(year, 4, 1)
-
-
 # ---------------------------------------------------------------------------------------------
 # Arrivals
 
