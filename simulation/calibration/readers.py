@@ -130,7 +130,10 @@ class Extract:
 
 def _frame_of(frame: pd.DataFrame, name: str, first_row: int = 2) -> pd.DataFrame:
     """Upper-case, stripped column names and values; ``row`` and ``file`` columns added."""
-    frame.columns = [XML_NAMES.get(c, c) for c in (str(c).strip().upper() for c in frame.columns)]
+    frame.columns = [
+        c if c == "row" else XML_NAMES.get(c, c)
+        for c in (str(c) if c == "row" else str(c).strip().upper() for c in frame.columns)
+    ]
     frame = frame.loc[:, ~pd.Index(frame.columns).duplicated()]
     for c in frame.columns:
         frame[c] = frame[c].astype(str).str.strip()

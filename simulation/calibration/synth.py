@@ -15,6 +15,7 @@ care. The council's providers file (URN -> internal/block/framework/spot, need) 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -255,6 +256,24 @@ def synth_903(
                 e.end = e.start + 1
             if i + 1 < len(eps) and eps[i + 1].start < (e.end if e.end is not None else e.start):
                 eps[i + 1].start = e.end if e.end is not None else e.start
+        # A "move" back into the same home is no change of placement (rule 435): one episode.
+        merged: list[_Ep] = []
+        for e in eps:
+            prev = merged[-1] if merged else None
+            if (
+                prev is not None
+                and e.rne in ("P", "T")
+                and (e.place, e.pl_post, e.urn, e.provider)
+                == (prev.place, prev.pl_post, prev.urn, prev.provider)
+            ):
+                prev.end, prev.rec = e.end, e.rec
+            else:
+                merged.append(e)
+        eps[:] = merged
+        # A legal status holds until an episode that changes it (RNE L, B or U; rule 435).
+        for prev, e in itertools.pairwise(eps):
+            if e.rne not in ("L", "B", "U"):
+                e.ls = prev.ls
         # H5 is gone after its last collection year: a stay still open then moves to K3 on the
         # year's last day (same carers, RNE T), as councils recoded them.
         h5_end = (last_h5 - start).days
@@ -383,9 +402,12 @@ def synth_903(
                 last.end = max(birthday18, last.start + 1)
                 last.rec = str(rng.choice(["E5", "E5", "E6", "E17"]))
             elif route == Route.HOME:
-                last.rec = str(rng.choice(["E4A", "E4A", "E4A", "E4B", "E13", "E13", "E45"]))
+                # Not E45/E46: those are special guardianship to former foster carers (rule 516).
+                last.rec = str(rng.choice(["E4A", "E4A", "E4A", "E4B", "E13", "E13", "E41"]))
             elif route == Route.OTHER:
                 last.rec = str(rng.choice(["E8", "E8", "E3", "E9", "E7"]))
+                if last.rec == "E7" and age_years(day) < SUPPORTED_MIN_AGE_YEARS:
+                    last.rec = "E8"  # adult social care takes over from 16 (rule 389)
             elif route == Route.FOSTER:
                 last.rec = "X1"
                 end = min(day + int(rng.integers(90, 900)), birthday18)

@@ -181,9 +181,9 @@ StrictOpt = Annotated[
 
 def calibrate_command(
     episodes: EpisodesOpt,
-    header: HeaderOpt,
     as_of: AsOfOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Scenario YAML to write.")],
+    header: HeaderOpt = None,
     providers: ProvidersOpt = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Scenario name (default: the file's stem).")
@@ -269,8 +269,8 @@ def calibrate_command(
 
 def backtest_command(
     episodes: EpisodesOpt,
-    header: HeaderOpt,
     as_of: AsOfOpt,
+    header: HeaderOpt = None,
     until: Annotated[
         dt.datetime | None,
         typer.Option(
