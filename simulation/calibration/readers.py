@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from simulation.calibration.codes import (
+    FIRST_YEAR,
+    LAST_YEAR,
     any_year_codes,
     code_problem,
     return_year,
@@ -592,7 +594,7 @@ def read_header(path: str | Path) -> tuple[pd.DataFrame, list[DataIssue]]:
         [c for c in (*HEADER_COLUMNS, *EXTRA_COLUMNS) if c not in HEADER_REQUIRED],
         "Header",
     )
-    return type_header(frame, range(2016, 2026))
+    return type_header(frame, range(FIRST_YEAR, LAST_YEAR + 1))
 
 
 def _select_la(
