@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from simulation import load_scenario
-from simulation.calibration.codes import allowed_in, return_year_label
+from simulation.calibration.codes import CODES, FIRST_YEAR, LAST_YEAR, allowed_in, return_year_label
 from simulation.calibration.synth import Synthetic903, synth_903
 
 YEARS = (2023, 2024, 2025)
@@ -198,3 +198,17 @@ def test_rule_392c_postcodes_in_full_format(year_return: tuple) -> None:
     assert not bad, bad[:5]
     # In and out of the council's area.
     assert {str(p)[:2] for p in eps["PL_POST"]} > {"CV"}
+
+
+def test_every_code_cites_the_guide_of_its_years() -> None:
+    for code in CODES:
+        assert f"1 April {code.first_year} to 31 March {code.first_year + 1}" in code.guide, code
+        if code.last_year < LAST_YEAR:
+            assert f"removed by Department for Education ({code.last_year + 1})" in code.guide
+    # The changes the DfE made in the years covered (rules 101 and 146 of each year).
+    assert allowed_in("SEX", 2023) == ["1", "2"] and allowed_in("SEX", 2024) == ["M", "F", "U"]
+    for year in range(FIRST_YEAR, LAST_YEAR + 1):
+        place = set(allowed_in("PLACE", year))
+        assert ("H5" in place) == ("P2" in place) == ("Z1" in place) == (year <= 2024), year
+        assert ("K3" in place) == (year >= 2024), year
+        assert {"Z11", "Z12", "Z13", "Z14"} <= place or year < 2025, year
