@@ -18,7 +18,7 @@ import copy
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -109,6 +109,7 @@ def backtest(
     parameter_draws: int = 20,
     seed: int = 0,
     window_start: dt.date | None = None,
+    overlaps: Literal["trim", "error"] = "trim",
 ) -> BacktestResult:
     """Calibrate on data up to ``as_of`` and score the forecast against the data after it.
 
@@ -121,7 +122,7 @@ def backtest(
         estimates only, no estimation uncertainty).
     """
     rules = rules or Rules()
-    cal = calibrate(extract, as_of, rules, window_start=window_start)
+    cal = calibrate(extract, as_of, rules, window_start=window_start, overlaps=overlaps)
     eps = cal.episodes
     last_seen = max(eps["DECOM"].max(), eps["DEC"].max())
     until = until or last_seen.date()

@@ -6,8 +6,10 @@ an end date), and local systems leave overlaps. The cleaning, in order:
 1. duplicates on the same child and start date: keep the copy with the latest end date (an open
    copy only if no closed one exists);
 2. an open episode followed by a later one for the same child ends when the next one starts;
-3. an episode that ends after the next one starts is trimmed to that start (a warning naming the
-   row); an episode that contains the next one entirely cannot be trimmed and is an error;
+3. an episode that ends after the next one starts ends when it starts (a warning naming both
+   rows), even one that contains the next entirely: nested episodes are common in councils'
+   extracts, and the public demand models trim them the same way (``overlaps="error"`` makes
+   every overlap an error instead);
 4. episodes that change only the legal status (RNE L, T or U) starting the day the previous one
    ended, in the same placement, are merged into it.
 """
@@ -15,6 +17,7 @@ an end date), and local systems leave overlaps. The cleaning, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -32,13 +35,18 @@ class Cleaned:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-def clean_episodes(episodes: pd.DataFrame, file: str) -> Cleaned:
-    """Apply the cleaning steps to typed episodes (see :func:`readers.read_episodes`).
+def clean_episodes(
+    episodes: pd.DataFrame, file: str = "", overlaps: Literal["trim", "error"] = "trim"
+) -> Cleaned:
+    """Apply the cleaning steps to typed episodes (see :func:`readers.type_episodes`).
 
-    Returns the cleaned table and the issues: a warning per trimmed overlap, an error per
-    episode that contains a later one (which no trimming can repair).
+    Returns the cleaned table and the issues: a warning per trimmed overlap or nested episode
+    (an error each with ``overlaps="error"``), naming the file and row of both episodes.
+    ``file`` names the rows of a table without a ``file`` column.
     """
     ep = episodes.copy()
+    if "file" not in ep.columns:
+        ep["file"] = file
     n_in = len(ep)
     issues: list[DataIssue] = []
 
@@ -53,55 +61,57 @@ def clean_episodes(episodes: pd.DataFrame, file: str) -> Cleaned:
     n_same_end = int(same_end.sum())
     ep = ep[~same_end].reset_index(drop=True)
 
-    # 2 and 3. Overlaps with the next episode of the same child.
+    # 2 and 3. Overlaps with the next episode of the same child: the earlier episode ends when
+    # the next one starts, whether it overlaps it by a day or contains it entirely.
     same_child = ep["CHILD"].shift(-1) == ep["CHILD"]
     next_start = ep["DECOM"].shift(-1).where(same_child)
     next_end = ep["DEC"].shift(-1).where(same_child)
     next_row = ep["row"].shift(-1).where(same_child)
+    next_file = ep["file"].shift(-1).where(same_child)
     open_then_more = ep["DEC"].isna() & next_start.notna()
     overlap = ep["DEC"].notna() & next_start.notna() & (ep["DEC"] > next_start)
     nested = overlap & next_end.notna() & (ep["DEC"] >= next_end)
-    rows = [int(r) for r in ep["row"]]
+    severity: Literal["error", "warning"] = "error" if overlaps == "error" else "warning"
+    rows, files = [int(r) for r in ep["row"]], [str(f) for f in ep["file"]]
     starts, ends = list(ep["DECOM"]), list(ep["DEC"])
-    n_start, n_end, n_row = list(next_start), list(next_end), list(next_row)
-    for i in np.flatnonzero(nested.to_numpy()):
-        issues.append(
-            DataIssue(
-                file,
-                rows[i],
-                "DEC",
-                f"episode ({starts[i]:%d/%m/%Y} to {ends[i]:%d/%m/%Y}) contains "
-                f"the child's next episode on row {int(n_row[i])} "
-                f"({n_start[i]:%d/%m/%Y} to {n_end[i]:%d/%m/%Y}): overlapping "
-                f"episodes, fix one of them",
+    n_start, n_end = list(next_start), list(next_end)
+    n_row, n_file = list(next_row), list(next_file)
+
+    def other(i: int) -> str:
+        where = f"row {int(n_row[i])}"
+        return where if n_file[i] == files[i] else f"{n_file[i]}, {where}"
+
+    is_nested = nested.to_numpy()
+    for i in map(int, np.flatnonzero(overlap.to_numpy())):
+        if is_nested[i]:
+            what = (
+                f"episode ({starts[i]:%d/%m/%Y} to {ends[i]:%d/%m/%Y}) contains the child's "
+                f"next episode ({other(i)}, {n_start[i]:%d/%m/%Y} to {n_end[i]:%d/%m/%Y})"
             )
-        )
-    trim = (overlap & ~nested) | open_then_more
-    for i in np.flatnonzero((overlap & ~nested).to_numpy()):
-        issues.append(
-            DataIssue(
-                file,
-                rows[i],
-                "DEC",
+        else:
+            what = (
                 f"episode ends {ends[i]:%d/%m/%Y}, after the child's next episode "
-                f"(row {int(n_row[i])}) starts on {n_start[i]:%d/%m/%Y}: "
-                f"overlap trimmed to {n_start[i]:%d/%m/%Y}",
-                "warning",
+                f"({other(i)}) starts on {n_start[i]:%d/%m/%Y}"
             )
+        fix = (
+            f"overlap trimmed to {n_start[i]:%d/%m/%Y}"
+            if severity == "warning"
+            else "overlapping episodes (--overlaps trim ends the first when the next starts)"
         )
-    for i in np.flatnonzero(open_then_more.to_numpy()):
+        issues.append(DataIssue(files[i], rows[i], "DEC", f"{what}: {fix}", severity))
+    for i in map(int, np.flatnonzero(open_then_more.to_numpy())):
         issues.append(
             DataIssue(
-                file,
+                files[i],
                 rows[i],
                 "DEC",
-                f"open episode followed by another (row {int(n_row[i])}): ended on "
-                f"{n_start[i]:%d/%m/%Y}",
+                f"open episode followed by another ({other(i)}): ended on {n_start[i]:%d/%m/%Y}",
                 "warning",
             )
         )
+    trim = overlap | open_then_more
     ep.loc[trim, "DEC"] = next_start[trim]
-    ep.loc[open_then_more & (ep["REC"] == ""), "REC"] = "X1"
+    ep.loc[trim & (ep["REC"] == ""), "REC"] = "X1"
 
     # 4. Merge status-only changes into the episode they continue.
     prev_same_child = ep["CHILD"].shift(1) == ep["CHILD"]
@@ -128,6 +138,7 @@ def clean_episodes(episodes: pd.DataFrame, file: str) -> Cleaned:
         "rows_read": n_in,
         "duplicates_dropped": n_dup + n_same_end,
         "overlaps_trimmed": int((overlap & ~nested).sum()),
+        "nested_trimmed": int(nested.sum()),
         "open_episodes_closed": int(open_then_more.sum()),
         "status_only_merged": n_merged,
         "episodes": len(ep),

@@ -140,15 +140,6 @@ def build_stays(
     return stays
 
 
-def infer_window_start(episodes: pd.DataFrame) -> dt.date:
-    """First day the extract can be trusted to hold every stay: the 1 April that starts the
-    return year of the earliest end date (a return holds the episodes open during its year)."""
-    ends = episodes["DEC"].dropna()
-    when = (ends.min() if len(ends) else episodes["DECOM"].max()).date()
-    year = when.year if when.month >= 4 else when.year - 1
-    return dt.date(year, 4, 1)
-
-
 # ---------------------------------------------------------------------------------------------
 # Arrivals
 
@@ -177,19 +168,22 @@ def _poisson_glm(
     """Poisson regression by IRLS: coefficients, their covariance and the log-likelihood."""
     beta = np.zeros(x.shape[1])
     beta[0] = math.log(max(y.sum(), 0.5) / np.exp(offset).sum())
-    for _ in range(100):
-        eta = x @ beta + offset
-        mu = np.exp(eta)
-        z = eta - offset + (y - mu) / mu
-        xtw = x.T * mu
-        new = np.asarray(np.linalg.solve(xtw @ x, xtw @ z), dtype=np.float64)
-        done = np.max(np.abs(new - beta)) < 1e-10
-        beta = new
-        if done:
-            break
-    mu = np.exp(x @ beta + offset)
-    cov = np.asarray(np.linalg.inv((x.T * mu) @ x), dtype=np.float64)
-    loglik = float(np.sum(y * np.log(np.maximum(mu, 1e-300)) - mu - special.gammaln(y + 1)))
+    # A calendar month with no arrivals in any year drives its coefficient to -inf (the fit
+    # separates): the results are then not finite, which the callers read as no evidence.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(100):
+            eta = x @ beta + offset
+            mu = np.exp(eta)
+            z = eta - offset + (y - mu) / mu
+            xtw = x.T * mu
+            new = np.asarray(np.linalg.solve(xtw @ x, xtw @ z), dtype=np.float64)
+            done = np.max(np.abs(new - beta)) < 1e-10
+            beta = new
+            if done:
+                break
+        mu = np.exp(x @ beta + offset)
+        cov = np.asarray(np.linalg.inv((x.T * mu) @ x), dtype=np.float64)
+        loglik = float(np.sum(y * np.log(np.maximum(mu, 1e-300)) - mu - special.gammaln(y + 1)))
     return beta, cov, loglik
 
 

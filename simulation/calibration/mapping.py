@@ -70,7 +70,7 @@ def read_providers(path: str | Path) -> dict[str, Provider]:
     providers: dict[str, Provider] = {}
     for rec in frame.to_dict("records"):
         row = int(rec["row"])
-        urn = str(rec["URN"])
+        urn = str(rec["URN"]).upper()  # as the Episodes table's URNs are read
         if not urn:
             issues.append(DataIssue(name, row, "URN", "URN is missing"))
             continue

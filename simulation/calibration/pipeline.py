@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from simulation.calibration.cleaning import clean_episodes
+from simulation.calibration.codes import return_year
 from simulation.calibration.estimate import (
     MIN_EVENTS,
     AgeEstimate,
@@ -24,7 +26,6 @@ from simulation.calibration.estimate import (
     estimate_arrivals,
     estimate_los,
     estimate_routes,
-    infer_window_start,
     rounded_probs,
     share,
     wilson,
@@ -144,6 +145,23 @@ def _units(
     return out
 
 
+def observation_start(extract: Extract) -> dt.date:
+    """First day the extract can be trusted to hold every stay, from the data as written.
+
+    The 1 April that starts the earliest collection year the extract names (its ``YEAR``
+    column), else the one of its earliest end date *as written*: a return holds the episodes
+    open during its year, so an episode that ended earlier is not in it. Never from dates the
+    cleaning repaired: an overlap trimmed back to years before the data would move the window
+    back too, and stays that began and ended before the data would go missing from it.
+    """
+    if extract.years:
+        return dt.date(min(extract.years), 4, 1)
+    when = extract.first_end or extract.first_start
+    if when is None:
+        raise CalibrationError(f"{extract.episodes_file}: no episodes")
+    return dt.date(return_year(when), 4, 1)
+
+
 def calibrate(
     extract: Extract,
     as_of: dt.date,
@@ -151,22 +169,27 @@ def calibrate(
     window_start: dt.date | None = None,
     age_out_years: float = 18.0,
     strict: bool = False,
+    overlaps: Literal["trim", "error"] = "trim",
 ) -> Calibration:
     """Clean, classify and estimate every demand parameter from ``extract`` as seen on ``as_of``.
+
+    ``window_start`` overrides the observation window's start (default
+    :func:`observation_start`); ``overlaps="error"`` refuses overlapping episodes instead of
+    trimming them.
 
     Raises
     ------
     ExtractError
-        For overlaps that cannot be repaired (and, with ``strict``, for any warning).
+        For overlaps with ``overlaps="error"`` (and, with ``strict``, for any warning).
     CalibrationError
         When the data are too thin for an estimate.
     """
     rules = rules or Rules()
-    cleaned = clean_episodes(extract.episodes, extract.episodes_file)
+    cleaned = clean_episodes(extract.episodes, extract.episodes_file, overlaps=overlaps)
     check(cleaned.issues, strict)
     episodes, area = classify(cleaned.episodes, rules)
     dob = extract.header.set_index("CHILD")["DOB"]
-    ws = window_start or infer_window_start(episodes)
+    ws = window_start or observation_start(extract)
     if ws >= as_of:
         raise CalibrationError(
             f"the extract's window starts {ws}, on or after the as-of date {as_of}"
@@ -257,7 +280,7 @@ def calibrate(
         rules=rules,
         stays=stays,
         episodes=episodes,
-        cleaning=cleaned.stats,
+        cleaning={**extract.stats, **cleaned.stats},
         warnings=extract.warnings + cleaned.issues,
         episodes_file=extract.episodes_file,
         header_file=extract.header_file,

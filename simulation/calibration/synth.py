@@ -15,6 +15,7 @@ care. The council's providers file (URN -> internal/block/framework/spot, need) 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from simulation.calendar import DAYS_PER_YEAR
-from simulation.calibration.codes import SUPPORTED_ACCOMMODATION_YEAR, return_year
+from simulation.calibration.codes import (
+    PLACE_CODES,
+    allowed_in,
+    return_year,
+    return_year_label,
+)
 from simulation.calibration.readers import EPISODE_COLUMNS, HEADER_COLUMNS
 from simulation.events import EventKind, Route
 from simulation.kinds import BED_KINDS
@@ -37,23 +43,66 @@ ETHNIC = ("WBRI", "WBRI", "WBRI", "WOTH", "MWBC", "AIND", "APKN", "BAFR", "BCRB"
 
 @dataclass
 class Synthetic903:
-    """A synthetic extract: the 903 tables as strings, the providers file, and its dates."""
+    """A synthetic extract: the 903 tables as strings, the providers file, and its dates.
+
+    ``episodes`` is a multi-year extract with the untidiness the cleaning must undo; ``tidy``
+    the same episodes as the council recorded them, from which :meth:`collection` cuts one
+    year's return.
+    """
 
     episodes: pd.DataFrame
     header: pd.DataFrame
     providers: pd.DataFrame
     extract_start: dt.date
     as_of: dt.date
+    tidy: pd.DataFrame
 
-    def write(self, folder: str) -> dict[str, str]:
-        """Write episodes.csv, header.csv and providers.csv into ``folder``; return the paths."""
+    def collection_years(self) -> list[int]:
+        """The collection years wholly inside the extract."""
+        first = return_year(self.extract_start)
+        if self.extract_start != dt.date(first, 4, 1):
+            first += 1
+        last = return_year(self.as_of)
+        if self.as_of != dt.date(last + 1, 3, 31):
+            last -= 1
+        return list(range(first, last + 1))
+
+    def collection(self, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The ``year`` return as a council submits it: the episodes open at any time in the
+        year, end dates after it blank (with their reasons), sex in the year's codes."""
+        years = self.collection_years()
+        if year not in years:
+            inside = ", ".join(return_year_label(y) for y in years) or "none"
+            raise ValueError(
+                f"the {return_year_label(year)} collection is not wholly inside the extract "
+                f"({self.extract_start} to {self.as_of}; whole years: {inside})"
+            )
+        lo, hi = pd.Timestamp(year, 4, 1), pd.Timestamp(year + 1, 3, 31)
+        eps = self.tidy.copy()
+        decom = pd.to_datetime(eps["DECOM"], format="%d/%m/%Y")
+        dec = pd.to_datetime(eps["DEC"], format="%d/%m/%Y")
+        keep = (decom <= hi) & (dec.isna() | (dec >= lo))
+        eps, dec = eps[keep].copy(), dec[keep]
+        later = dec > hi
+        eps.loc[later, ["DEC", "REC", "REASON_PLACE_CHANGE"]] = ""
+        header = self.header[self.header["CHILD"].isin(set(eps["CHILD"]))].copy()
+        male = header["SEX"].isin(["1", "M"])
+        header["SEX"] = [sex_code(bool(m), year) for m in male]
+        return eps.reset_index(drop=True), header.reset_index(drop=True)
+
+    def write(self, folder: str, year: int | None = None) -> dict[str, str]:
+        """Write episodes.csv, header.csv and providers.csv into ``folder``; return the paths.
+
+        With ``year``, the tables are that collection year's return (:meth:`collection`).
+        """
         from pathlib import Path
 
         out = Path(folder)
+        episodes, header = (self.episodes, self.header) if year is None else self.collection(year)
         paths = {}
         for name, df in (
-            ("episodes", self.episodes),
-            ("header", self.header),
+            ("episodes", episodes),
+            ("header", header),
             ("providers", self.providers),
         ):
             p = out / f"{name}.csv"
@@ -80,8 +129,41 @@ def _fmt(start: dt.date, day: int | None) -> str:
     return "" if day is None else (start + dt.timedelta(days=day)).strftime("%d/%m/%Y")
 
 
+# Letters a postcode's inward code may end in (the Royal Mail's format leaves out C I K M O V).
+_INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
+
+
 def _postcode(rng: np.random.Generator, area: str) -> str:
-    return f"{area}{rng.integers(1, 13)} {rng.integers(1, 10)}"
+    """A well-formed full postcode in ``area`` (fictional: made up, not looked up)."""
+    a, b = rng.choice(list(_INWARD_LETTERS), size=2)
+    return f"{area}{rng.integers(1, 13)} {rng.integers(1, 10)}{a}{b}"
+
+
+def _eighteenth(dob: dt.date) -> dt.date:
+    """The 18th birthday (1 March for a child born on 29 February)."""
+    try:
+        return dob.replace(year=dob.year + 18)
+    except ValueError:
+        return dt.date(dob.year + 18, 3, 1)
+
+
+def sex_code(male: bool, year: int) -> str:
+    """The child's sex as the ``year`` collection codes it (1/2, then M/F from 2024-25)."""
+    codes = allowed_in("SEX", year)
+    if "M" in codes:
+        return "M" if male else "F"
+    return "1" if male else "2"
+
+
+def supported_code(when: dt.date) -> str:
+    """Supported accommodation's placement code on a date: H5 until K3 is valid."""
+    return "K3" if PLACE_CODES["K3"].valid_in(return_year(when)) else "H5"
+
+
+# Reasons for a change of placement, written on the episode that ends (validation rule 225).
+MOVE_REASONS = ("CARPL", "CARPL", "CLOSE", "CREQB", "LAREQ", "PLACE")
+_MOVE_RNE = frozenset({"P", "B", "T", "U"})
+SUPPORTED_MIN_AGE_YEARS = 16  # no supported accommodation, nor independent living, under 16
 
 
 def synth_903(
@@ -160,8 +242,13 @@ def synth_903(
     header_rows: list[dict[str, Any]] = []
     next_id = iter(range(1, 10_000_000))
 
+    fostering_urn = f"SC{next(urn_counter)}"  # the council's own fostering service
+    agency_urns = [f"SC{next(urn_counter)}" for _ in range(6)]  # fostering agencies
+    supported_urns = [f"SC{next(urn_counter)}" for _ in range(6)]  # supported accommodation
+    last_h5 = dt.date(PLACE_CODES["H5"].last_year + 1, 3, 31)
+
     def add_child(
-        cid: str, dob_day: int, sex: int, home_post: str, cin: str, eps: list[_Ep]
+        cid: str, dob_day: int, male: bool, home_post: str, cin: str, eps: list[_Ep]
     ) -> None:
         # Whole days: an episode lasts at least a day and the next starts when it ends.
         for i, e in enumerate(eps):
@@ -169,11 +256,46 @@ def synth_903(
                 e.end = e.start + 1
             if i + 1 < len(eps) and eps[i + 1].start < (e.end if e.end is not None else e.start):
                 eps[i + 1].start = e.end if e.end is not None else e.start
+        # A "move" back into the same home is no change of placement (rule 435): one episode.
+        merged: list[_Ep] = []
+        for e in eps:
+            prev = merged[-1] if merged else None
+            if (
+                prev is not None
+                and e.rne in ("P", "T")
+                and (e.place, e.pl_post, e.urn, e.provider)
+                == (prev.place, prev.pl_post, prev.urn, prev.provider)
+            ):
+                prev.end, prev.rec = e.end, e.rec
+            else:
+                merged.append(e)
+        eps[:] = merged
+        # A legal status holds until an episode that changes it (RNE L, B or U; rule 435).
+        for prev, e in itertools.pairwise(eps):
+            if e.rne not in ("L", "B", "U"):
+                e.ls = prev.ls
+        # H5 is gone after its last collection year: a stay still open then moves to K3 on the
+        # year's last day (same carers, RNE T), as councils recoded them.
+        h5_end = (last_h5 - start).days
+        for i, e in enumerate(eps):
+            if e.place == "H5" and (e.end is None or e.end > h5_end) and e.start < h5_end:
+                k3 = _Ep(
+                    h5_end, e.end, "K3", e.provider, e.urn, e.pl_post, "T", e.rec, "OTHER", e.ls
+                )
+                e.end, e.rec = h5_end, "X1"
+                eps.insert(i + 1, k3)
+        # The reason for a change of placement goes on the episode that ends (rule 225); it was
+        # drawn with the move, on the new episode.
+        drawn = [e.reason_change for e in eps]
+        for i, e in enumerate(eps):
+            moves = i + 1 < len(eps) and e.rec == "X1" and eps[i + 1].rne in _MOVE_RNE
+            e.reason_change = (drawn[i + 1] or "OTHER") if moves else ""
         kept = 0
         for e in eps:
             if e.start > cut or (e.end is not None and e.end < lo_day):
                 continue  # outside the extract
-            end, rec = (e.end, e.rec) if e.end is not None and e.end <= cut else (None, "")
+            ended = e.end is not None and e.end <= cut
+            end, rec = (e.end, e.rec) if ended else (None, "")
             ep_rows.append(
                 {
                     "CHILD": cid,
@@ -185,7 +307,7 @@ def synth_903(
                     "PLACE_PROVIDER": e.provider,
                     "DEC": _fmt(start, end),
                     "REC": rec,
-                    "REASON_PLACE_CHANGE": e.reason_change,
+                    "REASON_PLACE_CHANGE": e.reason_change if ended else "",
                     "HOME_POST": home_post,
                     "PL_POST": e.pl_post,
                     "URN": e.urn,
@@ -196,21 +318,14 @@ def synth_903(
             header_rows.append(
                 {
                     "CHILD": cid,
-                    "SEX": sex,
+                    "SEX": sex_code(male, return_year(as_of)),
                     "DOB": _fmt(start, dob_day),
                     "ETHNIC": str(rng.choice(ETHNIC)),
                     "UPN": f"A{rng.integers(10**11, 10**12)}",
-                    "MOTHER": "" if sex == 1 else "0",
+                    "MOTHER": "" if male else "0",
                     "MC_DOB": "",
                 }
             )
-
-    def supported_code(day: int) -> str:
-        return (
-            "K3"
-            if return_year(start + dt.timedelta(days=day)) >= SUPPORTED_ACCOMMODATION_YEAR
-            else "H5"
-        )
 
     for child, evs in by_child.items():
         places = [r for r in evs if log.kind[r] == EventKind.PLACE]
@@ -218,7 +333,11 @@ def synth_903(
             continue  # never placed: not in residential care
         need = needs[children.need[child]]
         dob_day = math.floor(children.age_out_at[child] - age_out * DAYS_PER_YEAR)
-        birthday18 = math.floor(dob_day + age_out * DAYS_PER_YEAR)
+        birthday18 = (_eighteenth(start + dt.timedelta(days=dob_day)) - start).days
+
+        def age_years(day: int, dob_day: int = dob_day) -> float:
+            return (day - dob_day) / DAYS_PER_YEAR
+
         stay_start = (
             -math.ceil(children.elapsed[child])
             if children.initial[child]
@@ -226,7 +345,7 @@ def synth_903(
         )
         disability = need == "disability"
         cin = "N2" if disability else str(rng.choice(["N1", "N1", "N4", "N5", "N6"]))
-        sex = int(rng.integers(1, 3))
+        male = bool(rng.integers(1, 3) == 1)
         home_post = _postcode(
             rng, CITY_AREA if rng.random() < 0.9 else str(rng.choice(OTHER_AREAS))
         )
@@ -241,7 +360,7 @@ def synth_903(
                         stay_start,
                         str(rng.choice(["U4", "U6", "U3"])),
                         "PR1",
-                        "",
+                        fostering_urn,
                         _postcode(rng, CITY_AREA),
                         "S",
                         "X1",
@@ -264,13 +383,13 @@ def synth_903(
                 provider = str(rng.choice(["PR4", "PR4", "PR4", "PR5"]))
                 urn, post = pool_home(info.kind, need, in_city)
                 if disability and rng.random() < 0.2:
-                    place = "R1"
+                    place, urn = "R1", ""  # a care home: no Ofsted URN (rule 222)
             day = stay_start if k == 0 else math.floor(log.time[r])
             rne = ("S" if not eps else "P") if k == 0 else "P"
             if eps:
                 eps[-1].end = day
                 eps[-1].rec = "X1"
-            reason = "" if k == 0 else str(rng.choice(["CARPL", "CARPL", "CLOSE", "CREQB"]))
+            reason = "" if k == 0 else str(rng.choice(MOVE_REASONS))
             eps.append(_Ep(day, None, place, provider, urn, post, rne, reason_change=reason, ls=ls))
         exit_rows = [r for r in evs if log.kind[r] == EventKind.EXIT]
         if exit_rows:
@@ -279,12 +398,16 @@ def synth_903(
             route = int(log.route[r])
             last = eps[-1]
             last.end = day
-            if route == Route.AGE_OUT:
+            if route == Route.AGE_OUT:  # on the 18th birthday itself
+                last.end = max(birthday18, last.start + 1)
                 last.rec = str(rng.choice(["E5", "E5", "E6", "E17"]))
             elif route == Route.HOME:
-                last.rec = str(rng.choice(["E4A", "E4A", "E4A", "E4B", "E13", "E13", "E45"]))
+                # Not E45/E46: those are special guardianship to former foster carers (rule 516).
+                last.rec = str(rng.choice(["E4A", "E4A", "E4A", "E4B", "E13", "E13", "E41"]))
             elif route == Route.OTHER:
                 last.rec = str(rng.choice(["E8", "E8", "E3", "E9", "E7"]))
+                if last.rec == "E7" and age_years(day) < SUPPORTED_MIN_AGE_YEARS:
+                    last.rec = "E8"  # adult social care takes over from 16 (rule 389)
             elif route == Route.FOSTER:
                 last.rec = "X1"
                 end = min(day + int(rng.integers(90, 900)), birthday18)
@@ -294,7 +417,7 @@ def synth_903(
                         end,
                         str(rng.choice(["U4", "U6"])),
                         "PR1",
-                        "",
+                        fostering_urn,
                         _postcode(rng, CITY_AREA),
                         "P",
                         "E17" if end >= birthday18 else "E4A",
@@ -302,16 +425,17 @@ def synth_903(
                     )
                 )
             elif route == Route.SUPPORTED:
-                if rng.random() < 0.5:
+                if age_years(day) < SUPPORTED_MIN_AGE_YEARS:
+                    last.rec = "E8"  # no supported accommodation under 16: left care otherwise
+                elif rng.random() < 0.5:
                     last.rec = "X1"
-                    end = max(birthday18, day + 30)
                     eps.append(
                         _Ep(
                             day,
-                            end,
-                            supported_code(day),
+                            max(birthday18, day + 1),
+                            supported_code(start + dt.timedelta(days=day)),
                             "PR4",
-                            "",
+                            str(rng.choice(supported_urns)),
                             _postcode(rng, CITY_AREA),
                             "P",
                             "E5",
@@ -354,7 +478,7 @@ def synth_903(
                 ]
             else:
                 split.append(e)
-        add_child(f"C{next(next_id):06d}", dob_day, sex, home_post, cin, split)
+        add_child(f"C{next(next_id):06d}", dob_day, male, home_post, cin, split)
 
     # Children fostered but never in residential care: out of scope, there to be filtered out.
     n_res = len(header_rows)
@@ -368,7 +492,7 @@ def synth_903(
                 e1,
                 str(rng.choice(["U4", "U6", "U1"])),
                 "PR1",
-                "",
+                fostering_urn,
                 _postcode(rng, CITY_AREA),
                 "S",
                 str(rng.choice(["X1", "E4A", "E45"])),
@@ -381,7 +505,7 @@ def synth_903(
                     e1 + int(rng.integers(60, 600)),
                     "U6",
                     "PR4",
-                    "",
+                    str(rng.choice(agency_urns)),
                     _postcode(rng, CITY_AREA),
                     "P",
                     "E4A",
@@ -390,14 +514,14 @@ def synth_903(
         add_child(
             f"C{next(next_id):06d}",
             dob,
-            int(rng.integers(1, 3)),
+            bool(rng.integers(1, 3) == 1),
             _postcode(rng, CITY_AREA),
             str(rng.choice(["N1", "N4"])),
             eps,
         )
 
-    episodes = pd.DataFrame(ep_rows, columns=list(EPISODE_COLUMNS))
-    episodes = _untidy(episodes, rng, messiness)
+    tidy = pd.DataFrame(ep_rows, columns=list(EPISODE_COLUMNS))
+    episodes = _untidy(tidy, rng, messiness)
     header = pd.DataFrame(header_rows, columns=list(HEADER_COLUMNS))
     prov_rows = []
     for info in units:
@@ -431,7 +555,7 @@ def synth_903(
         prov_rows,
         columns=["URN", "provision", "need", "name", "beds", "in_city", "weekly_cost_gbp"],
     )
-    return Synthetic903(episodes, header, providers, extract_start, as_of)
+    return Synthetic903(episodes, header, providers, extract_start, as_of, tidy)
 
 
 def _untidy(episodes: pd.DataFrame, rng: np.random.Generator, messiness: float) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -30,8 +30,12 @@ from simulation.cli.common import (
     load_config,
 )
 from simulation.errors import ScenarioError
+from simulation.outputs import MARKER, code_version
 
 MAX_WARNINGS_SHOWN = 10
+# What backtest and synth-903 write into their folders (beside the results marker).
+BACKTEST_FILES = {"backtest.csv", "backtest.png", "scenario.yaml"}
+SYNTH_FILES = {"episodes.csv", "header.csv", "providers.csv", "truth.yaml"}
 DEFAULT_CODES = ",".join(DEFAULT_RESIDENTIAL)
 
 
@@ -43,6 +47,14 @@ def _warn(warnings: list[DataIssue]) -> None:
             f"warning: ... and {len(warnings) - MAX_WARNINGS_SHOWN} more (see the report)",
             markup=False,
         )
+
+
+def _overlaps(value: str) -> Literal["trim", "error"]:
+    if value == "trim":
+        return "trim"
+    if value == "error":
+        return "error"
+    fail(f"--overlaps: '{value}' is not allowed (allowed: trim, error)")
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:
@@ -62,15 +74,75 @@ def _rules(providers: Path | None, residential_codes: str, city_postcodes: str |
     return Rules(residential_codes=codes, providers=provs, city_postcode_areas=areas)
 
 
-def _extract(episodes: Path, header: Path, strict: bool) -> Extract:
+def _extract(
+    episodes: list[Path], header: list[Path] | None, strict: bool, la: str | None
+) -> Extract:
     try:
-        return read_extract(episodes, header, strict=strict)
+        return read_extract(episodes, header or [], strict=strict, la=la)
     except ExtractError as exc:
         fail_lines(exc.lines())
 
 
-EpisodesOpt = Annotated[Path, typer.Option("--episodes", "-e", help="903 Episodes table (CSV).")]
-HeaderOpt = Annotated[Path, typer.Option("--header", help="903 Header table (CSV).")]
+def _check_out_folder(out: Path, overwrite: bool, ours: set[str]) -> None:
+    """Before any work: ``out`` can take a new folder, and ``--overwrite`` replaces only a folder
+    this command wrote (its marker, and nothing but the files in ``ours``), as ``run`` does."""
+    check_output_folder(out)
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        fail(f"--out: {out} is the current folder or one of its parents (give a new folder)")
+    if not out.is_dir():
+        return
+    names = [p.name for p in out.iterdir()]
+    if not names:
+        return
+    if not overwrite:
+        fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
+    if MARKER not in names:
+        fail(
+            f"--out: {out} was not written by sufficiency (no {MARKER} marker): --overwrite only "
+            "replaces folders it wrote, so choose another --out or empty it yourself"
+        )
+    foreign = sorted(set(names) - ours - {MARKER})
+    if foreign:
+        fail(
+            f"--out: {out} holds files sufficiency did not write ({', '.join(foreign[:3])}): "
+            "move them out first, or choose another --out"
+        )
+
+
+def _mark(folder: Path) -> None:
+    (folder / MARKER).write_text(f"sufficiency {code_version()}\n", encoding="utf-8")
+
+
+EpisodesOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--episodes",
+        "-e",
+        help="903 Episodes table: a CSV, a DfE XML return or a folder of yearly returns "
+        "(repeat for several).",
+    ),
+]
+HeaderOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--header",
+        help="903 Header table (CSV; repeat for several). Not needed when --episodes is an XML "
+        "return or a folder holding the Header.",
+    ),
+]
+LaOpt = Annotated[
+    str | None,
+    typer.Option("--la", help="The council to use when the data's LA column holds several."),
+]
+OverlapsOpt = Annotated[
+    str,
+    typer.Option(
+        "--overlaps",
+        help="trim: an episode ends when the child's next one starts (a warning each); "
+        "error: refuse overlapping episodes.",
+    ),
+]
 AsOfOpt = Annotated[
     dt.datetime,
     typer.Option("--as-of", formats=["%Y-%m-%d"], help="Date the cohort is taken (YYYY-MM-DD)."),
@@ -109,9 +181,9 @@ StrictOpt = Annotated[
 
 def calibrate_command(
     episodes: EpisodesOpt,
-    header: HeaderOpt,
     as_of: AsOfOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Scenario YAML to write.")],
+    header: HeaderOpt = None,
     providers: ProvidersOpt = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Scenario name (default: the file's stem).")
@@ -123,6 +195,8 @@ def calibrate_command(
     city_postcodes: CityOpt = None,
     since: SinceOpt = None,
     strict: StrictOpt = False,
+    la: LaOpt = None,
+    overlaps: OverlapsOpt = "trim",
     report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write the calibration report folder.")
     ] = True,
@@ -141,10 +215,18 @@ def calibrate_command(
     if out.exists() and not overwrite:
         fail(f"--out: {out} already exists (use --overwrite to replace it)")
     check_output_file(out)  # before reading and fitting the extract, not after
+    mode = _overlaps(overlaps)
     rules = _rules(providers, residential_codes, city_postcodes)
-    extract = _extract(episodes, header, strict)
+    extract = _extract(episodes, header, strict, la)
     try:
-        cal = calibrate(extract, as_of.date(), rules, window_start=_date(since), strict=strict)
+        cal = calibrate(
+            extract,
+            as_of.date(),
+            rules,
+            window_start=_date(since),
+            strict=strict,
+            overlaps=mode,
+        )
     except ExtractError as exc:
         fail_lines(exc.lines())
     except CalibrationError as exc:
@@ -187,8 +269,8 @@ def calibrate_command(
 
 def backtest_command(
     episodes: EpisodesOpt,
-    header: HeaderOpt,
     as_of: AsOfOpt,
+    header: HeaderOpt = None,
     until: Annotated[
         dt.datetime | None,
         typer.Option(
@@ -209,11 +291,15 @@ def backtest_command(
     residential_codes: CodesOpt = DEFAULT_CODES,
     city_postcodes: CityOpt = None,
     since: SinceOpt = None,
+    la: LaOpt = None,
+    overlaps: OverlapsOpt = "trim",
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Folder for backtest.csv, backtest.png, scenario.yaml."),
     ] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a folder an earlier backtest wrote.")
+    ] = False,
 ) -> None:
     """Calibrate on data up to --as-of, simulate forward, score against the later data.
 
@@ -224,11 +310,10 @@ def backtest_command(
     from simulation.calibration.report import backtest_figure
 
     if out is not None:
-        check_output_folder(out)  # before the simulations, not after
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
+        _check_out_folder(out, overwrite, BACKTEST_FILES)  # before the simulations, not after
+    mode = _overlaps(overlaps)
     rules = _rules(providers, residential_codes, city_postcodes)
-    extract = _extract(episodes, header, strict=False)
+    extract = _extract(episodes, header, strict=False, la=la)
     try:
         result = backtest(
             extract,
@@ -239,6 +324,7 @@ def backtest_command(
             parameter_draws=draws,
             seed=seed,
             window_start=_date(since),
+            overlaps=mode,
         )
     except ExtractError as exc:
         fail_lines(exc.lines())
@@ -261,6 +347,7 @@ def backtest_command(
     if out is not None:
         try:
             with atomic_dir(out, overwrite=True) as tmp:
+                _mark(tmp)
                 m.to_csv(tmp / "backtest.csv", index=False)
                 backtest_figure(
                     m,
@@ -271,6 +358,19 @@ def backtest_command(
         except OSError as exc:
             fail_write("--out", out, exc)
         console.print(f"written to {out}/", markup=False)
+
+
+def _collection_year(text: str | None) -> int | None:
+    """``--year 2024-25`` as the collection's first year (2024); written in full, as a bare
+    ``2024`` could name either end of it."""
+    if text is None:
+        return None
+    from simulation.calibration.readers import collection_year
+
+    year = collection_year(text) if "-" in text or "/" in text else None
+    if year is None:
+        fail(f"--year: '{text}' is not a collection year (write it as 2024-25)")
+    return year
 
 
 def synth_command(
@@ -286,31 +386,50 @@ def synth_command(
     messiness: Annotated[
         float, typer.Option("--messiness", min=0.0, max=1.0, help="Untidiness to clean (0-1).")
     ] = 0.1,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    year: Annotated[
+        str | None,
+        typer.Option(
+            "--year",
+            help="Write one collection year's return as a council submits it (e.g. 2024-25): "
+            "episodes open in the year, later end dates blank.",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a folder an earlier synth-903 wrote.")
+    ] = False,
 ) -> None:
     """Write a synthetic 903 extract (episodes, header, providers) simulated from a scenario."""
     from simulation.calibration.synth import synth_903
 
+    collection = _collection_year(year)
     scenario = load_config(config)
-    check_output_folder(out)  # before the simulation, not after
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        fail(f"--out: {out} already exists and is not empty (use --overwrite to replace it)")
+    _check_out_folder(out, overwrite, SYNTH_FILES)  # before the simulation, not after
     s = synth_903(
         scenario,
         seed=scenario.run.seed if seed is None else seed,
         as_of=_date(as_of),
         messiness=messiness,
     )
+    if collection is not None and collection not in s.collection_years():
+        from simulation.calibration.codes import return_year_label
+
+        inside = ", ".join(return_year_label(y) for y in s.collection_years()) or "none"
+        fail(
+            f"--year: {year} is not wholly inside the extract ({s.extract_start} to {s.as_of}; "
+            f"whole collection years: {inside})"
+        )
     try:
         with atomic_dir(out, overwrite=True) as tmp:
-            s.write(str(tmp))
+            _mark(tmp)
+            s.write(str(tmp), year=collection)
             # The truth, to compare a calibration with.
             shutil.copyfile(config, tmp / "truth.yaml")
     except OSError as exc:
         fail_write("--out", out, exc)
+    what = f"{s.extract_start} to {s.as_of}" if collection is None else f"the {year} return"
     console.print(
-        f"{len(s.episodes)} episodes of {len(s.header)} children, {s.extract_start} to "
-        f"{s.as_of}, written to {out}/ (episodes.csv, header.csv, providers.csv, truth.yaml)",
+        f"synthetic 903 of {what}, written to {out}/ "
+        "(episodes.csv, header.csv, providers.csv, truth.yaml)",
         markup=False,
     )
 
