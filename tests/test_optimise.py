@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from scipy import special, stats
@@ -312,3 +313,33 @@ def test_cli_optimise_checks_its_output_before_any_work(tmp_path: Path) -> None:
     assert len(lines) == 1 and "--out: cannot write" in lines[0], res.output
     assert "Optimise" not in res.output  # refused before the screen and the simulations
     assert blocker.read_text() == "not a folder"
+
+
+def test_candidates_the_data_cannot_separate_are_tied_not_ranked() -> None:
+    """Two candidates equal in every replication are tied with the cheapest; one that costs
+    more in every replication by a fixed amount is not."""
+    from simulation.experiments.optimise import OptimisationResult
+
+    reps = pd.DataFrame(
+        {
+            "candidate": ["a"] * 5 + ["b"] * 5 + ["c"] * 5,
+            "replication": list(range(5)) * 3,
+            "objective": [
+                *(10.0, 12, 11, 13, 9),
+                *(10.5, 11.5, 11, 12.5, 9.5),
+                *(20.0, 22, 21, 23, 19),
+            ],
+            "risk": [0.0] * 15,
+        }
+    )
+    short = pd.DataFrame(
+        {
+            "candidate": ["a", "b", "c"],
+            "objective_mean": [11.0, 11.0, 21.0],
+            "feasible": [True, True, True],
+        }
+    )
+    result = OptimisationResult(None, pd.DataFrame(), short, reps)  # type: ignore[arg-type]
+    ties = result.ties().set_index("candidate")
+    assert bool(ties.loc["b", "tied"]) and not bool(ties.loc["c", "tied"])
+    assert ties.loc["c", "diff_mean"] == pytest.approx(10.0)

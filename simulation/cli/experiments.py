@@ -611,12 +611,31 @@ def _print_optimisation(result: Any) -> None:
             markup=False,
         )
     else:
-        console.print(
-            f"Cheapest meeting the limit: {best['candidate']} "
-            f"({opt.objective} {compact(float(best['objective_mean']))}, "
-            f"risk {risk_text(float(best['risk']))})",
-            markup=False,
-        )
+        ties = result.ties()
+        tied = ties[ties["tied"] & (ties["candidate"] != best["candidate"])]
+        if tied.empty:
+            console.print(
+                f"Cheapest meeting the limit: {best['candidate']} "
+                f"({opt.objective} {compact(float(best['objective_mean']))}, "
+                f"risk {risk_text(float(best['risk']))}); every other feasible candidate "
+                "costs more (paired 95% CI above 0).",
+                markup=False,
+            )
+        else:
+            # Candidates the data cannot tell apart are reported together, not ranked.
+            lines = [f"  {best['candidate']} ({compact(float(best['objective_mean']))})"]
+            lines += [
+                f"  {r['candidate']} ({compact(float(r['diff_mean']), signed=True)}, 95% CI "
+                f"{compact(float(r['diff_ci_low']), signed=True)} to "
+                f"{compact(float(r['diff_ci_high']), signed=True)})"
+                for _, r in tied.iterrows()
+            ]
+            console.print(
+                f"Tied for cheapest meeting the limit ({len(lines)} candidates whose paired "
+                f"difference in {opt.objective} from the cheapest has a 95% CI including 0; "
+                "more replications may separate them):\n" + "\n".join(lines),
+                markup=False,
+            )
 
 
 def register(app: typer.Typer) -> None:

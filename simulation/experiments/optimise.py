@@ -65,7 +65,7 @@ from simulation.kinds import MARKET_KINDS
 from simulation.pool import ProgressCallback
 from simulation.queueing import loss_system, overflow_variance
 from simulation.scenario import Scenario, parse_scenario, read_yaml
-from simulation.stats import mean_ci
+from simulation.stats import mean_ci, paired_ci
 from simulation.units import annuity, project_start_day
 
 ObjectiveName = Literal["cost_total_gbp", "cost_per_year_gbp", "spot_bed_days", "spot_stock_mean"]
@@ -1132,6 +1132,32 @@ class OptimisationResult:
         if f.empty:
             return None
         return f.sort_values("objective_mean").iloc[0]
+
+    def ties(self) -> pd.DataFrame:
+        """Each feasible candidate's paired difference in the objective from the cheapest
+        feasible one (same replications: common random numbers), with its 95% CI; ``tied``
+        when the CI includes 0, i.e. the data cannot tell it from the cheapest. Sorted by the
+        mean difference; empty when nothing is feasible."""
+        best = self.best
+        columns = ["candidate", "diff_mean", "diff_ci_low", "diff_ci_high", "tied"]
+        if best is None:
+            return pd.DataFrame(columns=columns)
+        reps = self.replications.pivot(index="replication", columns="candidate", values="objective")
+        base = reps[best["candidate"]].to_numpy(dtype=float)
+        rows = []
+        for name in self.shortlist.loc[self.shortlist["feasible"], "candidate"]:
+            diff = paired_ci(base, reps[name].to_numpy(dtype=float)).diff
+            low, high = (0.0, 0.0) if name == best["candidate"] else (diff.low, diff.high)
+            rows.append(
+                {
+                    "candidate": name,
+                    "diff_mean": diff.mean,
+                    "diff_ci_low": low,
+                    "diff_ci_high": high,
+                    "tied": bool(low <= 0.0 <= high),
+                }
+            )
+        return pd.DataFrame(rows, columns=columns).sort_values("diff_mean").reset_index(drop=True)
 
 
 def run_optimisation(
