@@ -71,3 +71,30 @@ def test_the_coventry_counterfactuals_are_what_they_say() -> None:
             assert stage.slippage_days.mean == 0.0
     fw = by_name["framework ends Dec 2024"].provision.framework
     assert fw is not None and str(fw.end) == "2025-01-01"
+
+
+def test_sobol_indices_find_the_factor_that_matters_and_the_one_that_does_not() -> None:
+    """Arrivals over the run depend on the arrival rate and not at all on inflation: the rate's
+    indices are near 1 and inflation's are 0 (within their bootstrap intervals)."""
+    from simulation.experiments.sensitivity import sobol
+    from simulation.experiments.spec import parse_experiment
+
+    exp = parse_experiment(
+        {
+            "name": "sobol-check",
+            "base": str(ROOT / "configs" / "minimal.yaml"),
+            "replications": 2,
+            "metrics": ["arrivals"],
+            "sweep": [
+                {"name": "rate", "path": "demand.needs.ebd.arrivals_per_year", "scale": [0.5, 2]},
+                {"name": "inflation", "path": "costs.inflation_per_year", "scale": [0.5, 1.5]},
+            ],
+        }
+    )
+    df, runs = sobol(exp, "arrivals", samples=32, replications=2, workers=1, seed=3)
+    assert runs == 32 * (2 + 2) * 2
+    si = df.set_index("factor")
+    assert si.loc["rate", "ST"] > 0.8 and si.loc["rate", "S1"] > 0.8
+    assert abs(si.loc["inflation", "ST"]) <= si.loc["inflation", "ST_conf"] + 1e-12
+    assert abs(si.loc["inflation", "S1"]) <= si.loc["inflation", "S1_conf"] + 1e-12
+    assert si.loc["rate", "S1"] - si.loc["rate", "S1_conf"] <= 1.0 + 1e-9
