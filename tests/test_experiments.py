@@ -21,7 +21,7 @@ from simulation.cli import main
 from simulation.experiments import load_experiment, paired_differences, run_experiment
 from simulation.experiments.driver import run_in_memory
 from simulation.experiments.spec import experiment_from_configs
-from simulation.store import HOLD_ENV, ResultsStore
+from simulation.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = ROOT / "configs" / "minimal.yaml"
@@ -215,10 +215,8 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
         "4",
         "-q",
     ]
-    # Release the file after every commit so this test can watch the progress.
-    env = {**os.environ, HOLD_ENV: "0"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    store = ResultsStore(db, lock_timeout_s=5)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store = ResultsStore(db, wait_s=5)
     committed = 0
     deadline = time.monotonic() + 60
     try:

@@ -10,6 +10,7 @@ uninterrupted run would have written.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from simulation.outputs import code_version
 from simulation.pool import ProgressCallback
 from simulation.runner import summarise
 from simulation.stats import mean_ci
-from simulation.store import ResultsStore, RunRecord
+from simulation.store import ResultsStore, RunRecord, StoreError
 
 TotalCallback = Callable[[int], None]
 
@@ -129,7 +130,7 @@ def run_experiment(
         with Runner(scheduler, workers) as own:
             return _run_experiment(exp, store, weekly, batch_size, progress, set_total, own)
     finally:
-        store.close()  # release the file for other readers and writers
+        store.close()
 
 
 def _run_experiment(
@@ -200,8 +201,10 @@ def _run_experiment(
                     break
     except KeyboardInterrupt:
         # Whole batches already stored stay; the runs say they stopped, not that they run on.
-        for rid in run_ids.values():
-            store.finish_run(rid, status="interrupted")
+        # (If even that cannot be written, readers see their process has ended: interrupted.)
+        with contextlib.suppress(StoreError):
+            for rid in run_ids.values():
+                store.finish_run(rid, status="interrupted")
         raise
     for rid in run_ids.values():
         store.finish_run(rid)
