@@ -67,6 +67,10 @@ def wait_s_default() -> float:
         return DEFAULT_WAIT_S
 
 
+def not_a_store(path: Path, what: str) -> str:
+    return f"{path} is not a results store ({what}); it was left untouched"
+
+
 def check_file(path: Path) -> None:
     """Refuse a file that is not a DuckDB store file, reading only its first bytes.
 
@@ -77,13 +81,12 @@ def check_file(path: Path) -> None:
     size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(_HEADERS_END)
-    untouched = "not a results store (left untouched)"
     if size == 0:
-        raise StoreError(f"{path} is an empty file, {untouched}")
+        raise StoreError(not_a_store(path, "an empty file"))
     if head.startswith(_SQLITE_MAGIC):
-        raise StoreError(f"{path} is a SQLite database, {untouched}")
+        raise StoreError(not_a_store(path, "a SQLite database"))
     if head[8:12] != _DUCKDB_MAGIC:
-        raise StoreError(f"{path} is not a DuckDB file, {untouched}")
+        raise StoreError(not_a_store(path, "not a DuckDB file"))
     if size < _HEADERS_END:
         raise StoreDamaged(
             f"{path} is damaged: truncated to {size:,} bytes (a DuckDB file has at least "
@@ -185,10 +188,7 @@ def identify(path: Path, tables: dict[str, set[str]], con: duckdb.DuckDBPyConnec
     if legacy and {"run_id", "experiment", "strategy", "status"} <= tables["runs"]:
         return 0
     shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-    raise StoreError(
-        f"{path} is a DuckDB database of another program (tables: {shown}), "
-        "not a results store (left untouched)"
-    )
+    raise StoreError(not_a_store(path, f"a DuckDB database of another program, tables: {shown}"))
 
 
 def unreadable_tables(

@@ -313,62 +313,17 @@ class ResultsStore:
                 ],
             )
 
-    def ensure_run(self, rec: RunRecord) -> tuple[str, set[int]]:
-        """Create the run if new, else take it over (unless a live process is running it);
-        mark it running by this process; return its id and the replications stored."""
-        run_id = rec.run_id
+    def ensure_runs(self, recs: Sequence[RunRecord]) -> dict[str, set[int]]:
+        """Create each run if new, else take it over (unless a live process is running it);
+        mark them running by this process, in one write. Returns each run id's replications
+        already stored."""
         me = owners.this_process()
+        out: dict[str, set[int]] = {}
         with self.writing() as con:
-            row = con.execute(
-                "SELECT status, owner_pid, owner_host, owner_started_s FROM runs WHERE run_id = ?",
-                [run_id],
-            ).fetchone()
-            if row is None:
-                con.execute(
-                    "INSERT INTO runs (run_id, experiment, strategy, position, config_hash, "
-                    "config, overrides, code_version, seed, target_replications, replications, "
-                    "started, finished, status, owner_pid, owner_host, owner_started_s) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, 'running', ?, ?, ?)",
-                    [
-                        run_id,
-                        rec.experiment,
-                        rec.strategy,
-                        rec.position,
-                        rec.config_hash,
-                        json.dumps(rec.scenario.to_dict()),
-                        json.dumps(rec.overrides, default=str),
-                        rec.code_version,
-                        rec.seed,
-                        rec.target_replications,
-                        _now(),
-                        me.pid,
-                        me.host,
-                        me.started_s,
-                    ],
-                )
-            else:
-                other = _owner(row[1], row[2], row[3])
-                if row[0] == "running" and other not in (None, me) and owners.is_alive(other):
-                    raise StoreError(
-                        f"{rec.experiment} / {rec.strategy} is being run by "
-                        f"{other.describe()} into {self.path}; wait for it to finish"
-                    )
-                con.execute(
-                    "UPDATE runs SET status = 'running', position = ?, target_replications = ?, "
-                    "code_version = ?, owner_pid = ?, owner_host = ?, owner_started_s = ? "
-                    "WHERE run_id = ?",
-                    [
-                        rec.position,
-                        rec.target_replications,
-                        rec.code_version,
-                        me.pid,
-                        me.host,
-                        me.started_s,
-                        run_id,
-                    ],
-                )
-            done = _stored_replications(con, run_id)
-        return run_id, done
+            for rec in recs:
+                _claim_run(con, rec, me, self.path)
+                out[rec.run_id] = _stored_replications(con, rec.run_id)
+        return out
 
     def write_batches(self, batches: Sequence[tuple[str, dict[str, pd.DataFrame]]]) -> int:
         """Store batches of replications in one transaction; returns replications written.
@@ -384,12 +339,13 @@ class ResultsStore:
                 written += _write_one(con, columns, run_id, tables)
         return written
 
-    def finish_run(self, run_id: str, status: str = "complete") -> None:
+    def finish_runs(self, run_ids: Sequence[str], status: str = "complete") -> None:
+        """Mark runs ``complete`` (or ``interrupted``): no process is running them any more."""
         with self.writing() as con:
             con.execute(
                 "UPDATE runs SET status = ?, finished = ?, owner_pid = NULL, owner_host = NULL, "
-                "owner_started_s = NULL WHERE run_id = ?",
-                [status, _now(), run_id],
+                "owner_started_s = NULL WHERE list_contains(?, run_id)",
+                [status, _now(), list(run_ids)],
             )
 
     # -- reading ------------------------------------------------------------------------------
@@ -580,3 +536,57 @@ def _ensure_table(
         if str(c) not in have:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(str(c))} {_sql_type(df[c])}")
             have.add(str(c))
+
+
+def _claim_run(
+    con: duckdb.DuckDBPyConnection, rec: RunRecord, me: owners.Owner, path: Path
+) -> None:
+    """Insert the run, or mark it running again by ``me`` (refused if another process lives)."""
+    run_id = rec.run_id
+    row = con.execute(
+        "SELECT status, owner_pid, owner_host, owner_started_s FROM runs WHERE run_id = ?",
+        [run_id],
+    ).fetchone()
+    if row is None:
+        con.execute(
+            "INSERT INTO runs (run_id, experiment, strategy, position, config_hash, config, "
+            "overrides, code_version, seed, target_replications, replications, started, "
+            "finished, status, owner_pid, owner_host, owner_started_s) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, 'running', ?, ?, ?)",
+            [
+                run_id,
+                rec.experiment,
+                rec.strategy,
+                rec.position,
+                rec.config_hash,
+                json.dumps(rec.scenario.to_dict()),
+                json.dumps(rec.overrides, default=str),
+                rec.code_version,
+                rec.seed,
+                rec.target_replications,
+                _now(),
+                me.pid,
+                me.host,
+                me.started_s,
+            ],
+        )
+        return
+    other = _owner(row[1], row[2], row[3])
+    if row[0] == "running" and other not in (None, me) and owners.is_alive(other):
+        raise StoreError(
+            f"{rec.experiment} / {rec.strategy} is being run by {other.describe()} into "
+            f"{path}; wait for it to finish"
+        )
+    con.execute(
+        "UPDATE runs SET status = 'running', position = ?, target_replications = ?, "
+        "code_version = ?, owner_pid = ?, owner_host = ?, owner_started_s = ? WHERE run_id = ?",
+        [
+            rec.position,
+            rec.target_replications,
+            rec.code_version,
+            me.pid,
+            me.host,
+            me.started_s,
+            run_id,
+        ],
+    )

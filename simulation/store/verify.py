@@ -16,7 +16,6 @@ import duckdb
 from simulation.store.file import (
     DUCKDB_CONFIG,
     VERSION_TABLE,
-    StoreDamaged,
     StoreError,
     as_store_error,
     check_file,
@@ -50,8 +49,6 @@ def verify(path: Path) -> Verdict:
         return out
     try:
         check_file(path)
-    except StoreDamaged as exc:
-        out.problems.append(str(exc))  # go on: DuckDB may still read some tables
     except StoreError as exc:
         out.problems.append(str(exc))
         return out
