@@ -111,8 +111,8 @@ def connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnec
                 holder = re.search(r"\(PID (\d+)\)", text)
                 who = f"process {holder.group(1)}" if holder else "another process"
                 raise StoreLocked(
-                    f"{path} is held by {who} for more than {wait_s:g} s (a long write?); "
-                    f"try again when it finishes, or wait longer with {WAIT_ENV}=SECONDS"
+                    f"{path} is locked by {who} for more than {wait_s:g} s; try again when it "
+                    f"has finished writing, or set {WAIT_ENV} to wait longer"
                 ) from None
             time.sleep(delay)
             delay = min(delay * 2, 0.5)

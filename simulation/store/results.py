@@ -318,25 +318,52 @@ class ResultsStore:
         mark them running by this process, in one write. Returns each run id's replications
         already stored."""
         me = owners.this_process()
-        out: dict[str, set[int]] = {}
         with self.writing() as con:
             for rec in recs:
                 _claim_run(con, rec, me, self.path)
-                out[rec.run_id] = _stored_replications(con, rec.run_id)
-        return out
+            return _stored_replications(con, tables_of(con), [r.run_id for r in recs])
 
     def write_batches(self, batches: Sequence[tuple[str, dict[str, pd.DataFrame]]]) -> int:
         """Store batches of replications in one transaction; returns replications written.
 
         ``batches`` holds (run_id, tables) pairs, tables as returned by
         :func:`simulation.runner.run_batch`. Replications already stored are skipped, so a
-        batch may be written twice without duplicating a row.
+        batch may be written twice without duplicating a row. The batches' rows go in one
+        insert per table (a statement per batch costs ~0.1 s: more than simulating it).
         """
-        written = 0
+        run_ids = sorted({run_id for run_id, _ in batches})
         with self.writing() as con:
             columns = tables_of(con)
+            done = _stored_replications(con, columns, run_ids)
+            frames: dict[str, list[pd.DataFrame]] = {}
+            written = 0
             for run_id, tables in batches:
-                written += _write_one(con, columns, run_id, tables)
+                summary = tables["summary"]
+                keep = {int(r) for r in summary["replication"]} - done[run_id]
+                if not keep:
+                    continue
+                done[run_id] |= keep
+                written += len(keep)
+                for batch_name, df in tables.items():
+                    if len(keep) < len(summary):
+                        df = df[df["replication"].isin(keep)]
+                    part = df.copy()
+                    part.insert(0, "run_id", run_id)
+                    frames.setdefault(TABLE_OF_BATCH[batch_name], []).append(part)
+            for table, parts in frames.items():
+                rows = pd.concat(parts, ignore_index=True)
+                _ensure_table(con, columns, table, rows)
+                con.register("_batch", rows)
+                try:
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
+                finally:
+                    con.unregister("_batch")
+            con.execute(
+                "UPDATE runs SET replications = c.n FROM (SELECT run_id, count(*) AS n "
+                "FROM replications WHERE list_contains(?, run_id) GROUP BY run_id) AS c "
+                "WHERE runs.run_id = c.run_id",
+                [run_ids],
+            )
         return written
 
     def finish_runs(self, run_ids: Sequence[str], status: str = "complete") -> None:
@@ -480,57 +507,33 @@ def _owner(pid: Any, host: Any, started_s: Any) -> owners.Owner | None:
     return owners.Owner(int(pid), str(host), float(started_s))
 
 
-def _stored_replications(con: duckdb.DuckDBPyConnection, run_id: str) -> set[int]:
-    if not _has_table(con, "replications"):
-        return set()
-    rows = con.execute("SELECT replication FROM replications WHERE run_id = ?", [run_id]).fetchall()
-    return {int(r[0]) for r in rows}
-
-
-def _write_one(
-    con: duckdb.DuckDBPyConnection,
-    columns: dict[str, set[str]],
-    run_id: str,
-    tables: dict[str, pd.DataFrame],
-) -> int:
-    summary = tables["summary"]
-    done = _stored_replications(con, run_id)
-    keep_reps = [int(r) for r in summary["replication"] if int(r) not in done]
-    if not keep_reps:
-        return 0
-    for batch_name, df in tables.items():
-        table = TABLE_OF_BATCH[batch_name]
-        if len(keep_reps) < len(summary):
-            df = df[df["replication"].isin(keep_reps)]
-        _ensure_table(con, columns, table, df)
-        con.register("_batch", df)
-        try:
-            con.execute(
-                f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS run_id, * FROM _batch",
-                [run_id],
-            )
-        finally:
-            con.unregister("_batch")
-    con.execute(
-        "UPDATE runs SET replications = (SELECT count(*) FROM replications WHERE run_id = ?) "
-        "WHERE run_id = ?",
-        [run_id, run_id],
-    )
-    return len(keep_reps)
+def _stored_replications(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], run_ids: Sequence[str]
+) -> dict[str, set[int]]:
+    """The replications stored of each run."""
+    out: dict[str, set[int]] = {run_id: set() for run_id in run_ids}
+    if "replications" in columns:
+        for run_id, rep in con.execute(
+            "SELECT run_id, replication FROM replications WHERE list_contains(?, run_id)",
+            [list(run_ids)],
+        ).fetchall():
+            out[run_id].add(int(rep))
+    return out
 
 
 def _ensure_table(
     con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], table: str, df: pd.DataFrame
 ) -> None:
-    """Create ``table`` from ``df``'s columns, or add columns a newer model reports."""
+    """Create ``table`` from ``df``'s columns (run_id first), or add columns a newer model
+    reports."""
     have = columns.get(table)
     if have is None:
         cols = ["run_id VARCHAR NOT NULL"] + [
-            f"{_quote(str(c))} {_sql_type(df[c])}" for c in df.columns
+            f"{_quote(str(c))} {_sql_type(df[c])}" for c in df.columns if c != "run_id"
         ]
         pk = ", PRIMARY KEY (run_id, replication)" if table == "replications" else ""
         con.execute(f"CREATE TABLE {table} ({', '.join(cols)}{pk})")
-        columns[table] = {"run_id", *map(str, df.columns)}
+        columns[table] = set(map(str, df.columns))
         return
     for c in df.columns:
         if str(c) not in have:
