@@ -170,6 +170,22 @@ def test_foreign_or_damaged_file_is_refused_untouched(
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "small.yaml"])
 
 
+@pytest.mark.parametrize("where", ["a folder", "under a file"])
+def test_unusable_db_path_is_refused_before_any_work(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "adir").mkdir()
+    db = tmp_path / ("adir" if where == "a folder" else "afile/store.duckdb")
+    spec = str(write_spec(tmp_path, replications=500))
+    t0 = time.monotonic()
+    assert main(["experiment", spec, "--db", str(db), "-w", "1", "-q"]) == 2
+    assert time.monotonic() - t0 < 5  # before simulating anything
+    line = one_error_line(capsys.readouterr().err)
+    assert "is a folder" in line if where == "a folder" else "is a file, not a folder" in line
+    assert (tmp_path / "afile").read_text() == "mine" and not any((tmp_path / "adir").iterdir())
+
+
 def test_verify_a_healthy_store(store_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = digest(store_file)
     assert main(["results", "verify", "--db", str(store_file)]) == 0

@@ -165,6 +165,10 @@ def experiment_command(
     if seed is not None:
         exp = exp.with_seed(seed)
     store = ResultsStore(db)
+    try:  # a foreign, damaged or unwritable store is refused before any simulation
+        store.prepare_for_writing()
+    except StoreError as exc:
+        fail(str(exc))
     total = exp.max_replications * len(exp.strategies)
     try:
         with progress_bar(f"Experiment {exp.name}", total, quiet, on=console) as (

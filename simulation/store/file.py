@@ -78,9 +78,14 @@ def check_file(path: Path) -> None:
     shorter than its headers. (A file cut after its headers is found by reading it: DuckDB
     trims freed blocks off the end of its file, so the size alone proves nothing.)
     """
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        head = fh.read(_HEADERS_END)
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a results store file")
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(_HEADERS_END)
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
     if size == 0:
         raise StoreError(not_a_store(path, "an empty file"))
     if head.startswith(_SQLITE_MAGIC):

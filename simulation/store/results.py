@@ -205,7 +205,7 @@ class ResultsStore:
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for one write, in a transaction committed at the end (all or nothing)."""
         if not self._checked:
-            self._check_before_first_write()
+            self.prepare_for_writing()
         con = connect(self.path, read_only=False, wait_s=self.wait_s)
         try:
             con.begin()
@@ -256,16 +256,24 @@ class ResultsStore:
             raise StoreDamaged(f"{self.path} is damaged ({name}: {why}); {recoverable(self.path)}")
         return version
 
-    def _check_before_first_write(self) -> None:
-        """Refuse a damaged or foreign file; create or upgrade the tables of a store."""
+    def prepare_for_writing(self) -> None:
+        """Refuse a damaged, foreign or unwritable file; create or upgrade a store's tables.
+
+        Done before the first write (call it early to refuse a bad ``--db`` before any work).
+        """
         version: int | None = None
-        if self.path.exists():
+        if self.path.exists() or self.path.is_symlink():
             try:
                 version = self.check()
             except StoreDamaged as exc:
                 raise StoreDamaged(f"nothing was written: {exc}") from None
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                file = next((p for p in self.path.parents if p.is_file()), None)
+                why = f"{file} is a file, not a folder" if file else exc.strerror or str(exc)
+                raise StoreError(f"cannot create {self.path}: {why}") from None
         if version != STORE_VERSION:
             self._create_or_upgrade()
         self._checked = True
