@@ -127,6 +127,11 @@ def make_bad_file(kind: str, folder: Path, healthy: Path) -> Path:
     elif kind == "truncated":
         block, ids = _blocks(_copy(healthy, path), "weekly")
         os.truncate(path, 3 * 4096 + ids[-1] * block)  # the last block of the weekly series
+    elif kind == "corrupted-header":
+        _copy(healthy, path)
+        with path.open("r+b") as fh:  # the first database header (its checksum no longer fits)
+            fh.seek(4096 + 16)
+            fh.write(b"\xff" * 8)
     elif kind == "corrupted":
         block, ids = _blocks(_copy(healthy, path), "weekly")
         with path.open("r+b") as fh:  # scramble bytes inside a data block of the weekly series
@@ -137,7 +142,15 @@ def make_bad_file(kind: str, folder: Path, healthy: Path) -> Path:
     return path
 
 
-BAD_FILES = ("foreign-duckdb", "sqlite", "random", "empty", "truncated", "corrupted")
+BAD_FILES = (
+    "foreign-duckdb",
+    "sqlite",
+    "random",
+    "empty",
+    "truncated",
+    "corrupted",
+    "corrupted-header",
+)
 
 
 @pytest.mark.parametrize("kind", BAD_FILES)
@@ -156,15 +169,18 @@ def test_foreign_or_damaged_file_is_refused_untouched(
         capsys.readouterr()
         assert main([*args, "--db", str(path)]) == 2, args
         err = capsys.readouterr().err
-        if args[1] == "verify" and kind in ("truncated", "corrupted"):
+        if kind == "corrupted-header":
+            line = one_error_line(err)
+            assert "is damaged" in line and "nothing can be read" in line, line
+        elif args[1] == "verify" and kind in ("truncated", "corrupted"):
             lines = err.strip().splitlines()  # a line per problem: per unreadable table
             assert lines and all(" cannot be read to the end: " in line for line in lines), err
             assert all(line.startswith("error: table ") for line in lines), err
-            continue
-        line = one_error_line(err)
-        if kind in ("truncated", "corrupted"):
+        elif kind in ("truncated", "corrupted"):
+            line = one_error_line(err)
             assert "is damaged" in line and "readable: experiments" in line, line
         else:
+            line = one_error_line(err)
             assert "is not a results store" in line and "left untouched" in line, line
         assert digest(path) == before, args  # not a byte changed
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "small.yaml"])

@@ -110,7 +110,7 @@ def connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnec
             return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
         except duckdb.Error as exc:
             text = str(exc)
-            if "lock" not in text.lower():
+            if "conflicting lock" not in text.lower():  # not "lock" alone: "block" has it
                 raise as_store_error(path, exc) from None
             if time.monotonic() >= deadline:
                 holder = re.search(r"\(PID (\d+)\)", text)

@@ -283,8 +283,14 @@ class ResultsStore:
         con = connect(self.path, read_only=False, wait_s=self.wait_s)
         try:
             con.begin()
+            # Identified again under the write lock: another program's file is never written.
+            tables = tables_of(con)
+            if identify(self.path, tables, con) == STORE_VERSION:  # another process created it
+                con.rollback()
+                con.close()
+                return
             con.execute(_SCHEMA)
-            have = tables_of(con).get("runs", set())
+            have = tables_of(con)["runs"]
             for column, sql_type in _OWNER_COLUMNS.items():
                 if column not in have:
                     con.execute(f"ALTER TABLE runs ADD COLUMN {column} {sql_type}")
@@ -295,10 +301,12 @@ class ResultsStore:
             )
             con.commit()
             con.close()
-        except duckdb.Error as exc:
+        except BaseException as exc:
             with contextlib.suppress(duckdb.Error):
                 con.close()
-            raise self._error(exc) from None
+            if isinstance(exc, duckdb.Error):
+                raise self._error(exc) from None
+            raise
 
     def close(self) -> None:
         """Nothing to release: the file is never held between one read or write and the next."""

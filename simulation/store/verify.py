@@ -16,11 +16,13 @@ import duckdb
 from simulation.store.file import (
     DUCKDB_CONFIG,
     VERSION_TABLE,
+    StoreDamaged,
     StoreError,
     as_store_error,
     check_file,
     first_line,
     identify,
+    recoverable,
     tables_of,
     unreadable_tables,
 )
@@ -55,7 +57,9 @@ def verify(path: Path) -> Verdict:
     try:
         con = duckdb.connect(str(path), read_only=True, config=DUCKDB_CONFIG)
     except duckdb.Error as exc:
-        out.problems.append(str(as_store_error(path, exc)))
+        err = as_store_error(path, exc)
+        damaged = isinstance(err, StoreDamaged)
+        out.problems.append(f"{err}; {recoverable(path)}" if damaged else str(err))
         return out
     try:
         _check(con, path, out)
