@@ -21,7 +21,7 @@ from simulation.cli import main
 from simulation.experiments import load_experiment, paired_differences, run_experiment
 from simulation.experiments.driver import run_in_memory
 from simulation.experiments.spec import experiment_from_configs
-from simulation.store import HOLD_ENV, ResultsStore
+from simulation.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = ROOT / "configs" / "minimal.yaml"
@@ -199,7 +199,7 @@ def test_stopping_rule_stops_when_the_ci_is_narrow(tmp_path: Path) -> None:
 
 
 def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, replications=100)
+    spec = write_spec(tmp_path, replications=250)
     db = tmp_path / "killed.duckdb"
     cmd = [
         sys.executable,
@@ -215,10 +215,8 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
         "4",
         "-q",
     ]
-    # Release the file after every commit so this test can watch the progress.
-    env = {**os.environ, HOLD_ENV: "0"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    store = ResultsStore(db, lock_timeout_s=5)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store = ResultsStore(db, wait_s=5)
     committed = 0
     deadline = time.monotonic() + 60
     try:
@@ -229,7 +227,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
                     committed = int(runs["replications"].sum()) if not runs.empty else 0
                 except Exception:  # the writer holds the lock just now
                     committed = 0
-            if committed >= 40:
+            if committed > 0:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, "the experiment finished before it could be killed"
@@ -238,7 +236,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     partial = stored(db)
-    assert 40 <= len(partial) < 300  # killed half way, whole batches only
+    assert 0 < len(partial) < 750  # killed part way (stored every ~2 s), whole batches only
     assert not partial.duplicated(["strategy", "replication"]).any()
     # Re-run: completes, and the rows equal those of an uninterrupted run.
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -246,7 +244,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
     clean = tmp_path / "clean.duckdb"
     assert main(["experiment", str(spec), "--db", str(clean), "-w", "1", "-q"]) == 0
     resumed = stored(db)
-    assert len(resumed) == 300
+    assert len(resumed) == 750
     pd.testing.assert_frame_equal(resumed, stored(clean))
     pd.testing.assert_frame_equal(stored(db, "weekly"), stored(clean, "weekly"))
 

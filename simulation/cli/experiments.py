@@ -30,7 +30,7 @@ from simulation.experiments.spec import (
     metric_names,
 )
 from simulation.runner import summarise
-from simulation.store import DATA_TABLES, DEFAULT_DB, ResultsStore, StoreError
+from simulation.store import DATA_TABLES, DEFAULT_DB, ResultsStore, StoreError, StoreWriteError
 
 # Wider than the run's console: the paired tables have a column per metric.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -165,6 +165,10 @@ def experiment_command(
     if seed is not None:
         exp = exp.with_seed(seed)
     store = ResultsStore(db)
+    try:  # a foreign, damaged or unwritable store is refused before any simulation
+        store.prepare_for_writing()
+    except StoreError as exc:
+        fail(str(exc))
     total = exp.max_replications * len(exp.strategies)
     try:
         with progress_bar(f"Experiment {exp.name}", total, quiet, on=console) as (
@@ -181,6 +185,8 @@ def experiment_command(
                 progress=advance,
                 set_total=set_total,
             )
+    except StoreWriteError as exc:  # a full disk: the store keeps whole batches; resume later
+        fail(f"{exc}; to resume, run again: {shlex.join(['sufficiency', *sys.argv[1:]])}")
     except (StoreError, SchedulerError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -243,6 +249,8 @@ results_app = typer.Typer(
 def _store(db: Path) -> ResultsStore:
     if not db.exists():
         fail(f"--db: no results store at {db} (run 'sufficiency experiment SPEC' first)")
+    if db.is_dir():
+        fail(f"--db: {db} is a folder (give the store's file)")
     return ResultsStore(db)
 
 
@@ -256,6 +264,7 @@ def results_list(
     """List stored experiments, or the runs of one experiment."""
     store = _store(db)
     try:
+        store.check()  # a damaged store is reported, not listed
         runs = store.runs(experiment)
     except StoreError as exc:
         fail(str(exc))
@@ -263,13 +272,15 @@ def results_list(
         fail(f"no experiment '{experiment}' in {db}")
     if experiment is None:
         table = Table(title=f"Experiments in {db}", title_justify="left")
-        for col in ("Experiment", "Runs", "Complete", "Replications", "Last started"):
+        cols = ("Experiment", "Runs", "Complete", "Interrupted", "Replications", "Last started")
+        for col in cols:
             table.add_column(col)
         for name, grp in runs.groupby("experiment", sort=False):
             table.add_row(
                 str(name),
                 str(len(grp)),
                 str(int((grp["status"] == "complete").sum())),
+                str(int((grp["status"] == "interrupted").sum())),
                 f"{int(grp['replications'].sum()):,}",
                 str(grp["started"].max()),
             )
@@ -281,7 +292,7 @@ def results_list(
             table.add_row(
                 r["run_id"],
                 r["strategy"],
-                r["status"],
+                f"{r['status']} ({r['owner']})" if r["owner"] else r["status"],
                 f"{int(r['replications'])}/{int(r['target_replications'])}",
                 str(r["seed"]),
                 str(r["code_version"]),
@@ -301,6 +312,7 @@ def results_show(
     """Per-strategy statistics and paired differences of a stored experiment or run."""
     store = _store(db)
     try:
+        store.check()
         runs = store.resolve(selector)
         summary = store.table("replications", list(runs["run_id"]))
         info = store.experiment_info(str(runs["experiment"].iloc[0]))
@@ -374,6 +386,20 @@ def results_export(
         out.with_name(f".{out.name}.tmp").unlink(missing_ok=True)
         fail_write("--out", out, exc, " (nothing was written)")
     console.print(f"{n:,} rows of {table} written to {out}", markup=False)
+
+
+@results_app.command("verify")
+def results_verify(db: DbOption = DEFAULT_DB) -> None:
+    """Check a store: its file, every table's blocks and the tables against each other (read
+    only). Exit code 0 if healthy, 2 with a line per problem if not."""
+    from simulation.cli.common import fail_lines
+    from simulation.store.verify import verify
+
+    verdict = verify(db)
+    if not verdict.healthy:
+        fail_lines(verdict.problems)
+    held = ", ".join(f"{name} {n:,}" for name, n in verdict.counts.items())
+    console.print(f"{db}: healthy (store version {verdict.version}; {held})", markup=False)
 
 
 def sensitivity_command(

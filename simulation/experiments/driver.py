@@ -3,13 +3,14 @@
 Replications run in rounds (one round of ``replications`` for a fixed count; rounds of
 ``step`` for a stopping rule). In each round every strategy runs the same replication
 indices on the same root seed, so the strategies stay paired. Finished batches are committed
-to the store as they arrive; on a re-run, replications already stored are not run again, so an
-interrupted experiment picks up where it stopped and ends with exactly the rows an
-uninterrupted run would have written.
+to the store together every two seconds or so; on a re-run, replications already stored are
+not run again, so an interrupted experiment picks up where it stopped and ends with exactly
+the rows an uninterrupted run would have written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from simulation.outputs import code_version
 from simulation.pool import ProgressCallback
 from simulation.runner import summarise
 from simulation.stats import mean_ci
-from simulation.store import ResultsStore, RunRecord
+from simulation.store import ResultsStore, RunRecord, StoreError
 
 TotalCallback = Callable[[int], None]
 
@@ -56,6 +57,31 @@ class ExperimentResult:
             s.insert(0, "strategy", name)
             frames.append(s)
         return pd.concat(frames, ignore_index=True)
+
+
+class _BatchWriter:
+    """Finished batches, stored together at most every ``every_s`` seconds.
+
+    Each write opens the store file (about 0.1 s), so writing every small batch on its own
+    would cost more than simulating it; this bounds what a SIGKILL can lose to ``every_s``
+    seconds of results. The file is open only while a write runs, never while simulating.
+    """
+
+    def __init__(self, store: ResultsStore, every_s: float = 2.0) -> None:
+        self.store, self.every_s = store, every_s
+        self.pending: list[tuple[str, dict[str, pd.DataFrame]]] = []
+        self.last = time.monotonic()
+
+    def add(self, run_id: str, tables: dict[str, pd.DataFrame]) -> None:
+        self.pending.append((run_id, tables))
+        if time.monotonic() - self.last >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.store.write_batches(self.pending)
+            self.pending = []
+        self.last = time.monotonic()
 
 
 def _batch_size(n_missing: int, slots: int, cap: int = 50) -> int:
@@ -129,7 +155,7 @@ def run_experiment(
         with Runner(scheduler, workers) as own:
             return _run_experiment(exp, store, weekly, batch_size, progress, set_total, own)
     finally:
-        store.close()  # release the file for other readers and writers
+        store.close()
 
 
 def _run_experiment(
@@ -150,10 +176,8 @@ def _run_experiment(
         exp.baseline,
         exp.metrics,
     )
-    run_ids: dict[str, str] = {}
-    done: dict[str, set[int]] = {}
-    for pos, st in enumerate(exp.strategies):
-        rec = RunRecord(
+    recs = [
+        RunRecord(
             experiment=exp.name,
             strategy=st.name,
             position=pos,
@@ -163,7 +187,12 @@ def _run_experiment(
             overrides=[{"path": o.path, o.op: o.value} for o in st.overrides],
             target_replications=exp.max_replications,
         )
-        run_ids[st.name], done[st.name] = store.ensure_run(rec)
+        for pos, st in enumerate(exp.strategies)
+    ]
+    stored = store.ensure_runs(recs)
+    run_ids = {rec.strategy: rec.run_id for rec in recs}
+    done = {rec.strategy: stored[rec.run_id] for rec in recs}
+    writer = _BatchWriter(store)
 
     ran = 0
     final_n = 0
@@ -185,12 +214,13 @@ def _run_experiment(
             ]
             for key, tables in active.imap_unordered(tasks):
                 name = exp.strategies[key].name
-                store.write_batches([(run_ids[name], tables)])
+                writer.add(run_ids[name], tables)
                 reps = [int(r) for r in tables["summary"]["replication"]]
                 done[name].update(reps)
                 ran += len(reps)
                 if progress:
                     progress(len(reps))
+            writer.flush()
             final_n = hi
             if exp.stop is not None and hi < exp.stop.max:
                 summary = _load_summary(store, exp, run_ids, hi)
@@ -200,11 +230,12 @@ def _run_experiment(
                     break
     except KeyboardInterrupt:
         # Whole batches already stored stay; the runs say they stopped, not that they run on.
-        for rid in run_ids.values():
-            store.finish_run(rid, status="interrupted")
+        # (If even that cannot be written, readers see their process has ended: interrupted.)
+        with contextlib.suppress(StoreError):
+            writer.flush()
+            store.finish_runs(list(run_ids.values()), status="interrupted")
         raise
-    for rid in run_ids.values():
-        store.finish_run(rid)
+    store.finish_runs(list(run_ids.values()))
     summary = _load_summary(store, exp, run_ids, final_n)
     return ExperimentResult(
         experiment=exp,
