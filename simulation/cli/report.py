@@ -127,7 +127,7 @@ def app_command(
 ) -> None:
     """Open the what-if web app (Streamlit) on http://127.0.0.1:8501."""
     if importlib.util.find_spec("streamlit") is None:
-        fail("the app needs Streamlit: pip install -e '.[dev]' (or pip install streamlit)")
+        fail("the app needs Streamlit: make app, or pip install -e '.[app]'")
     if host not in LOCAL_HOSTS:
         print(
             f"warning: binding to {host}: anyone who can reach it can run simulations "
