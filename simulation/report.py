@@ -29,11 +29,11 @@ from matplotlib.figure import Figure
 from simulation.atomic import atomic_file, write_text_atomic
 from simulation.kinds import BED_KINDS, MARKET_KINDS
 from simulation.metrics import HEADLINE
-from simulation.outputs import code_version, run_metadata
+from simulation.outputs import code_version, read_tables, run_metadata
 from simulation.plots import openings_from_units, standard_figures
 from simulation.runner import RunResult, summarise
 
-RESULT_FILES = ("replications.parquet", "weekly.parquet", "units.parquet", "finance.parquet")
+RESULT_TABLES = ("replications", "weekly", "units", "finance")
 SECTIONS = {
     "summary": "Scenario",
     "headline": "Headline numbers",
@@ -93,29 +93,31 @@ def load_results(folder: str | Path) -> RunData:
     d = Path(folder)
     if not d.is_dir():
         raise ValueError(f"{d}: not a folder")
-    missing = [f for f in (*RESULT_FILES, "summary.json") if not (d / f).is_file()]
+    try:
+        frames = read_tables(d)
+        doc = json.loads((d / "summary.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        frames, doc = {}, {}
+    except (OSError, ValueError, KeyError, StopIteration) as exc:
+        raise ValueError(f"{d}: cannot read results ({exc})") from None
+    missing = [t for t in RESULT_TABLES if t not in frames] + (["summary.json"] if not doc else [])
     if missing:
         raise ValueError(
             f"{d}: not a results folder of 'sufficiency run' (missing {', '.join(missing)})"
         )
-    try:
-        doc = json.loads((d / "summary.json").read_text(encoding="utf-8"))
-        frames = {f: pd.read_parquet(d / f) for f in RESULT_FILES}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{d}: cannot read results ({exc})") from None
     if not isinstance(doc, dict) or "config" not in doc:
         raise ValueError(f"{d}/summary.json: no 'config' (written by an older version?)")
     meta = {k: v for k, v in doc.items() if k not in ("metrics", "config")}
     openings = (
         pd.read_parquet(d / "openings.parquet")
         if (d / "openings.parquet").is_file()
-        else openings_from_units(frames["units.parquet"], doc["config"]["run"]["start_date"])
+        else openings_from_units(frames["units"], doc["config"]["run"]["start_date"])
     )
     return RunData(
-        summary=frames["replications.parquet"],
-        weekly=frames["weekly.parquet"],
-        units=frames["units.parquet"],
-        finance=frames["finance.parquet"],
+        summary=frames["replications"],
+        weekly=frames["weekly"],
+        units=frames["units"],
+        finance=frames["finance"],
         meta=meta,
         config=doc["config"],
         openings=openings,

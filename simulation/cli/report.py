@@ -11,7 +11,15 @@ from typing import Annotated
 
 import typer
 
-from simulation.cli.common import check_output_file, fail, fail_write, interrupted, load_config
+from simulation.cli.common import (
+    check_output_file,
+    err_console,
+    fail,
+    fail_write,
+    interrupted,
+    load_config,
+    progress_bar,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -87,9 +95,13 @@ def report_command(
         scenario = load_config(path)
         html_path = out or Path(f"{scenario.name}-report.html")
         _check_html(html_path, pdf)  # before the run, not after it
-        print(f"Running {scenario.name}…", file=sys.stderr)
+        n = replications or scenario.run.replications
         try:
-            result = run(scenario, replications=replications, seed=seed, workers=workers)
+            with progress_bar(f"Simulating {scenario.name}", n, False, on=err_console) as (
+                advance,
+                _,
+            ):
+                result = run(scenario, replications=n, seed=seed, workers=workers, progress=advance)
         except KeyboardInterrupt:
             interrupted()
         data = report.from_result(result)
