@@ -95,12 +95,12 @@ def load_results(folder: str | Path) -> RunData:
         raise ValueError(f"{d}: not a folder")
     try:
         frames = read_tables(d)
-        doc = json.loads((d / "summary.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        frames, doc = {}, {}
+        has_doc = (d / "summary.json").is_file()
+        doc = json.loads((d / "summary.json").read_text(encoding="utf-8")) if has_doc else {}
     except (OSError, ValueError, KeyError, StopIteration) as exc:
         raise ValueError(f"{d}: cannot read results ({exc})") from None
-    missing = [t for t in RESULT_TABLES if t not in frames] + (["summary.json"] if not doc else [])
+    missing = [f"{t} table" for t in RESULT_TABLES if t not in frames]
+    missing += [] if has_doc else ["summary.json"]
     if missing:
         raise ValueError(
             f"{d}: not a results folder of 'sufficiency run' (missing {', '.join(missing)})"

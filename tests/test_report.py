@@ -131,7 +131,7 @@ def test_pdf_with_an_engine(results_dir: Path, tmp_path: Path) -> None:
 
 def test_load_results_names_missing_files(results_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"missing replications\.parquet"):
+    with pytest.raises(ValueError, match=r"missing replications table, weekly table"):
         report_mod.load_results(tmp_path)
     data = report_mod.load_results(results_dir)
     assert data.meta["seed"] == 11 and data.config["name"] == "coventry-2023"
