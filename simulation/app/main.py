@@ -19,6 +19,8 @@ import datetime as dt
 import hashlib
 import multiprocessing
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -72,12 +74,18 @@ def workers() -> int:
     return max(2, os.cpu_count() or 1)
 
 
-def _use_forkserver() -> None:
-    """Worker processes start from a clean server process, not forked from Streamlit's
-    (which runs threads that a fork would copy mid-flight)."""
-    if multiprocessing.get_start_method(allow_none=True) != "forkserver":
-        multiprocessing.set_forkserver_preload(["simulation.runner"])
-        multiprocessing.set_start_method("forkserver", force=True)
+@contextmanager
+def _forkserver() -> Iterator[None]:
+    """Worker processes started from a clean server process, not forked from Streamlit's
+    (which runs threads that a fork would copy mid-flight); the process's default start
+    method is restored afterwards."""
+    before = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_forkserver_preload(["simulation.runner"])
+    multiprocessing.set_start_method("forkserver", force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method(before, force=True)
 
 
 def _show_issues(exc: ScenarioError, what: str) -> None:
@@ -217,9 +225,10 @@ def cached_run(
     if key in cache:
         progress(replications)
         return cache[key]
-    result = run(
-        scenario, replications=replications, seed=seed, workers=workers(), progress=progress
-    )
+    with _forkserver():
+        result = run(
+            scenario, replications=replications, seed=seed, workers=workers(), progress=progress
+        )
     while len(cache) >= MAX_CACHED_RUNS:
         cache.pop(next(iter(cache)))
     cache[key] = result
@@ -419,7 +428,6 @@ def run_settings(scenario: Scenario, sid: str) -> tuple[int, int]:
 def page() -> None:
     """The whole page."""
     st.set_page_config(page_title="sufficiency: what if?", layout="wide")
-    _use_forkserver()
     st.title("sufficiency: what if?")
     st.caption(
         "Children's residential care capacity simulation. Change the plan, run it many times, "
