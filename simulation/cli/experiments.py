@@ -455,18 +455,23 @@ def sensitivity_command(
             caption="Low, High: the factor's two values; Δ: the mean change of the metric from "
             "the base with the factor at that value; Swing: the distance between the two.",
             caption_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            show_edge=False,
         )
-        for col in ("Factor", "Low", "Δ at low", "High", "Δ at high", "Swing", ""):
-            table.add_column(col, justify="left" if col in ("Factor", "") else "right")
+        for col in ("Factor", "Low", "Δ low", "High", "Δ high", "Swing", ""):
+            table.add_column(
+                col, justify="left" if col in ("Factor", "") else "right", no_wrap=True
+            )
         for _, r in df.iterrows():
             bar = _bar(float(r["low_diff"]), float(r["high_diff"]), width)
             table.add_row(
                 str(r["factor"]),
                 str(r["low_level"]),
-                display.difference(metric, float(r["low_diff"])),
+                display.difference(metric, float(r["low_diff"]), width),
                 str(r["high_level"]),
-                display.difference(metric, float(r["high_diff"])),
-                display.difference(metric, float(r["swing"])).lstrip("+"),
+                display.difference(metric, float(r["high_diff"]), width),
+                display.difference(metric, float(r["swing"]), width).lstrip("+"),
                 bar,
             )
         console.print(table)
@@ -511,7 +516,7 @@ def sensitivity_command(
     console.print(table)
 
 
-def _bar(low: float, high: float, width: float, size: int = 20) -> str:
+def _bar(low: float, high: float, width: float, size: int = 6) -> str:
     """A text tornado bar: left of '|' the decrease, right of it the increase."""
     if width <= 0:
         return "|"
