@@ -18,7 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -72,6 +74,15 @@ TABLE_COLUMNS = ("Metric (whole run)", "Baseline", "Edited", "Difference (95% CI
 def workers() -> int:
     """Every core, and at least two processes, so the simulation never runs in the server."""
     return max(2, os.cpu_count() or 1)
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_forkserver() -> bool:
+    """Start the forkserver (importing the simulation: ~5 s) once per server, in the
+    background when the page first loads, so that the first Run does not wait for it."""
+    multiprocessing.set_forkserver_preload(["simulation.runner"])
+    threading.Thread(target=multiprocessing.forkserver.ensure_running, daemon=True).start()
+    return True
 
 
 @contextmanager
@@ -428,6 +439,7 @@ def run_settings(scenario: Scenario, sid: str) -> tuple[int, int]:
 def page() -> None:
     """The whole page."""
     st.set_page_config(page_title="sufficiency: what if?", layout="wide")
+    _warm_forkserver()
     st.title("sufficiency: what if?")
     st.caption(
         "Children's residential care capacity simulation. Change the plan, run it many times, "
