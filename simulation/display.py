@@ -74,6 +74,7 @@ METRICS: dict[str, MetricInfo] = {
     "displacements": MetricInfo("Moves forced by closures", "count", "lower"),
     "breakdowns": MetricInfo("Placement breakdowns", "count", "lower"),
     "repatriations": MetricInfo("Moves back into the city", "count", None),
+    "emergencies": MetricInfo("Emergency arrivals", "count", None),
     "delayed_step_downs": MetricInfo("Delayed step-downs to foster care", "count", "lower"),
     "staff_short_home_days": MetricInfo("Home-days closed for want of staff", "days", "lower"),
     "cost_internal_gbp": MetricInfo("Council homes' running cost", "gbp", "lower"),

@@ -84,6 +84,12 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("breakdowns", "placements that broke down (the child is placed again)"),
         ("repatriations", "moves back into the city from a market placement"),
         ("prevented", "children kept out of care by a prevention service"),
+        (
+            "emergencies",
+            "emergency arrivals: children who must be placed the same day (configs "
+            "with `matching`)",
+        ),
+        ("emergencies_to_<kind>", "the kind of placement each emergency first went to"),
         ("delayed_step_downs", "children due to step down to foster care who waited for a carer"),
         ("delayed_step_down_days", "days those children waited, in their bed"),
         ("<kind>_bed_days", f"child-days placed in each kind of provision: {_KINDS}"),
