@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from simulation.stats import paired_ci
@@ -27,6 +28,7 @@ COLUMNS = [
     "ci_high",
     "relative_diff_pct",
     "p_edited_lower",
+    "p_edited_higher",
 ]
 
 
@@ -54,8 +56,9 @@ def paired_differences(
     DataFrame
         One row per metric: ``n`` pairs, ``baseline_mean``, ``edited_mean``, ``mean_diff``,
         ``sd_diff``, ``ci_low``/``ci_high`` of the mean difference, ``relative_diff_pct``
-        (mean difference as % of the baseline mean) and ``p_edited_lower``, the share of pairs in
-        which the edited scenario's value is lower (for a cost: P(edited cheaper)). NaN pairs are
+        (mean difference as % of the baseline mean), ``p_edited_lower``, the share of pairs in
+        which the edited scenario's value is lower (for a cost: P(edited cheaper)), and
+        ``p_edited_higher``, the share in which it is higher (ties are neither). NaN pairs are
         dropped per metric.
 
     Raises
@@ -104,6 +107,8 @@ def paired_differences(
             rows.append({"metric": m, "n": 0} | dict.fromkeys(COLUMNS[2:], math.nan))
             continue
         d = p.diff
+        a, b = paired[f"{m}_a"].to_numpy(float), paired[f"{m}_b"].to_numpy(float)
+        both = ~(np.isnan(a) | np.isnan(b))
         rows.append(
             {
                 "metric": m,
@@ -116,6 +121,7 @@ def paired_differences(
                 "ci_high": d.high,
                 "relative_diff_pct": 100.0 * d.mean / abs(p.a_mean) if p.a_mean else math.nan,
                 "p_edited_lower": p.p_b_lower,
+                "p_edited_higher": float(np.mean(b[both] > a[both])),
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -12,15 +12,34 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from simulation.atomic import atomic_dir, check_can_create
+from simulation.calendar import horizon_days, week_edges
 from simulation.runner import RunResult
+from simulation.scenario import Scenario
+
+MARKER = ".sufficiency-results"
+"""The file that marks a folder as results of ``sufficiency run`` (holds the code version)."""
+
+FORMATS = ("parquet", "csv", "xlsx")
+"""The formats ``run --format`` writes the tables in (the summary is always CSV and JSON)."""
+TABLES = ("replications", "weekly", "units", "finance", "fans")
+"""The tables of a run, each written as ``<table>.parquet`` or ``.csv``, or as sheets of
+``results.xlsx``."""
+XLSX = "results.xlsx"
+XLSX_MAX_ROWS = 1_048_576
+"""Rows of an Excel sheet, the header included."""
+XLSX_MAX_SHEETS = 4
+"""At most this many sheets of one table (about 4.2 million rows): beyond, a workbook is too
+slow to write and to open, and ``run --format xlsx`` is refused before it simulates."""
 
 OUTPUT_FILES = {
     "replications.parquet": "one row per replication: every summary metric",
@@ -31,12 +50,234 @@ OUTPUT_FILES = {
     "summary.csv": "per metric: mean, sd, P5/P25/P50/P75/P95, 95% CI of the mean",
     "summary.json": "the same statistics plus run metadata and the full validated config",
     "scenario.yaml": "the validated scenario, to replay the run exactly",
-    ".sufficiency-results": "marker: written by sufficiency (version); --overwrite may replace it",
+    MARKER: "marker: written by sufficiency (version); --overwrite may replace it",
 }
-MARKER = ".sufficiency-results"
-"""The file that marks a folder as results of ``sufficiency run`` (holds the code version)."""
-OURS = {*OUTPUT_FILES, "report.html", "report.pdf"}
+"""The files of a run in the default format (``--format csv`` writes ``.csv`` for each
+``.parquet``; ``--format xlsx`` one workbook, :data:`XLSX`, with a sheet per table)."""
+OURS = {
+    *OUTPUT_FILES,
+    *(f"{t}.csv" for t in TABLES),
+    XLSX,
+    "report.html",
+    "report.pdf",
+}
 """Everything this tool writes into a results folder (``sufficiency report`` adds the report)."""
+
+_KINDS = "`internal` (council homes), `block`, `framework`, `spot`, `unregistered`"
+_COST_NOTE = (
+    "cash: prices at the start date indexed by `costs.inflation_per_year` (capital repayments "
+    "are fixed cash sums)"
+)
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "replications": (
+        ("scenario", "the scenario's name"),
+        ("replication", "replication number, 0 to n-1; seeded by (seed, replication) alone"),
+        ("seed", "the run's root seed"),
+        ("children_initial", "children in residential care on the start date"),
+        ("arrivals", "children entering residential care during the run"),
+        ("exits", "children leaving care during the run"),
+        ("children_end", "children in care at the end"),
+        ("exits_<route>", "exits by route: `foster`, `home`, `supported`, `other`, `age_out`"),
+        ("moves", "placements after a child's first"),
+        ("moves_per_child", "moves per child placed"),
+        ("displacements", "moves forced by a home closing or a block contract ending"),
+        ("breakdowns", "placements that broke down (the child is placed again)"),
+        ("repatriations", "moves back into the city from a market placement"),
+        ("prevented", "children kept out of care by a prevention service"),
+        (
+            "emergencies",
+            "emergency arrivals: children who must be placed the same day (configs "
+            "with `matching`)",
+        ),
+        ("emergencies_to_<kind>", "the kind of placement each emergency first went to"),
+        ("delayed_step_downs", "children due to step down to foster care who waited for a carer"),
+        ("delayed_step_down_days", "days those children waited, in their bed"),
+        ("<kind>_bed_days", f"child-days placed in each kind of provision: {_KINDS}"),
+        ("<kind>_usable_bed_days", "bed-days open and staffed (`internal`, `block`)"),
+        ("<kind>_void_bed_days", "usable bed-days with no child (`internal`, `block`)"),
+        ("<kind>_occupancy_pct", "occupied / usable bed-days, % (`internal`, `block`)"),
+        ("void_bed_days", "void bed-days of council homes and block contracts together"),
+        (
+            "void_cost_gbp",
+            "the cost of those empty beds (a home's running cost per bed, a block contract's "
+            "price per bed). Already inside `cost_internal_gbp` and `cost_block_gbp`: do not "
+            "add it to them",
+        ),
+        ("staff_short_home_days", "days homes were closed to admissions for want of staff"),
+        ("staff_leavers", "care staff who left"),
+        (
+            "void_<cause>_bed_days",
+            "void bed-days by cause: `turnaround`, `staffing`, "
+            "`phased_fill`, `other` (they add up to `void_bed_days`)",
+        ),
+        (
+            "spot_placements",
+            "new spot placements during the run (children in spot at the start not counted)",
+        ),
+        ("spot_placements_per_year", "the same per year of the run"),
+        ("framework_placements", "new framework placements"),
+        ("spot_stock_mean", "mean number of children in spot placements"),
+        ("spot_stock_peak_week", "the highest weekly mean number of children in spot"),
+        ("out_of_city_share", "share (0-1) of placed child-days outside the city"),
+        ("children_placed_mean", "mean number of children placed"),
+        ("children_waiting_mean", "mean number of children waiting for a bed"),
+        ("unregistered_placements", "unregistered placements while a spot search ran long"),
+        ("spot_price_p95_weekly_gbp", "P95 of new spot placements' weekly prices (cash)"),
+        ("cost_top5pct_placements_gbp", "cost of the most expensive 5% of market placements"),
+        ("cost_top5pct_share", "their share (0-1) of market spend"),
+        ("waiting_days_total", "days children spent waiting for a placement"),
+        ("waiting_days_mean", "days waiting per placement sought"),
+        (
+            "cost_<kind>_gbp",
+            f"cost by kind of provision ({_COST_NOTE}): council homes' running "
+            "costs while open, full or empty (voids included); block beds' price per bed from "
+            "start to end (voids included); framework, spot and unregistered prices per child",
+        ),
+        ("cost_retainer_gbp", "retainers paid to hold market beds"),
+        ("cost_capital_gbp", "capital repayments of new homes (annuities, cash)"),
+        ("cost_agency_gbp", "agency / overtime premium over a post's own cost"),
+        (
+            "cost_total_gbp",
+            "total cost over the run: the `cost_<kind>_gbp`, retainer, capital "
+            "and agency costs added (not `void_cost_gbp`, which is inside them)",
+        ),
+        ("cost_per_year_gbp", "`cost_total_gbp` divided by the run's years"),
+    ),
+    "weekly": (
+        ("scenario", "the scenario's name"),
+        ("replication", "replication number"),
+        ("seed", "the run's root seed"),
+        ("week", "week number from 0; weeks start on the start date's weekday"),
+        ("week_start", "the week's first day"),
+        ("children_<kind>", f"mean children placed in each kind during the week: {_KINDS}"),
+        ("children_waiting", "mean children waiting for a bed"),
+        (
+            "children_awaiting_carer",
+            "mean children due to step down waiting for a foster carer "
+            "(in their bed, so also counted by kind)",
+        ),
+        ("children_out_of_city", "mean children placed outside the city"),
+        ("beds_<kind>", "mean usable beds (`internal`, `block`)"),
+        (
+            "<kind>_occupancy_pct",
+            "children / usable beds, % (`internal`, `block`); empty when there are no beds",
+        ),
+        ("spot_new_placements", "new spot placements that week"),
+        ("cost_gbp", f"cost that week, every component of `cost_total_gbp` ({_COST_NOTE})"),
+    ),
+    "units": (
+        ("scenario", "the scenario's name"),
+        ("replication", "replication number"),
+        ("seed", "the run's root seed"),
+        ("unit", "the home, block contract or market's name"),
+        ("kind", f"its kind: {_KINDS}"),
+        ("beds", "beds (0 for a market)"),
+        ("in_city", "whether it is in the city (markets: drawn per placement)"),
+        ("usable_bed_days", "bed-days open and staffed (homes and block contracts)"),
+        ("occupied_bed_days", "child-days placed there"),
+        ("occupancy_pct", "occupied / usable bed-days, %"),
+        ("void_bed_days", "usable bed-days with no child"),
+        (
+            "void_cost_gbp",
+            "the cost of those empty beds (cash); already inside the run's "
+            "`cost_internal_gbp` / `cost_block_gbp`",
+        ),
+        ("assumed_occupancy_pct", "the business case's assumed occupancy, % (empty if none)"),
+        (
+            "void_<cause>_bed_days",
+            "void bed-days by cause: `turnaround`, `staffing`, `phased_fill`, `other`",
+        ),
+        (
+            "planned_open_day",
+            "planned opening, in days from the start date (0 or less: open at the start)",
+        ),
+        ("opened_day", "the day it actually opened in this replication (empty: not by the end)"),
+        ("open_delay_days", "`opened_day` minus the planned opening (lifecycle slippage)"),
+    ),
+    "finance": (
+        ("scenario", "the scenario's name"),
+        ("replication", "replication number"),
+        ("seed", "the run's root seed"),
+        (
+            "financial_year",
+            "UK financial year, 1 April to 31 March (`2023-24`); a part year at "
+            "either end of the run holds only the days simulated",
+        ),
+        (
+            "<kind>_gbp",
+            f"cost by kind of provision in the year ({_COST_NOTE}); `internal` and "
+            "`block` include their void cost",
+        ),
+        ("retainer_gbp", "retainers paid"),
+        (
+            "void_gbp",
+            "the cost of empty council and block beds in the year. Already inside "
+            "`internal_gbp` and `block_gbp` (and so in `total_gbp`): do not add it",
+        ),
+        ("capital_gbp", "capital repayments (cash)"),
+        ("agency_gbp", "agency / overtime premium"),
+        (
+            "total_gbp",
+            "the year's total: the `<kind>_gbp`, retainer, capital and agency costs "
+            "(not `void_gbp` again)",
+        ),
+        ("spot_new_placements", "new spot placements in the year"),
+    ),
+    "fans": (
+        ("series", "the weekly table's column it summarises (`children_spot`, ...)"),
+        ("week", "week number from 0"),
+        ("week_start", "the week's first day"),
+        ("mean", "mean across replications"),
+        ("p5", "5th percentile across replications (p25, p50, p75, p95 likewise)"),
+        ("p25", "25th percentile"),
+        ("p50", "median"),
+        ("p75", "75th percentile"),
+        ("p95", "95th percentile"),
+    ),
+}
+"""Every column of every table a run writes, with what it holds: the one source of
+docs/outputs.md (``sufficiency outputs --markdown``). ``<kind>``, ``<route>`` and ``<cause>``
+stand for each value listed."""
+
+
+def documented(table: str, column: str) -> bool:
+    """Whether ``column`` of ``table`` is described in :data:`COLUMNS` (by name or pattern)."""
+    for name, _ in COLUMNS[table]:
+        if "<" not in name:
+            if name == column:
+                return True
+            continue
+        pattern = re.escape(name)
+        pattern = re.sub(r"\\?<[a-z]+\\?>", "[a-z_]+", pattern)
+        if re.fullmatch(pattern, column):
+            return True
+    return False
+
+
+def outputs_reference() -> str:
+    """docs/outputs.md: the files of a run and every column of its tables."""
+    lines = [
+        "# What a run writes",
+        "",
+        "Generated by `sufficiency outputs --markdown` from `simulation/outputs.py`; do not edit.",
+        "",
+        "`sufficiency run CONFIG --out DIR [--format parquet|csv|xlsx]` writes these files. "
+        "With `--format csv` each table is a `.csv` file; with `--format xlsx` the tables are "
+        f"sheets of one workbook, `{XLSX}` (a `summary` sheet first), the weekly table split "
+        f"over sheets of {XLSX_MAX_ROWS - 1:,} rows (`weekly`, `weekly 2`, ...).",
+        "",
+        "| file | contents |",
+        "|---|---|",
+        *(f"| `{name}` | {what} |" for name, what in OUTPUT_FILES.items()),
+        "",
+        "Costs are in cash (nominal) pounds: prices at the start date rise by "
+        "`costs.inflation_per_year`. A void cost is part of the running cost of a council home "
+        "or the price of a block contract, never an extra cost.",
+    ]
+    for table, columns in COLUMNS.items():
+        lines += ["", f"## {table}", "", "| column | meaning |", "|---|---|"]
+        lines += [f"| `{name}` | {what} |" for name, what in columns]
+    return "\n".join(lines) + "\n"
 
 
 class OutputDirError(ValueError):
@@ -132,13 +373,97 @@ def run_metadata(result: RunResult) -> dict[str, Any]:
     }
 
 
-def write_outputs(result: RunResult, out_dir: str | Path, overwrite: bool = False) -> Path:
+def weekly_rows(scenario: Scenario, replications: int) -> int:
+    """Rows of a run's weekly table (known before it runs: what decides whether it fits a
+    workbook)."""
+    days = horizon_days(scenario.run.start_date, scenario.run.horizon_years)
+    return replications * (len(week_edges(days)) - 1)
+
+
+def read_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    """The tables of a results folder in whichever format it was written (parquet, CSV or a
+    workbook), by name; a table not there is left out."""
+    if (folder / XLSX).is_file():
+        from openpyxl import load_workbook
+
+        book = load_workbook(folder / XLSX, read_only=True, data_only=True)
+        sheets: dict[str, list[pd.DataFrame]] = {}
+        for ws in book.worksheets:
+            header = [str(c) for c in next(ws.iter_rows(max_row=1, values_only=True))]
+            width = len(header)
+            # (A read-only sheet drops a row's trailing empty cells: pad them back.)
+            rows = [
+                (*row, *(None,) * (width - len(row)))
+                for row in ws.iter_rows(min_row=2, max_col=width, values_only=True)
+            ]
+            base = re.sub(r" \d+$", "", ws.title)
+            sheets.setdefault(base, []).append(pd.DataFrame(rows, columns=header))
+        book.close()
+        return {t: pd.concat(sheets[t], ignore_index=True) for t in TABLES if t in sheets}
+    out: dict[str, pd.DataFrame] = {}
+    for t in TABLES:
+        if (folder / f"{t}.parquet").is_file():
+            out[t] = pd.read_parquet(folder / f"{t}.parquet")
+        elif (folder / f"{t}.csv").is_file():
+            out[t] = pd.read_csv(folder / f"{t}.csv")
+    return out
+
+
+def check_format(fmt: str, weekly_rows: int) -> None:
+    """Refuse (``ValueError``, one line) a format the run's tables cannot be written in."""
+    if fmt not in FORMATS:
+        raise ValueError(f"'{fmt}' is not one of {', '.join(FORMATS)}")
+    per_sheet = XLSX_MAX_ROWS - 1
+    if fmt == "xlsx" and weekly_rows > per_sheet * XLSX_MAX_SHEETS:
+        raise ValueError(
+            f"xlsx: the weekly table would have {weekly_rows:,} rows, more than "
+            f"{XLSX_MAX_SHEETS} Excel sheets of {per_sheet:,}; use --format csv or parquet, or "
+            "fewer replications"
+        )
+
+
+def _sheet_value(value: Any) -> Any:
+    """A cell openpyxl can store: NaN as empty, numpy scalars as Python, dates as dates."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # numpy scalars
+        return _sheet_value(value.item())
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        return value.to_pydatetime()
+    return value
+
+
+def write_xlsx(path: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """One workbook, a sheet per table, streamed row by row (openpyxl's write-only mode, so
+    memory stays flat); a table longer than a sheet continues on ``<name> 2``, ``<name> 3``."""
+    from openpyxl import Workbook
+
+    per_sheet = XLSX_MAX_ROWS - 1
+    book = Workbook(write_only=True)
+    for name, df in tables.items():
+        for part, first in enumerate(range(0, max(len(df), 1), per_sheet), start=1):
+            sheet = book.create_sheet(name if part == 1 else f"{name} {part}")
+            sheet.append([str(c) for c in df.columns])
+            for row in df.iloc[first : first + per_sheet].itertuples(index=False, name=None):
+                sheet.append([_sheet_value(v) for v in row])
+    book.save(path)
+
+
+def write_outputs(
+    result: RunResult, out_dir: str | Path, overwrite: bool = False, fmt: str = "parquet"
+) -> Path:
     """Write every result file of ``result`` to ``out_dir`` atomically; returns the folder.
 
-    Raises :class:`OutputDirError` or :class:`OSError` as :func:`check_out_dir`; an
-    :class:`OSError` while writing (a full disk) leaves ``out_dir`` as it was.
+    ``fmt``: the tables as parquet, CSV, or sheets of one Excel workbook (:data:`FORMATS`).
+
+    Raises :class:`OutputDirError` or :class:`OSError` as :func:`check_out_dir`, ValueError for
+    a format the tables do not fit (:func:`check_format`); an :class:`OSError` while writing (a
+    full disk) leaves ``out_dir`` as it was.
     """
     out = Path(out_dir)
+    check_format(fmt, len(result.weekly))
     check_out_dir(out, overwrite)
     # Only an empty folder, or one of ours that --overwrite allows, gets here.
     meta = run_metadata(result)
@@ -147,14 +472,24 @@ def write_outputs(result: RunResult, out_dir: str | Path, overwrite: bool = Fals
             f"sufficiency {meta['code_version']}\ncreated {meta['created']}\n", encoding="utf-8"
         )
         stats = result.stats()
-        result.summary.to_parquet(tmp / "replications.parquet", index=False)
-        result.weekly.to_parquet(tmp / "weekly.parquet", index=False)
-        result.units.to_parquet(tmp / "units.parquet", index=False)
-        result.finance.to_parquet(tmp / "finance.parquet", index=False)
-        result.fans().to_parquet(tmp / "fans.parquet", index=False)
+        tables = {
+            "replications": result.summary,
+            "weekly": result.weekly,
+            "units": result.units,
+            "finance": result.finance,
+            "fans": result.fans(),
+        }
+        if fmt == "xlsx":
+            write_xlsx(tmp / XLSX, {"summary": stats, **tables})
+        for name, df in tables.items():
+            if fmt == "parquet":
+                df.to_parquet(tmp / f"{name}.parquet", index=False)
+            elif fmt == "csv":
+                df.to_csv(tmp / f"{name}.csv", index=False)
         stats.to_csv(tmp / "summary.csv", index=False)
         doc = {
             **meta,
+            "format": fmt,
             "metrics": {
                 row["metric"]: {k: _clean(v) for k, v in row.items() if k != "metric"}
                 for row in stats.to_dict(orient="records")

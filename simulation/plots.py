@@ -28,6 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from simulation import display
 from simulation.atomic import atomic_file
 from simulation.kinds import BED_KINDS, KIND_NAMES, KINDS
 
@@ -389,8 +390,8 @@ def home_openings(
     else:
         ax.plot([], [], "D", color=OKABE_ITO["black"], label="Planned opening")
         caption = (
-            "Planned dates only: this model version opens every home on its planned date, so the "
-            "results hold no distribution of opening dates. Shaded bar: the home is open."
+            "Planned dates only: no simulated opening dates were given to this chart (homes "
+            "with project stages can open later than planned). Shaded bar: the home's plan."
         )
     ax.plot([], [], "s", color=KIND_COLOURS["internal"], alpha=0.3, label="Open")
     ax.set_yticks(y)
@@ -507,13 +508,8 @@ def paired_forest(
 
 
 def _abs_label(metric: str, value: float) -> str:
-    if metric.endswith("_gbp"):
-        return f"{'+' if value >= 0 else '-'}£{abs(value) / 1e6:,.2f}m"
-    if metric.endswith("_pct"):
-        return f"{value:+.1f} pts"
-    if metric.endswith("_share"):
-        return f"{value:+.3f}"
-    return f"{value:+,.1f}"
+    """A difference in the metric's own unit, signed (``+£1.2m``, ``-3.4 pts``)."""
+    return display.difference(metric, value)
 
 
 def tornado(

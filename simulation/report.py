@@ -26,14 +26,16 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
+from simulation import display
 from simulation.atomic import atomic_file, write_text_atomic
-from simulation.kinds import BED_KINDS, MARKET_KINDS
-from simulation.metrics import HEADLINE
-from simulation.outputs import code_version, run_metadata
+from simulation.errors import ScenarioError
+from simulation.kinds import BED_KINDS, KINDS, MARKET_KINDS
+from simulation.outputs import code_version, read_tables, run_metadata
 from simulation.plots import openings_from_units, standard_figures
 from simulation.runner import RunResult, summarise
+from simulation.scenario import Scenario, parse_scenario
 
-RESULT_FILES = ("replications.parquet", "weekly.parquet", "units.parquet", "finance.parquet")
+RESULT_TABLES = ("replications", "weekly", "units", "finance")
 SECTIONS = {
     "summary": "Scenario",
     "headline": "Headline numbers",
@@ -93,29 +95,31 @@ def load_results(folder: str | Path) -> RunData:
     d = Path(folder)
     if not d.is_dir():
         raise ValueError(f"{d}: not a folder")
-    missing = [f for f in (*RESULT_FILES, "summary.json") if not (d / f).is_file()]
+    try:
+        frames = read_tables(d)
+        has_doc = (d / "summary.json").is_file()
+        doc = json.loads((d / "summary.json").read_text(encoding="utf-8")) if has_doc else {}
+    except (OSError, ValueError, KeyError, StopIteration) as exc:
+        raise ValueError(f"{d}: cannot read results ({exc})") from None
+    missing = [f"{t} table" for t in RESULT_TABLES if t not in frames]
+    missing += [] if has_doc else ["summary.json"]
     if missing:
         raise ValueError(
             f"{d}: not a results folder of 'sufficiency run' (missing {', '.join(missing)})"
         )
-    try:
-        doc = json.loads((d / "summary.json").read_text(encoding="utf-8"))
-        frames = {f: pd.read_parquet(d / f) for f in RESULT_FILES}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{d}: cannot read results ({exc})") from None
     if not isinstance(doc, dict) or "config" not in doc:
         raise ValueError(f"{d}/summary.json: no 'config' (written by an older version?)")
     meta = {k: v for k, v in doc.items() if k not in ("metrics", "config")}
     openings = (
         pd.read_parquet(d / "openings.parquet")
         if (d / "openings.parquet").is_file()
-        else openings_from_units(frames["units.parquet"], doc["config"]["run"]["start_date"])
+        else openings_from_units(frames["units"], doc["config"]["run"]["start_date"])
     )
     return RunData(
-        summary=frames["replications.parquet"],
-        weekly=frames["weekly.parquet"],
-        units=frames["units.parquet"],
-        finance=frames["finance.parquet"],
+        summary=frames["replications"],
+        weekly=frames["weekly"],
+        units=frames["units"],
+        finance=frames["finance"],
         meta=meta,
         config=doc["config"],
         openings=openings,
@@ -171,10 +175,12 @@ def _scenario_section(data: RunData) -> str:
     blocks = prov.get("block_contracts", [])
     run_cfg = cfg.get("run", {})
     needs_rows = []
+    scenario = _scenario_of(data)
     for name, need in cfg.get("demand", {}).get("needs", {}).items():
         los = need.get("length_of_stay_days", {})
+        label = scenario.need_label(name) if scenario is not None else name
         needs_rows.append(
-            f"<tr><td>{_e(name)}</td><td>{_fmt('{:g}', need.get('arrivals_per_year'))}</td>"
+            f"<tr><td>{_e(label)}</td><td>{_fmt('{:g}', need.get('arrivals_per_year'))}</td>"
             f"<td>{_e(_dist_text(los))}</td></tr>"
         )
     cohort = sum(int(c.get("count", 0)) for c in cfg.get("demand", {}).get("initial_cohort", []))
@@ -182,10 +188,12 @@ def _scenario_section(data: RunData) -> str:
     items = [
         (
             "Period",
-            f"{_e(data.meta.get('start_date', run_cfg.get('start_date')))} to "
-            f"{_e(data.meta.get('end_date', ''))} "
-            f"({_fmt('{:g}', run_cfg.get('horizon_years'))} years)",
+            _e(display.run_period(scenario))
+            if scenario is not None
+            else f"{_e(data.meta.get('start_date', run_cfg.get('start_date')))} to "
+            f"{_e(data.meta.get('end_date', ''))}",
         ),
+        ("Prices", _e(display.price_basis(scenario)) if scenario is not None else "–"),
         (
             "Council homes",
             f"{_count(len(homes), 'home')}, {sum(int(h['beds']) for h in homes)} beds "
@@ -219,25 +227,40 @@ def _dist_text(d: Any) -> str:
     return f"{d.get('dist', '?')}: {params}"
 
 
+def _scenario_of(data: RunData) -> Scenario | None:
+    """The run's scenario, for display names, the period and the price basis (None if its
+    config no longer validates, as from an older version)."""
+    try:
+        return parse_scenario(data.config)
+    except ScenarioError:
+        return None
+
+
 def _headline_section(data: RunData) -> str:
     stats = data.stats.set_index("metric")
     rows = []
-    for name, label, fmt in HEADLINE:
+    for name in display.HEADLINE_METRICS:
         if name not in stats.index:
             continue
         r = stats.loc[name]
+
+        def v(x: Any, metric: str = name, like: Any = r["mean"]) -> str:
+            return _e(display.value(metric, x, like))
+
         rows.append(
-            f"<tr><td>{_e(label)}</td><td>{_fmt(fmt, r['mean'])}</td>"
-            f"<td>{_fmt(fmt, r['ci_low'])} – {_fmt(fmt, r['ci_high'])}</td>"
-            f"<td>{_fmt(fmt, r['p5'])} – {_fmt(fmt, r['p95'])}</td></tr>"
+            f"<tr><td>{_e(display.metric_label(name))}</td><td>{v(r['mean'])}</td>"
+            f"<td>{v(r['ci_low'])} to {v(r['ci_high'])}</td>"
+            f"<td>{v(r['p5'])} to {v(r['p95'])}</td></tr>"
         )
     n = len(data.summary)
+    scenario = _scenario_of(data)
+    basis = f" Totals {_e(display.totals_basis(scenario))}." if scenario is not None else ""
     return (
         "<table><tr><th>Metric (whole run)</th><th>Mean</th><th>95% CI of the mean</th>"
-        f"<th>P5 – P95 (range of outcomes)</th></tr>{''.join(rows)}</table>"
-        f"<p class='note'>Over {n} replications. The confidence interval says how precisely the "
-        "simulation estimates the mean; the P5-P95 range says how much one possible future can "
-        "differ from another: plan for the range, not the mean.</p>"
+        f"<th>P5 to P95 (range of outcomes)</th></tr>{''.join(rows)}</table>"
+        f"<p class='note'>Over {n} replications.{basis} The confidence interval says how "
+        "precisely the simulation estimates the mean; the P5-P95 range says how much one "
+        "possible future can differ from another: plan for the range, not the mean.</p>"
     )
 
 
@@ -245,25 +268,30 @@ def _homes_section(data: RunData) -> str:
     units = data.units[data.units["kind"].isin(BED_KINDS)]
     if units.empty:
         return "<p>No council homes or block contracts in this scenario.</p>"
+    kinds = {k.name: k.label for k in KINDS}
     rows = []
     for name, grp in units.groupby("unit", sort=False):
         occ = grp["occupancy_pct"].dropna()
         assumed = float(grp["assumed_occupancy_pct"].iloc[0])
-        cells = [_e(name), _e(grp["kind"].iloc[0]), _e(int(grp["beds"].iloc[0]))]
+        kind = str(grp["kind"].iloc[0])
+        cells = [_e(name), _e(kinds.get(kind, kind)), _e(int(grp["beds"].iloc[0]))]
         if occ.empty:
-            cells += ["not open", "", _fmt("{:.1f}", assumed), ""]
+            cells += ["not open", "", _e(display.percent(assumed)), ""]
         else:
-            meets = "–" if math.isnan(assumed) else f"{(occ >= assumed).mean():.2f}"
+            meets = (
+                display.DASH if math.isnan(assumed) else display.share((occ >= assumed).mean(), 0)
+            )
             cells += [
-                f"{occ.mean():.1f}",
-                f"{occ.quantile(0.05):.1f} – {occ.quantile(0.95):.1f}",
-                _fmt("{:.1f}", assumed),
+                display.percent(occ.mean()),
+                f"{display.percent(occ.quantile(0.05))} to {display.percent(occ.quantile(0.95))}",
+                display.percent(assumed),
                 meets,
             ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
-        "<table><tr><th>Home / contract</th><th>Kind</th><th>Beds</th><th>Occupancy % (mean)</th>"
-        "<th>P5 – P95</th><th>Business case assumes %</th><th>P(at or above assumed)</th></tr>"
+        "<table><tr><th>Home / contract</th><th>Kind</th><th>Beds</th><th>Occupancy (mean)</th>"
+        "<th>P5 to P95</th><th>Business case assumes</th>"
+        "<th>Replications at or above the business case</th></tr>"
         f"{''.join(rows)}</table>"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import io
+import multiprocessing
 import zipfile
 from pathlib import Path
 
@@ -32,33 +33,42 @@ def start_app() -> AppTest:
 
 
 def comparison_row(at: AppTest, label: str) -> dict[str, str]:
-    table = at.dataframe[0].value
+    table = at.table[0].value.reset_index()
     row = table[table["Metric (whole run)"] == label]
     assert len(row) == 1, f"no row {label!r}"
     return {str(k): str(v) for k, v in row.iloc[0].items()}
 
 
 def test_opening_date_changes_the_result() -> None:
+    before = multiprocessing.get_context().get_start_method()
     at = start_app()
     assert at.date_input(key=f"{SID}:home:{EBD2}:open").value == dt.date(2026, 4, 1)
     # Unedited: the edited scenario is the baseline, so nothing differs.
     at.button(key="run").click().run()
     assert not at.exception and not at.error
     assert any("equals the baseline" in i.value for i in at.info)
-    assert comparison_row(at, "Council homes' running cost (£)")["Difference (95% CI)"] == (
-        "0 (0 to 0)"
+    assert comparison_row(at, "Council homes' running cost")["Difference (95% CI)"] == (
+        "£0.0m (£0.0m to £0.0m)"
     )
+    # The simulation ran in worker processes, on every core (at least two), and left this
+    # process's way of starting processes as it was.
+    assert at.session_state["last"]["edited"].workers >= 2
+    assert multiprocessing.get_context().get_start_method() == before
     # Open EBD home 2 four years late: four years less running cost, fewer usable beds.
     at.date_input(key=f"{SID}:home:{EBD2}:open").set_value(dt.date(2030, 4, 1)).run()
-    assert any("EBD home 2: opens 2030-04-01" in m.value for m in at.markdown)
-    assert any("levers changed since the last run" in w.value for w in at.warning)
+    assert any("EBD home 2: opens 1 Apr 2030 (was 1 Apr 2026)" in m.value for m in at.markdown)
+    # The results of the earlier settings are gone, not shown under a warning.
+    assert not at.table and "last" not in at.session_state
+    assert any("settings changed" in i.value for i in at.info)
     at.button(key="run").click().run()
     assert not at.exception and not at.error and not at.warning
-    running = comparison_row(at, "Council homes' running cost (£)")
-    assert running["Difference (95% CI)"].startswith("-")
+    running = comparison_row(at, "Council homes' running cost")
+    assert running["Difference (95% CI)"].startswith("-£")
     beds = comparison_row(at, "Usable council-home bed-days")
     assert beds["Difference (95% CI)"].startswith("-5,844 ")  # 4 beds x 1,461 days
-    assert any("Edited minus baseline, total cost" in m.value for m in at.markdown)
+    assert beds["P(better)"] == "0%"  # fewer usable beds is never better
+    headline = next(m.value for m in at.markdown if "Edited minus baseline, total cost" in m.value)
+    assert "1 Apr 2023 to 31 Mar 2033" in headline and "nominal prices" in headline
     # Downloads: the edited YAML validates and carries the new date; the zip holds both runs.
     assert [d.label for d in at.get("download_button")] == [
         "Download the edited YAML",
@@ -72,6 +82,30 @@ def test_opening_date_changes_the_result() -> None:
     names = zipfile.ZipFile(io.BytesIO(state["zip"])).namelist()
     assert "comparison.csv" in names and "edited/replications.parquet" in names
     assert "baseline/scenario.yaml" in names
+    # Switching config clears the results too.
+    at.sidebar.selectbox(key="config_name").set_value("minimal.yaml").run()
+    assert not at.table and not at.exception
+
+
+def test_a_click_over_the_work_budget_is_refused_before_running() -> None:
+    minimal = yaml.safe_load((ROOT / "configs" / "minimal.yaml").read_text())
+    for need in minimal["demand"]["needs"].values():
+        need["arrivals_per_year"] = 2_000.0
+    scenario = parse_scenario(minimal)
+    assert levers.click_budget_problem([scenario, scenario], 2) is None
+    problem = levers.click_budget_problem([scenario, scenario], 1000)
+    assert problem is not None and "at most" in problem and "children" in problem
+    # In the page: the same message, and nothing runs.
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.sidebar.radio(key="source").set_value("Upload a YAML file").run()
+    upload = ("big.yaml", yaml.safe_dump(minimal).encode(), "application/x-yaml")
+    at.sidebar.get("file_uploader")[0].set_value(upload).run()
+    at.number_input(key="replications").set_value(1000).run()
+    at.button(key="run").click().run()
+    assert not at.exception
+    assert any("more than the app's limit" in e.value for e in at.error)
+    assert "last" not in at.session_state and "runs" not in at.session_state
 
 
 def test_bad_upload_is_a_message_not_a_traceback() -> None:

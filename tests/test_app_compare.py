@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,3 +59,11 @@ def test_refuses_unpaired_inputs() -> None:
         paired_differences(a, a, ["spot_placements"])
     with pytest.raises(ValueError, match="share no replication"):
         paired_differences(a, a.assign(replication=[5, 6]))
+
+
+def test_higher_and_lower_count_ties_as_neither() -> None:
+    a = summary([10.0, 12.0, 11.0, 13.0, math.nan])
+    b = summary([11.0, 12.0, 10.0, 15.0, 1.0])
+    row = paired_differences(a, b).iloc[0]
+    # Pairs (NaN dropped): up, tie, down, up.
+    assert row["p_edited_higher"] == 0.5 and row["p_edited_lower"] == 0.25

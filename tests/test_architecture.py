@@ -46,8 +46,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runner", "compare", "outputs", "store"),
     # 7. Experiments and calibration, built on runs.
     ("experiments", "calibration"),
-    # 8. The faces: figures, the report, the app, the command line, the package's public API.
-    ("plots", "report", "app", "cli", "__init__", "__main__"),
+    # 8. The faces: how numbers read (display), figures, the report, the app, the command line,
+    # the package's public API.
+    ("display", "plots", "report", "app", "cli", "__init__", "__main__"),
 )
 
 

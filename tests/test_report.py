@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from simulation import load_scenario, run
+from simulation import display, load_scenario, run
 from simulation import report as report_mod
 from simulation.cli import main
-from simulation.metrics import HEADLINE
 from simulation.outputs import write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,9 +65,16 @@ def test_report_of_a_results_folder(
     assert all(u.startswith("data:image/png;base64,") for u in parser.urls), parser.urls
     assert not re.search(r"https?://|url\(|@import", text)
     # Headline numbers with intervals, config, seed and code version.
-    for _, label, _ in HEADLINE:
-        assert label.replace("&", "&amp;") in text
-    assert "95% CI of the mean" in text and "P5 – P95" in text
+    for metric in display.HEADLINE_METRICS:
+        assert html.escape(display.metric_label(metric)) in text
+    assert "95% CI of the mean" in text and "P5 to P95" in text
+    # Totals in £m beside their period and price basis; shares as percentages; no "-0".
+    assert re.search(r"<td>Total cost</td><td>£\d+\.\dm</td>", text)
+    assert "Totals over 1 Apr 2023 to 31 Mar 2033 (10 years); nominal prices" in text
+    assert re.search(r"<td>Child-days out of city</td><td>\d+\.\d%</td>", text)
+    assert ">-0<" not in text and " -0 " not in text and "-0.0%" not in text
+    needs = text.split("Demand by need")[1].split("</table>")[0]
+    assert "<td>Emotional and behavioural (EBD)</td>" in needs and "<td>ebd</td>" not in needs
     assert "seed 11" in text and "<dt>Code version</dt>" in text
     assert "Doe Bank Lane short stay" in text and "start_date: &#x27;2023-04-01&#x27;" in text
     assert "Planned dates only" not in text  # captions are inside the PNGs, not the HTML
@@ -131,7 +138,7 @@ def test_pdf_with_an_engine(results_dir: Path, tmp_path: Path) -> None:
 
 def test_load_results_names_missing_files(results_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"missing replications\.parquet"):
+    with pytest.raises(ValueError, match=r"missing replications table, weekly table"):
         report_mod.load_results(tmp_path)
     data = report_mod.load_results(results_dir)
     assert data.meta["seed"] == 11 and data.config["name"] == "coventry-2023"

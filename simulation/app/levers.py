@@ -24,12 +24,24 @@ from typing import Any, TypedDict
 import pandas as pd
 import yaml
 
+from simulation.display import uk_date
 from simulation.errors import Issue, ScenarioError
 from simulation.outputs import write_outputs
 from simulation.runner import RunResult
-from simulation.scenario import Scenario, parse_scenario, parse_yaml
+from simulation.scenario import (
+    MAX_CHILDREN_PER_REPLICATION,
+    Scenario,
+    expected_children,
+    parse_scenario,
+    parse_yaml,
+)
 
 MAX_UPLOAD_BYTES = 1_000_000
+MAX_CHILDREN_PER_CLICK = 40 * MAX_CHILDREN_PER_REPLICATION
+"""The work one click of *Run* may ask for: children simulated over both runs and every
+replication (the estimate ``validate`` bounds per replication, times the replications, for the
+baseline and the edited scenario). 2,000,000 is about a minute of one core: Coventry 2023's
+1,000 paired replications, or 20 of a scenario at the per-replication budget."""
 # Parameters of every distribution kind that scale with the variable (lengths in days):
 # multiplying them all by k multiplies every draw, hence the mean, by k.
 SCALE_KEYS = ("mean", "scale", "min", "mode", "max", "value")
@@ -192,9 +204,16 @@ def apply_levers(config: Mapping[str, Any], edits: Edits) -> dict[str, Any]:
     return out
 
 
-def changed_levers(base: Edits, edited: Edits, config: Mapping[str, Any]) -> list[str]:
-    """Human-readable list of the levers that differ between two lever sets."""
+def changed_levers(
+    base: Edits,
+    edited: Edits,
+    config: Mapping[str, Any],
+    need_labels: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Human-readable list of the levers that differ between two lever sets (needs by their
+    display name, ``need_labels``, else their key)."""
     out: list[str] = []
+    labels = need_labels or {}
     homes = config.get("provision", {}).get("homes", [])
     start = dt.date.fromisoformat(str(config["run"]["start_date"]))
 
@@ -203,17 +222,19 @@ def changed_levers(base: Edits, edited: Edits, config: Mapping[str, Any]) -> lis
 
     for home, a, b in zip(homes, base["homes"], edited["homes"], strict=True):
         if _norm(a["open_date"]) != _norm(b["open_date"]):
-            before = a["open_date"] or "before the start"
-            after = _norm(b["open_date"]) or "before the start"
-            out.append(f"{home['name']}: opens {after} (was {before})")
+            before, after = a["open_date"], _norm(b["open_date"])
+            was = uk_date(before) if before else "before the start"
+            now = uk_date(after) if after else "before the start"
+            out.append(f"{home['name']}: opens {now} (was {was})")
         if a["beds"] != b["beds"]:
             out.append(f"{home['name']}: {b['beds']} beds (was {a['beds']})")
     blocks = config.get("provision", {}).get("block_contracts", [])
     for block, a_beds, b_beds in zip(blocks, base["block_beds"], edited["block_beds"], strict=True):
         if a_beds != b_beds:
             out.append(f"{block['name']}: {b_beds} beds (was {a_beds})")
-    for name, a_need in base["needs"].items():
-        b_need = edited["needs"][name]
+    for key, a_need in base["needs"].items():
+        b_need = edited["needs"][key]
+        name = labels.get(key, key)
         if abs(a_need["arrivals_per_year"] - b_need["arrivals_per_year"]) > 1e-9:
             out.append(
                 f"{name}: {b_need['arrivals_per_year']:g} arrivals a year "
@@ -228,6 +249,23 @@ def changed_levers(base: Edits, edited: Edits, config: Mapping[str, Any]) -> lis
     if a_turn is not None and b_turn is not None and abs(a_turn - b_turn) > 1e-9:
         out.append(f"staff turnover: {b_turn:.0%} a year (was {a_turn:.0%})")
     return out
+
+
+def click_budget_problem(scenarios: list[Scenario], replications: int) -> str | None:
+    """Why running ``scenarios`` ``replications`` times each is too much work for one click
+    (None if it is not): the children the run would simulate, estimated by the same rule as
+    ``validate``'s work budget (:func:`simulation.scenario.expected_children`)."""
+    per_replication = [expected_children(s) for s in scenarios]
+    children = sum(per_replication) * replications
+    if children <= MAX_CHILDREN_PER_CLICK:
+        return None
+    most = max(1, int(MAX_CHILDREN_PER_CLICK // max(sum(per_replication), 1.0)))
+    return (
+        f"This run would simulate about {children:,.0f} children ({replications:,} "
+        f"replications of {len(scenarios)} scenarios, about {max(per_replication):,.0f} "
+        f"children each), more than the app's limit of {MAX_CHILDREN_PER_CLICK:,} a run. "
+        f"Use at most {most:,} replications here, or run it with `sufficiency compare`."
+    )
 
 
 def run_key(config: Mapping[str, Any], replications: int, seed: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,8 +34,8 @@ from simulation.scenario import Scenario, load_scenario
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
-# Wide enough for the summary table when output is piped or logged.
-console = Console(width=None if sys.stdout.isatty() else 120)
+# Piped or logged output is as wide as COLUMNS says, else 120 (rich would assume 80).
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -118,11 +119,54 @@ def load_config(path: Path) -> Scenario:
         fail(exc.one_line())
 
 
+PLAIN_PROGRESS_SECONDS = 10.0
+"""When output is not a terminal, a progress line at least this often (and every 10%)."""
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr, for output piped to a file or a log: every 10% of
+    the work and at least every :data:`PLAIN_PROGRESS_SECONDS`, never more than once a
+    second."""
+
+    def __init__(self, description: str, total: int) -> None:
+        self.description, self.total, self.done = description, max(total, 0), 0
+        self.t0 = self.last_time = time.monotonic()
+        self.last_tenth = 0
+
+    def set_total(self, total: int) -> None:
+        self.total = max(total, 0)
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        now = time.monotonic()
+        tenth = 10 * self.done // self.total if self.total else 10
+        due = tenth > self.last_tenth or now - self.last_time >= PLAIN_PROGRESS_SECONDS
+        if not due or (now - self.last_time < 1.0 and self.done < self.total):
+            return
+        self.last_tenth, self.last_time = tenth, now
+        elapsed = now - self.t0
+        line = f"{self.description}: {self.done:,}/{self.total:,}"
+        if self.total:
+            line += f" ({100 * self.done / self.total:.0f}%)"
+        line += f", {elapsed:.0f} s"
+        if 0 < self.done < self.total:
+            line += f", about {elapsed * (self.total - self.done) / self.done:.0f} s left"
+        print(line, file=sys.stderr, flush=True)
+
+
 @contextmanager
 def progress_bar(
     description: str, total: int, quiet: bool, on: Console = console
 ) -> Iterator[tuple[ProgressCallback, Callable[[int], None]]]:
-    """A progress bar over ``total`` steps: yields (advance by k, set a new total)."""
+    """A progress bar over ``total`` steps: yields (advance by k, set a new total).
+
+    On a terminal a live bar; otherwise (output piped or logged) plain lines on stderr, so a
+    long run shows it is alive without filling the log with a bar's redraws.
+    """
+    if not quiet and not on.is_terminal:
+        plain = PlainProgress(description, total)
+        yield plain.advance, plain.set_total
+        return
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -7,6 +7,7 @@ the field or path and what is allowed, exit code 2, and nothing written.
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -14,15 +15,17 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
+from simulation import compare, display
 from simulation.atomic import atomic_file
 from simulation.cli.common import check_output_file, fail, fail_write, interrupted, progress_bar
 from simulation.errors import ScenarioError
 from simulation.experiments.driver import ExperimentResult, run_experiment, run_in_memory
 from simulation.experiments.executor import SchedulerError, parse_scheduler
-from simulation.experiments.paired import paired_differences
 from simulation.experiments.spec import (
     Experiment,
     experiment_from_configs,
@@ -32,8 +35,8 @@ from simulation.experiments.spec import (
 from simulation.runner import summarise
 from simulation.store import DATA_TABLES, DEFAULT_DB, ResultsStore, StoreError, StoreWriteError
 
-# Wider than the run's console: the paired tables have a column per metric.
-console = Console(width=None if sys.stdout.isatty() else 140)
+# Piped or logged output is as wide as COLUMNS says, else 120 (rich would assume 80).
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
 
 DbOption = Annotated[
     Path, typer.Option("--db", help="Results store (DuckDB file; one per project folder).")
@@ -70,44 +73,55 @@ def compact(value: float, signed: bool = False) -> str:
 
 def paired_table(
     title: str, summary: pd.DataFrame, baseline: str, metrics: list[str], order: list[str]
-) -> Table:
-    """Strategies as rows; baseline means, then each strategy's mean difference ± CI half-width.
-
-    A difference whose 95% CI excludes zero is marked ``*``.
-    """
-    paired = paired_differences(summary, baseline, metrics)
-    base_rows = summary[summary["strategy"] == baseline]
-    table = Table(title=title, title_justify="left")
-    table.add_column("Strategy")
-    table.add_column("n", justify="right")
-    table.add_column("P(cheaper)", justify="right")
-    for m in metrics:
-        table.add_column(m, justify="right")
-    cells = [compact(float(base_rows[m].mean())) for m in metrics]
-    table.add_row(f"{baseline} (baseline: means)", str(len(base_rows)), "", *cells)
+) -> RenderableType:
+    """Each strategy against the baseline, one table per strategy (so any number of them, with
+    names of any length, fits 80 columns): per metric the baseline's mean, the strategy's mean
+    difference ± the half-width of its 95% CI, and the chance the strategy is better."""
+    base = summary[summary["strategy"] == baseline]
+    parts: list[RenderableType] = [Text(title, style="bold")]
     for name in order:
-        if name == baseline:
+        rows = summary[summary["strategy"] == name]
+        if name == baseline or rows.empty:
             continue
-        rows = paired[paired["strategy"] == name].set_index("metric")
-        if rows.empty:
+        if not set(rows["replication"]) & set(base["replication"]):
             continue
-        cells = []
-        by_metric: dict[Any, dict[Any, Any]] = {
-            rec["metric"]: rec for rec in rows.reset_index().to_dict("records")
-        }
-        for m in metrics:
-            rec = by_metric[m]
-            low, high, diff = float(rec["ci_low"]), float(rec["ci_high"]), float(rec["mean_diff"])
-            star = "*" if low > 0 or high < 0 else " "
-            cells.append(f"{compact(diff, True)} ±{compact((high - low) / 2)}{star}")
-        p = rows["p_cheaper"].iloc[0]
-        table.add_row(name, str(int(rows["n"].iloc[0])), f"{p:.2f}", *cells)
-    table.caption = (
-        "Differences from the baseline on the same replication seeds (common random numbers): "
-        "mean ± 95% CI half-width; * = CI excludes 0. P(cheaper) = share of paired replications "
-        "with lower cost_total_gbp."
+        # The tool's one pairing rule (simulation.compare), which also counts pairs in which
+        # the strategy is higher, so "better" reads the right way for every metric.
+        diffs = compare.paired_differences(base, rows, metrics)
+        table = Table(
+            title=f"{name} against {baseline} ({int(diffs['n'].max())} pairs)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            show_edge=False,
+        )
+        table.add_column("Metric", no_wrap=True)
+        for col in ("Baseline", "Difference ± 95% CI", "P(better)"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for rec in diffs.to_dict("records"):
+            m = str(rec["metric"])
+            half = (rec["ci_high"] - rec["ci_low"]) / 2
+            like = rec["baseline_mean"]
+            p = display.p_better(m, rec["p_edited_lower"], rec["p_edited_higher"])
+            table.add_row(
+                display.metric_label(m),
+                display.value(m, like),
+                f"{display.difference(m, rec['mean_diff'], like)} "
+                f"{display.plus_minus(m, half, like)}",
+                display.probability(p),
+            )
+        parts.append(table)
+    parts.append(
+        Text(
+            "Paired on the same replication seeds (common random numbers). Difference: the "
+            "strategy's mean minus the baseline's, ± the half-width of its 95% confidence "
+            "interval (an interval that excludes 0 is a real difference). P(better): the share "
+            "of pairs in which the strategy is better (lower or higher, as the metric reads; – "
+            "where neither is better; for a cost, P(cheaper)). Percentage differences are in "
+            "points."
+        )
     )
-    return table
+    return Group(*parts)
 
 
 def _print_result(result: ExperimentResult, metrics: list[str]) -> None:
@@ -115,9 +129,11 @@ def _print_result(result: ExperimentResult, metrics: list[str]) -> None:
     order = [s.name for s in exp.strategies]
     title = (
         f"{exp.name}: {len(order)} strategies x {result.replications} replications, "
-        f"seed {exp.seed}, paired with '{exp.baseline}'"
+        f"seed {exp.seed}, each against '{exp.baseline}'"
     )
     console.print(paired_table(title, result.summary, exp.baseline, metrics, order))
+    scenario = exp.strategies[0].scenario
+    console.print(f"Totals {display.totals_basis(scenario)}.", markup=False)
 
 
 def _load_experiment(spec: Path) -> Experiment:
@@ -457,22 +473,31 @@ def sensitivity_command(
             fail(str(exc))
         df = tornado(result, metric)
         width = float(df[["low_diff", "high_diff"]].abs().to_numpy().max()) if len(df) else 0.0
+        label = display.metric_label(metric, with_unit=True)
         table = Table(
-            title=f"{exp.name}: change of {metric} from the base (paired, "
+            title=f"{exp.name}: change of {label} from the base (paired, "
             f"{result.replications} replications)",
             title_justify="left",
+            caption="Low, High: the factor's two values; Δ: the mean change of the metric from "
+            "the base with the factor at that value; Swing: the distance between the two.",
+            caption_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            show_edge=False,
         )
-        for col in ("Factor", "Low", "Δ at low", "High", "Δ at high", "Swing", ""):
-            table.add_column(col, justify="left" if col in ("Factor", "") else "right")
+        for col in ("Factor", "Low", "Δ low", "High", "Δ high", "Swing", ""):
+            table.add_column(
+                col, justify="left" if col in ("Factor", "") else "right", no_wrap=True
+            )
         for _, r in df.iterrows():
             bar = _bar(float(r["low_diff"]), float(r["high_diff"]), width)
             table.add_row(
                 str(r["factor"]),
                 str(r["low_level"]),
-                compact(float(r["low_diff"]), True),
+                display.difference(metric, float(r["low_diff"]), width),
                 str(r["high_level"]),
-                compact(float(r["high_diff"]), True),
-                compact(float(r["swing"])),
+                display.difference(metric, float(r["high_diff"]), width),
+                display.difference(metric, float(r["swing"]), width).lstrip("+"),
                 bar,
             )
         console.print(table)
@@ -494,24 +519,30 @@ def sensitivity_command(
     except ScenarioError as exc:
         fail(exc.one_line())
     table = Table(
-        title=f"{exp.name}: Morris elementary effects on {metric} ({trajectories} trajectories, "
+        title=f"{exp.name}: Morris elementary effects on "
+        f"{display.metric_label(metric, with_unit=True)} ({trajectories} trajectories, "
         f"{points} points x {n} replications)",
         title_justify="left",
+        caption="mu*: the mean absolute change of the metric when the factor moves one step of "
+        "its range (how much it matters), with its 95% interval; mu: the same with signs (its "
+        "direction); sigma: the spread of those changes (large: the factor interacts with "
+        "others or acts non-linearly). All in the metric's units.",
+        caption_justify="left",
     )
     for col in ("Factor", "mu*", "mu* 95% conf", "mu", "sigma"):
         table.add_column(col, justify="left" if col == "Factor" else "right")
     for _, r in df.iterrows():
         table.add_row(
             str(r["factor"]),
-            compact(float(r["mu_star"])),
-            compact(float(r["mu_star_conf"])),
-            compact(float(r["mu"]), True),
-            compact(float(r["sigma"])),
+            display.value(metric, float(r["mu_star"])),
+            display.value(metric, float(r["mu_star_conf"])),
+            display.difference(metric, float(r["mu"])),
+            display.value(metric, float(r["sigma"])),
         )
     console.print(table)
 
 
-def _bar(low: float, high: float, width: float, size: int = 20) -> str:
+def _bar(low: float, high: float, width: float, size: int = 6) -> str:
     """A text tornado bar: left of '|' the decrease, right of it the increase."""
     if width <= 0:
         return "|"

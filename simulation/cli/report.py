@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
+import webbrowser
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from simulation.cli.common import check_output_file, fail, fail_write, interrupted, load_config
+from simulation.cli.common import (
+    check_output_file,
+    err_console,
+    fail,
+    fail_write,
+    interrupted,
+    load_config,
+    progress_bar,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -87,9 +103,13 @@ def report_command(
         scenario = load_config(path)
         html_path = out or Path(f"{scenario.name}-report.html")
         _check_html(html_path, pdf)  # before the run, not after it
-        print(f"Running {scenario.name}…", file=sys.stderr)
+        n = replications or scenario.run.replications
         try:
-            result = run(scenario, replications=replications, seed=seed, workers=workers)
+            with progress_bar(f"Simulating {scenario.name}", n, False, on=err_console) as (
+                advance,
+                _,
+            ):
+                result = run(scenario, replications=n, seed=seed, workers=workers, progress=advance)
         except KeyboardInterrupt:
             interrupted()
         data = report.from_result(result)
@@ -111,6 +131,34 @@ def report_command(
         print(f"{pdf_path} ({engine})")
 
 
+def _die_with_parent() -> None:
+    """In the Streamlit child, before it starts: on Linux, be sent SIGTERM when the
+    ``sufficiency app`` process dies, however it dies (even SIGKILL)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _open_browser_when_up(url: str, child: subprocess.Popen[bytes]) -> None:
+    """Open ``url`` in a browser tab once the server answers (Streamlit itself runs headless,
+    so it never stops at its first-run prompt)."""
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + 60
+        while child.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    webbrowser.open(url)
+                    return
+            except OSError:
+                time.sleep(0.3)
+
+    threading.Thread(target=wait_then_open, daemon=True).start()
+
+
 def app_command(
     port: Annotated[
         int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")
@@ -127,7 +175,7 @@ def app_command(
 ) -> None:
     """Open the what-if web app (Streamlit) on http://127.0.0.1:8501."""
     if importlib.util.find_spec("streamlit") is None:
-        fail("the app needs Streamlit: pip install -e '.[dev]' (or pip install streamlit)")
+        fail("the app needs Streamlit: make app, or pip install -e '.[app]'")
     if host not in LOCAL_HOSTS:
         print(
             f"warning: binding to {host}: anyone who can reach it can run simulations "
@@ -145,8 +193,10 @@ def app_command(
         host,
         "--server.port",
         str(port),
+        # Headless always: a first start in a terminal would otherwise wait at Streamlit's
+        # welcome / email prompt. The browser tab is opened here instead.
         "--server.headless",
-        "false" if browser else "true",
+        "true",
         "--server.maxUploadSize",
         "1",
         "--server.fileWatcherType",
@@ -166,11 +216,29 @@ def app_command(
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    print(f"sufficiency app on http://{host}:{port} (Ctrl+C to stop)", file=sys.stderr)
+    url = f"http://{'localhost' if host in LOCAL_HOSTS else host}:{port}"
+    print(f"sufficiency app on {url} (Ctrl+C to stop)", file=sys.stderr)
+    child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+    def stop_child(signum: int, _frame: object) -> None:
+        # Stopping this process (kill PID, a closed terminal) stops the server with it.
+        child.terminate()
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop_child)
+    if browser:
+        _open_browser_when_up(url, child)
     try:
-        rc = subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        rc = 0
+        rc = child.wait()
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Ctrl-C reaches the server too (same terminal); give it a moment, then make sure.
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        rc = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 0
     raise typer.Exit(rc)
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
+from simulation import display
 from simulation.atomic import write_text_atomic
 from simulation.cli import calibrate, experiments, occupancy, report
 from simulation.cli.common import (
@@ -32,14 +34,22 @@ from simulation.cli.common import (
     progress_bar,
 )
 from simulation.errors import ScenarioError
-from simulation.kinds import BED_KINDS
+from simulation.kinds import BED_KINDS, KINDS
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click import exceptions as click_exc
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exc  # type: ignore[no-redef]
-from simulation.metrics import HEADLINE
-from simulation.outputs import OUTPUT_FILES, OutputDirError, check_out_dir, write_outputs
+from simulation.outputs import (
+    OUTPUT_FILES,
+    OutputDirError,
+    check_format,
+    check_out_dir,
+    code_version,
+    outputs_reference,
+    weekly_rows,
+    write_outputs,
+)
 from simulation.runner import RunResult, run
 from simulation.scenario import Scenario, load_scenario
 from simulation.schema_doc import config_reference
@@ -54,74 +64,127 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        print(f"sufficiency {code_version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Capacity simulation of a council's children's homes and placements."""
+
+
 def _default_out(scenario: Scenario) -> Path:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario.name).strip("-") or "run"
     return Path("results") / f"{slug}-{stamp}"
 
 
-def _fmt(fmt: str, value: Any) -> str:
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    return "-" if missing else fmt.format(value)
+KIND_LABELS = {k.name: k.label for k in KINDS}
 
 
-def summary_table(result: RunResult) -> Table:
-    stats = result.stats().set_index("metric")
-    table = Table(
-        title=f"{result.scenario.name}: {result.replications} replications, seed {result.seed}",
+def _table(title: str, caption: str = "") -> Table:
+    """A table that fits 80 columns: a rule under the header, no vertical borders."""
+    return Table(
+        title=title,
         title_justify="left",
+        caption=caption or None,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
     )
-    table.add_column("Metric (whole run)")
-    for col in ("Mean", "P5", "P50", "P95", "95% CI of mean"):
-        table.add_column(col, justify="right")
-    for name, label, fmt in HEADLINE:
+
+
+def summary_table(result: RunResult, wide: bool = False) -> Table:
+    """The headline metrics over the whole run: mean, the 95% CI of the mean and the P5-P95
+    range (``wide``: every percentile, the CI's ends and the standard deviation)."""
+    stats = result.stats().set_index("metric")
+    scenario = result.scenario
+    table = _table(
+        f"{scenario.name}: {result.replications} replications, seed {result.seed}",
+        f"Totals {display.totals_basis(scenario)}. ±: half-width of the 95% confidence "
+        "interval of the mean; P5-P95: the range of outcomes (90% of replications).",
+    )
+    table.add_column("Metric (whole run)", no_wrap=True)
+    columns = (
+        ("Mean", "95% CI of the mean", "P5", "P25", "P50", "P75", "P95", "SD")
+        if wide
+        else ("Mean", "±", "P5", "P95")
+    )
+    for col in columns:
+        table.add_column(col, justify="right", no_wrap=True)
+    for name in display.HEADLINE_METRICS:
         if name not in stats.index:
             continue
         row = stats.loc[name]
-        ci = f"{_fmt(fmt, row['ci_low'])} – {_fmt(fmt, row['ci_high'])}"
-        table.add_row(
-            label,
-            _fmt(fmt, row["mean"]),
-            _fmt(fmt, row["p5"]),
-            _fmt(fmt, row["p50"]),
-            _fmt(fmt, row["p95"]),
-            ci,
-        )
+
+        def v(x: Any, metric: str = name) -> str:
+            return display.value(metric, x)
+
+        if wide:
+            ci = display.interval(v(row["ci_low"]), v(row["ci_high"]))
+            cells = [v(row["mean"]), ci, *(v(row[p]) for p in ("p5", "p25", "p50", "p75", "p95"))]
+            cells.append(display.value(name, row["sd"], like=row["mean"]))
+        else:
+            half = (row["ci_high"] - row["ci_low"]) / 2
+            cells = [
+                v(row["mean"]),
+                "±" + display.value(name, half, like=row["mean"]),
+                v(row["p5"]),
+                v(row["p95"]),
+            ]
+        table.add_row(display.metric_label(name), *cells)
     return table
 
 
-def units_table(result: RunResult) -> Table | None:
+def units_table(result: RunResult, wide: bool = False) -> Table | None:
     """Occupancy of each home and block contract against the business case's assumption."""
     units = result.units[result.units["kind"].isin(BED_KINDS)]
     if units.empty:
         return None
-    table = Table(title="Occupancy by home / contract (whole run)", title_justify="left")
-    for col, justify in (
-        ("Unit", "left"),
-        ("Kind", "left"),
-        ("Beds", "right"),
-        ("Occupancy % mean", "right"),
-        ("P5 – P95", "right"),
-        ("Assumed %", "right"),
-        ("P(at or above assumed)", "right"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for name, grp in units.groupby("unit", sort=False):
-        occ = grp["occupancy_pct"].dropna()
-        assumed = grp["assumed_occupancy_pct"].iloc[0]
-        if occ.empty:
-            table.add_row(str(name), grp["kind"].iloc[0], str(grp["beds"].iloc[0]), "not open")
-            continue
-        meets = "-" if math.isnan(assumed) else f"{(occ >= assumed).mean():.2f}"
-        table.add_row(
-            str(name),
-            grp["kind"].iloc[0],
-            str(grp["beds"].iloc[0]),
-            f"{occ.mean():.1f}",
-            f"{occ.quantile(0.05):.1f} – {occ.quantile(0.95):.1f}",
-            _fmt("{:.1f}", assumed),
-            meets,
-        )
+    table = _table(
+        "Occupancy by home and block contract (whole run)",
+        "Occupancy: occupied / usable bed-days. Case: the business case's assumed occupancy; "
+        "P(≥ case): the share of replications at or above it.",
+    )
+    table.add_column("Home / contract", no_wrap=True)
+    columns = (
+        ("Beds", "Mean", "P5", "P50", "P95", "Case", "P(≥ case)")
+        if wide
+        else ("Beds", "Mean", "P5-P95", "Case", "P(≥ case)")
+    )
+    for col in columns:
+        table.add_column(col, justify="right", no_wrap=True)
+    pct = display.percent
+    for i, (kind, of_kind) in enumerate(units.groupby("kind", sort=False)):
+        if i:
+            table.add_section()
+        # A row naming the kind above its units, rather than a column repeating it.
+        table.add_row(KIND_LABELS.get(str(kind), str(kind)), style="bold")
+        for name, grp in of_kind.groupby("unit", sort=False):
+            occ = grp["occupancy_pct"].dropna()
+            assumed = grp["assumed_occupancy_pct"].iloc[0]
+            head = [f"  {name}", str(grp["beds"].iloc[0])]
+            if occ.empty:
+                table.add_row(*head, "not open")
+                continue
+            meets = (
+                display.DASH if math.isnan(assumed) else display.share((occ >= assumed).mean(), 0)
+            )
+            if wide:
+                spread = [pct(occ.quantile(q)) for q in (0.05, 0.5, 0.95)]
+            else:
+                spread = [f"{display.number(occ.quantile(0.05), 1)}-{pct(occ.quantile(0.95))}"]
+            table.add_row(*head, pct(occ.mean()), *spread, pct(assumed), meets)
     return table
 
 
@@ -135,11 +198,11 @@ def _check_out(out_dir: Path, overwrite: bool) -> None:
         fail_write("--out", out_dir, exc)
 
 
-def _write(result: RunResult, out_dir: Path, overwrite: bool) -> Path:
+def _write(result: RunResult, out_dir: Path, overwrite: bool, fmt: str) -> Path:
     """Write the results; a write that fails (a full disk) leaves nothing and exits 2."""
     existed = out_dir.exists()
     try:
-        return write_outputs(result, out_dir, overwrite=overwrite)
+        return write_outputs(result, out_dir, overwrite=overwrite, fmt=fmt)
     except OutputDirError as exc:  # changed during the run
         fail(f"--out: {exc}")
     except OSError as exc:
@@ -149,7 +212,7 @@ def _write(result: RunResult, out_dir: Path, overwrite: bool) -> Path:
 
 @app.command("run")
 def run_command(
-    config: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    config: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
     replications: Annotated[
         int | None,
         typer.Option("--replications", "-n", min=1, help="Replications (default: the config's)."),
@@ -167,28 +230,49 @@ def run_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an output folder that holds results.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Format of the result tables: parquet, csv, or xlsx (one Excel workbook, a "
+            "sheet per table). The summary is always CSV and JSON too.",
+        ),
+    ] = "parquet",
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every column in the printed tables (wider than 80)."),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress or tables: print the folder only.")
+    ] = False,
 ) -> None:
-    """Simulate a scenario many times and write the results."""
+    """Simulate a scenario many times, print the headline results and write the result files
+    (see 'sufficiency outputs')."""
     scenario = load_config(config)
+    n = replications or scenario.run.replications
+    try:
+        check_format(fmt, weekly_rows(scenario, n))
+    except ValueError as exc:
+        fail(f"--format: {exc}")
     out_dir = out or _default_out(scenario)
     _check_out(out_dir, overwrite)
-    n = replications or scenario.run.replications
     try:
         with progress_bar(f"Simulating {scenario.name}", n, quiet) as (advance, _):
             result = run(scenario, replications=n, seed=seed, workers=workers, progress=advance)
-        written = _write(result, out_dir, overwrite)
+        written = _write(result, out_dir, overwrite, fmt)
     except KeyboardInterrupt:
         kept = " (the existing folder is unchanged)" if out_dir.exists() else ""
         interrupted(f"nothing was written{kept}")
     if not quiet:
-        console.print(summary_table(result))
-        homes = units_table(result)
+        console.print(summary_table(result, wide))
+        homes = units_table(result, wide)
         if homes is not None:
             console.print(homes)
         console.print(
             f"{n} replications in {result.elapsed_seconds:.1f} s on {result.workers} worker(s); "
-            f"results in {written}/"
+            f"results in {written}/",
+            markup=False,
         )
     else:
         print(written)
@@ -237,10 +321,19 @@ def schema_command(
 
 
 @app.command("outputs")
-def outputs_command() -> None:
-    """List the files a run writes and what each holds."""
+def outputs_command(
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Every column of every table, as docs/outputs.md."),
+    ] = False,
+) -> None:
+    """List the files a run writes and what each holds (--markdown: every column too)."""
+    if markdown:
+        print(outputs_reference(), end="")
+        return
     for name, what in OUTPUT_FILES.items():
         print(f"{name:22s} {what}")
+    print("Every column: sufficiency outputs --markdown (docs/outputs.md)")
 
 
 # The other command groups, after this module's own commands (their order in ``--help``).
@@ -255,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         rc = command.main(args=argv, prog_name="sufficiency", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
+    except click_exc.NoArgsIsHelpError as exc:  # bare `sufficiency` (or a bare group): help
+        print(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        return 0
     except click_exc.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
