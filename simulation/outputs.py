@@ -107,8 +107,10 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("staff_leavers", "care staff who left"),
         (
             "void_<cause>_bed_days",
-            "void bed-days by cause: `turnaround`, `staffing`, "
-            "`phased_fill`, `other` (they add up to `void_bed_days`)",
+            "void bed-days by cause: `turnaround` (the lump setting), `repair` (a bed out of use "
+            "after a child left), `move_in` (kept for a matched child's planned move-in), "
+            "`staffing`, `phased_fill`, `other` (no waiting child fits; they add up to "
+            "`void_bed_days`)",
         ),
         (
             "spot_placements",
@@ -185,7 +187,8 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("assumed_occupancy_pct", "the business case's assumed occupancy, % (empty if none)"),
         (
             "void_<cause>_bed_days",
-            "void bed-days by cause: `turnaround`, `staffing`, `phased_fill`, `other`",
+            "void bed-days by cause: `turnaround`, `repair`, `move_in`, `staffing`, "
+            "`phased_fill`, `other`",
         ),
         (
             "planned_open_day",
