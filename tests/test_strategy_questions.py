@@ -98,3 +98,42 @@ def test_sobol_indices_find_the_factor_that_matters_and_the_one_that_does_not() 
     assert abs(si.loc["inflation", "ST"]) <= si.loc["inflation", "ST_conf"] + 1e-12
     assert abs(si.loc["inflation", "S1"]) <= si.loc["inflation", "S1_conf"] + 1e-12
     assert si.loc["rate", "S1"] - si.loc["rate", "S1_conf"] <= 1.0 + 1e-9
+
+
+def test_sobol_from_the_command_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from simulation.cli import main
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "s",
+                "base": str(ROOT / "configs" / "minimal.yaml"),
+                "replications": 2,
+                "sweep": [
+                    {"name": "rate", "path": "demand.needs.ebd.arrivals_per_year", "set": [3, 9]},
+                    {
+                        "name": "stay",
+                        "path": "demand.needs.ebd.length_of_stay_days.mean",
+                        "scale": [0.8, 1.2],
+                    },
+                ],
+            }
+        )
+    )
+    args = ["sensitivity", str(spec), "-m", "arrivals", "--method", "sobol", "-n", "2", "-w", "1"]
+    assert main([*args, "--samples", "8", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "Sobol indices" in out and "rate" in out and "8 x" not in out
+    assert main([*args, "--samples", "12", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--samples: 12 is not a power of 2" in err[0]
+    # A range outside the field's bounds is refused before anything runs, naming the path.
+    bad = yaml.safe_load(spec.read_text())
+    bad["sweep"][0]["set"] = [3, 20_000]
+    spec.write_text(yaml.safe_dump(bad))
+    assert main([*args, "--samples", "8", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "arrivals_per_year" in err[0]

@@ -8,7 +8,6 @@ out-of-city share, paired on common random numbers). See README "How full can a 
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from simulation import display
 from simulation.atomic import atomic_dir
 from simulation.cli.common import (
     check_output_folder,
@@ -42,20 +42,17 @@ DEFAULT_SIZES = ",".join(str(b) for b in SIZES)
 
 
 def _pct(x: float, digits: int = 1) -> str:
-    return "-" if math.isnan(x) else f"{x:.{digits}f}%"
+    return display.percent(x, digits)
 
 
-def _prob(p: float) -> str:
-    return "-" if math.isnan(p) else f"{100 * p:.0f}%"
+def _range(low: float, high: float) -> str:
+    return f"{display.number(low)}-{display.percent(high, 0)}"
 
 
-def _signed(x: float, half: float, fmt: str) -> str:
-    if math.isnan(x):
-        return "-"
-    text = f"{x:+{fmt}}".replace("+-0", "-0")
-    if text.lstrip("+-").strip("0.%") == "":
-        text = text.lstrip("+-")
-    return f"{text} ± {half:{fmt}}" if not math.isnan(half) else text
+def _signed(x: float, half: float) -> str:
+    """A paired change ± its 95% CI half-width, one decimal, no "-0"."""
+    text = display.number(x, 1, signed=True)
+    return text if text == display.DASH else f"{text} ± {display.number(half, 1)}"
 
 
 def _homes_table(a: OccupancyAnswer) -> Table:
@@ -76,8 +73,8 @@ def _homes_table(a: OccupancyAnswer) -> Table:
             str(r["beds"]),
             _pct(r["assumed_occupancy_pct"]),
             _pct(r["occupancy_mean_pct"]),
-            f"{_pct(r['occupancy_p5_pct'], 0)}-{_pct(r['occupancy_p95_pct'], 0)}",
-            _prob(r["p_at_or_above_assumed"]),
+            _range(r["occupancy_p5_pct"], r["occupancy_p95_pct"]),
+            display.probability(r["p_at_or_above_assumed"]),
             _pct(r["weeks_full_pct"], 0),
         )
     return t
@@ -96,13 +93,11 @@ def _sizes_table(a: OccupancyAnswer, label: str) -> Table:
         t.add_row(
             str(r["beds"]),
             _pct(r["occupancy_mean_pct"]),
-            f"{_pct(r['occupancy_p5_pct'], 0)}-{_pct(r['occupancy_p95_pct'], 0)}",
-            *(_prob(r[f"p_at_or_above_{x:g}"]) for x in THRESHOLDS_PCT),
-            _signed(r["spot_placements_change"], r["spot_placements_change_ci_half"], ".1f"),
+            _range(r["occupancy_p5_pct"], r["occupancy_p95_pct"]),
+            *(display.probability(r[f"p_at_or_above_{x:g}"]) for x in THRESHOLDS_PCT),
+            _signed(r["spot_placements_change"], r["spot_placements_change_ci_half"]),
             _signed(
-                100 * r["out_of_city_share_change"],
-                100 * r["out_of_city_share_change_ci_half"],
-                ".1f",
+                100 * r["out_of_city_share_change"], 100 * r["out_of_city_share_change_ci_half"]
             ),
         )
     return t
@@ -214,10 +209,9 @@ def occupancy_command(
     label = scenario.need_label(result.need)
     console.print(_homes_table(result))
     console.print(_sizes_table(result, label))
-    start, end = scenario.run.start_date, scenario.end_date
     console.print(
         f"{replications} replications, seed {root_seed}; occupancy = occupied / usable "
-        f"bed-days, {start:%d %b %Y} to {end:%d %b %Y}. P(reach): share of replications at or "
+        f"bed-days, {display.run_period(scenario)}. P(reach): share of replications at or "
         "above the assumed occupancy. Weeks full: share of a home's open weeks at 100%. Spot "
         "placements and out of city (percentage points): change with the new home against "
         "none, mean ± 95% CI half-width (paired).",

@@ -81,12 +81,15 @@ def _numeric_factors(exp: Experiment, method: str = "Morris") -> list[FactorSpec
     issues = []
     for f in factors:
         op, values = f.operation()
-        if op not in NUMERIC_OPS or len(values) < 2:
+        numeric_set = op == "set" and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        )
+        if (op not in NUMERIC_OPS and not numeric_set) or len(values) < 2:
             issues.append(
                 Issue(
                     f"factor {f.label}",
-                    f"{method} needs numeric factors ({', '.join(NUMERIC_OPS)}) with a low and "
-                    "high level",
+                    f"{method} needs numeric factors ({', '.join(NUMERIC_OPS)}, or set with "
+                    "numbers) with a low and high level",
                 )
             )
     if not factors:
