@@ -165,7 +165,7 @@ class Placements:
         self.prevented: Callable[[int], bool] | None = None
         self.phased = [False] * len(units)
         self.fill_allows: Callable[[int], bool] = lambda _unit: True
-        self.move_in: PlaceHook = self.place  # a waiting child given a bed (``vacancies``)
+        self.move_in: PlaceHook = self.place  # a waiting child given a bed (``admissions``)
 
     def arrive(self, child: int) -> None:
         need = self.children.need[child]
@@ -310,11 +310,11 @@ class Placements:
             self.hold(unit, days, cause)
         self.offer_bed(unit)
 
-    def hold(self, unit: int, days: float, cause: int, child: int = -1) -> None:
+    def hold(self, unit: int, days: float, cause: int) -> None:
         """Keep a bed of ``unit`` empty for ``days``, then offer it again."""
         self.held[unit] += 1
         self.free[unit] -= 1
-        self.rows.append((self.env.now, _BED_HOLD, child, unit, -1, days, -1, cause))
+        self.rows.append((self.env.now, _BED_HOLD, -1, unit, -1, days, -1, cause))
         self.env.timeout(days).callbacks.append(
             partial(self._release_bed, unit, self.hold_epoch[unit])
         )
