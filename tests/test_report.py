@@ -142,3 +142,25 @@ def test_load_results_names_missing_files(results_dir: Path, tmp_path: Path) -> 
         report_mod.load_results(tmp_path)
     data = report_mod.load_results(results_dir)
     assert data.meta["seed"] == 11 and data.config["name"] == "coventry-2023"
+
+
+def test_report_adds_the_occupancy_answer_when_asked(tmp_path: Path) -> None:
+    """`report --occupancy N` adds the section (each home against its business case, the new
+    home sizes), with the numbers of the occupancy answer; without it, no section."""
+    config = str(Path(__file__).resolve().parent.parent / "configs" / "minimal.yaml")
+    with_section, without = tmp_path / "with.html", tmp_path / "without.html"
+    assert main(["report", config, "-n", "10", "-w", "1", "-o", str(without)]) == 0
+    assert (
+        main(
+            ["report", config, "-n", "10", "-w", "1", "--occupancy", "10", "-o", str(with_section)]
+        )
+        == 0
+    )
+    assert "How full can a home run?" not in without.read_text()
+    html = with_section.read_text()
+    section = html[html.index("id='occupancy'") :]
+    section = section[: section.index("</section>")]
+    assert "Elm House" in section and "A new home for" in section
+    # Six new-home sizes, 1 to 6 beds, one row each after the header.
+    sizes = section[section.index("A new home for") :]
+    assert len(re.findall(r"<tr><td>\d</td>", sizes)) == 6

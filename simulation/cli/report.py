@@ -15,7 +15,7 @@ import time
 import urllib.request
 import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -84,6 +84,16 @@ def report_command(
     workers: Annotated[
         int, typer.Option("--workers", "-w", min=0, help="For a config: processes; 0 = per core.")
     ] = 0,
+    occupancy: Annotated[
+        int | None,
+        typer.Option(
+            "--occupancy",
+            min=10,
+            max=100_000,
+            help="Add the occupancy answer of 'sufficiency occupancy' (each home against its "
+            "business case; a new home of 1-6 beds), with this many replications.",
+        ),
+    ] = None,
 ) -> None:
     """Write a self-contained HTML report (figures, headline numbers, config, seed)."""
     from simulation import report
@@ -113,6 +123,8 @@ def report_command(
         except KeyboardInterrupt:
             interrupted()
         data = report.from_result(result)
+    if occupancy is not None:
+        data.occupancy = _occupancy(data, occupancy, workers)
     try:
         written = report.write_report(data, html_path)
     except OSError as exc:
@@ -129,6 +141,29 @@ def report_command(
             print(f"error: --pdf: {exc}", file=sys.stderr)
             raise typer.Exit(1) from None
         print(f"{pdf_path} ({engine})")
+
+
+def _occupancy(data: Any, replications: int, workers: int) -> Any:
+    """The occupancy answer for the report's scenario (simulated now)."""
+    from simulation.experiments.occupancy import OccupancyError, answer
+    from simulation.scenario import parse_scenario
+
+    scenario = parse_scenario(data.config)
+    n_workers = (os.cpu_count() or 1) if workers == 0 else workers
+    try:
+        with progress_bar("Occupancy", replications, False, on=err_console) as (advance, total):
+            return answer(
+                scenario,
+                replications,
+                int(data.meta.get("seed", scenario.run.seed)),
+                workers=n_workers,
+                progress=advance,
+                on_total=total,
+            )
+    except OccupancyError as exc:
+        fail(f"--occupancy: {exc}")
+    except KeyboardInterrupt:
+        interrupted()
 
 
 def _die_with_parent() -> None:
