@@ -601,3 +601,50 @@ __all__ = [
     "standard_figures",
     "tornado",
 ]
+
+
+def frontier_figure(
+    shortlist: pd.DataFrame, objective_label: str, risk_label: str, limit: float
+) -> Figure:
+    """The optimiser's shortlist: mean objective (with its 95% CI) against risk (with its CI),
+    the efficient frontier joined up, the risk limit as a line. ``shortlist`` has the
+    optimiser's simulated columns (``objective_mean``, ``objective_ci_low/high``, ``risk``,
+    ``risk_ci_low/high``, ``on_frontier``, ``feasible``)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    s = shortlist.sort_values("objective_mean")
+    money = "gbp" in objective_label.lower() or "£" in objective_label
+    scale = 1e6 if money else 1.0
+    y = s["objective_mean"] / scale
+    yerr = [
+        (s["objective_mean"] - s["objective_ci_low"]) / scale,
+        (s["objective_ci_high"] - s["objective_mean"]) / scale,
+    ]
+    xerr = [s["risk"] - s["risk_ci_low"], s["risk_ci_high"] - s["risk"]]
+    colours = ["#0072B2" if f else "#999999" for f in s["feasible"]]
+    ax.errorbar(s["risk"], y, xerr=xerr, yerr=yerr, fmt="none", ecolor="#bbbbbb", lw=1)
+    ax.scatter(s["risk"], y, c=colours, zorder=3, s=28)
+    front = s[s["on_frontier"]].sort_values("risk")
+    ax.plot(
+        front["risk"],
+        front["objective_mean"] / scale,
+        color="#D55E00",
+        lw=1.5,
+        marker="o",
+        markersize=11,
+        markerfacecolor="none",
+        zorder=4,
+        label="efficient frontier",
+    )
+    ax.axvline(limit, color="#444444", ls="--", lw=1, label=f"risk limit ({limit:g})")
+    ax.set_xlabel(risk_label)
+    name = objective_label.replace("(£)", "").strip()
+    ax.set_ylabel(f"{name} (£ million)" if money else name)
+    ax.set_title("Candidates: cost against risk (blue: within the limit)", loc="left")
+    ax.legend(loc="best", fontsize=8)
+    _caption(
+        fig,
+        "Each point is a shortlisted candidate's mean over common random numbers, with 95% "
+        "intervals; the frontier joins candidates no other is both cheaper and less risky than.",
+    )
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

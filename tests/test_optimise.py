@@ -285,14 +285,16 @@ def test_cli_optimise(tmp_path: Path) -> None:
 
     from simulation.cli import app
 
-    out = tmp_path / "opt.csv"
-    res = CliRunner().invoke(
-        app, ["optimise", str(write(tmp_path)), "-n", "6", "-w", "1", "-k", "2", "-o", str(out)]
-    )
+    out, plot = tmp_path / "opt.csv", tmp_path / "frontier.png"
+    args = ["optimise", str(write(tmp_path)), "-n", "6", "-w", "1", "-k", "2", "-o", str(out)]
+    res = CliRunner().invoke(app, [*args, "--plot", str(plot)])
     assert res.exit_code == 0, res.output
     assert "Efficient frontier" in res.output
     rows = out.read_text().splitlines()
     assert len(rows) == 5 and "on_frontier" in rows[0]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = CliRunner().invoke(app, [*args, "--plot", str(tmp_path / "f.txt")])
+    assert res.exit_code == 2 and "--plot:" in res.output
     bad = write(tmp_path, name="bad", shortlist=0)
     res = CliRunner().invoke(app, ["optimise", str(bad)])
     assert res.exit_code == 2

@@ -639,10 +639,16 @@ def optimise_command(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write every candidate's row to this CSV.")
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Draw the shortlist's cost against risk and its frontier (.png, .svg)."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Bed-mix optimiser: screen a search space with the Erlang loss approximation, simulate
-    the cheapest shortlist on common random numbers, print the cost-risk frontier."""
+    the cheapest shortlist on common random numbers, print (and plot) the cost-risk frontier."""
     from simulation.experiments.optimise import (
         SIM_COLUMNS,
         load_optimisation,
@@ -657,6 +663,10 @@ def optimise_command(
         if out.suffix.lower() != ".csv":
             fail(f"--out: '{out}' is not a .csv file")
         check_output_file(out)  # before the screen and the simulations, not after
+    if plot is not None:
+        if plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            fail(f"--plot: '{plot}' is not a .png, .svg or .pdf file")
+        check_output_file(plot, "--plot")
     opt = opt.with_options(replications=replications, seed=seed, shortlist=shortlist)
     k = min(opt.shortlist, len(opt.candidates))
     with progress_bar(f"Optimise {opt.name}", k * opt.replications, quiet, on=console) as (
@@ -675,6 +685,16 @@ def optimise_command(
         except OSError as exc:
             fail_write("--out", out, exc)
         console.print(f"{len(table)} candidates written to {out}", markup=False)
+    if plot is not None:
+        from simulation.plots import frontier_figure, save_figure
+
+        label = display.metric_label(opt.objective, with_unit=True)
+        fig = frontier_figure(result.shortlist, label, opt.risk.label, opt.risk.limit)
+        try:
+            save_figure(fig, plot)
+        except OSError as exc:
+            fail_write("--plot", plot, exc)
+        console.print(f"frontier drawn in {plot}", markup=False)
 
 
 def _print_optimisation(result: Any) -> None:
