@@ -615,11 +615,15 @@ def frontier_figure(
     money = "gbp" in objective_label.lower() or "£" in objective_label
     scale = 1e6 if money else 1.0
     y = s["objective_mean"] / scale
+    # (Interval ends can sit a rounding error on the wrong side of a mean of 0 or 1.)
     yerr = [
-        (s["objective_mean"] - s["objective_ci_low"]) / scale,
-        (s["objective_ci_high"] - s["objective_mean"]) / scale,
+        ((s["objective_mean"] - s["objective_ci_low"]) / scale).clip(lower=0),
+        ((s["objective_ci_high"] - s["objective_mean"]) / scale).clip(lower=0),
     ]
-    xerr = [s["risk"] - s["risk_ci_low"], s["risk_ci_high"] - s["risk"]]
+    xerr = [
+        (s["risk"] - s["risk_ci_low"]).clip(lower=0),
+        (s["risk_ci_high"] - s["risk"]).clip(lower=0),
+    ]
     colours = ["#0072B2" if f else "#999999" for f in s["feasible"]]
     ax.errorbar(s["risk"], y, xerr=xerr, yerr=yerr, fmt="none", ecolor="#bbbbbb", lw=1)
     ax.scatter(s["risk"], y, c=colours, zorder=3, s=28)
