@@ -118,3 +118,37 @@ def test_bad_input_is_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and message in err[0], err
     assert not out.exists()
+
+
+def test_calibration_round_trip_recovers_the_acceptance(tmp_path: Path) -> None:
+    """Synthetic 903 from a home with a known acceptance (0.45) -> calibrate with its providers
+    file -> the home's observed occupancy (what one run achieved) -> fit: the 903 measure
+    agrees with the simulation's, and the fitted range (one observed run, not a mean) covers
+    0.45."""
+    import datetime as dt
+
+    from simulation.calibration.mapping import Rules, read_providers
+    from simulation.calibration.pipeline import calibrate
+    from simulation.calibration.readers import read_extract
+    from simulation.calibration.synth import synth_903
+
+    truth = scenario(_fit_system(0.45))
+    as_of = dt.date(2029, 12, 31)
+    for rep in range(2):
+        syn = synth_903(truth, seed=11, replication=rep, as_of=as_of, messiness=0.0)
+        (tmp_path / f"r{rep}").mkdir()
+        paths = syn.write(tmp_path / f"r{rep}")
+        cal = calibrate(
+            read_extract(paths["episodes"], paths["header"]),
+            as_of,
+            Rules(providers=read_providers(paths["providers"])),
+            window_start=dt.date(2024, 1, 1),
+        )
+        [home] = [u for u in cal.units if u.name == "Elm"]
+        assert home.occupancy_pct is not None and home.vacancy_gaps > 3
+        simulated = _pooled_occupancy((truth, 11, ("Elm",), [rep]))[0]
+        assert abs(home.occupancy_pct - simulated) < 3.0
+        fit = fit_match_probability(
+            scenario(_fit_system(1.0)), ["Elm"], home.occupancy_pct, 30, 7, steps=6
+        )
+        assert fit.low <= 0.45 <= fit.high, fit

@@ -49,6 +49,13 @@ class UnitEstimate:
     in_city: bool
     weekly_cost_gbp: float | None
     children_now: int
+    # What the unit achieved over the window: occupied child-days / (beds x days open), and
+    # the mean days from a child leaving to the next child moving in (None: too few).
+    occupancy_pct: float | None = None
+    occupied_days: float = 0.0
+    usable_days: float = 0.0
+    vacancy_gap_days: float | None = None
+    vacancy_gaps: int = 0
 
 
 @dataclass
@@ -92,8 +99,51 @@ def _max_concurrent(starts: pd.Series, ends: pd.Series, lo: pd.Timestamp, hi: pd
     return int(np.max(np.cumsum(deltas[order])))
 
 
+def observed_occupancy(
+    starts: pd.Series, ends: pd.Series, beds: int, lo: pd.Timestamp, hi: pd.Timestamp
+) -> tuple[float, float, list[float]]:
+    """Occupied child-days and usable bed-days of a unit over [lo, hi) from its stays
+    [start, end) (an open stay runs to ``hi``; the unit is taken as open from ``lo``, or from
+    its first admission if later), and the vacancy gaps: for each departure, the days until
+    the next admission (departures with none before ``hi`` are left out)."""
+    s = starts.where(starts > lo, lo)
+    e = ends.fillna(hi)
+    e = e.where(e < hi, hi)
+    keep = s < e
+    occupied = float((e[keep] - s[keep]).dt.days.sum())
+    opened = max(lo, starts.min()) if len(starts) else lo
+    usable = float(beds * max((hi - opened).days, 0))
+    arrivals = np.sort(starts[starts >= lo].to_numpy())
+    gaps: list[float] = []
+    for end in np.sort(ends.dropna()[(ends.dropna() >= lo) & (ends.dropna() < hi)].to_numpy()):
+        later = arrivals[arrivals >= end]
+        if len(later):
+            gaps.append(float((later[0] - end) / np.timedelta64(1, "D")))
+    return occupied, usable, gaps
+
+
+def _unit_stays(eps: pd.DataFrame) -> pd.DataFrame:
+    """A child's back-to-back episodes in the same unit (a change of legal status, say) as one
+    stay: the child did not leave, so no vacancy opened."""
+    e = eps.sort_values(["CHILD", "DECOM"], kind="stable")
+    new = (e["CHILD"] != e["CHILD"].shift()) | (e["DECOM"] != e["DEC"].shift())
+    key = new.cumsum()
+    # (The last episode's end, open or not: groupby's last() would skip an open end.)
+    return pd.DataFrame(
+        {
+            "start": e.groupby(key)["DECOM"].min().to_numpy(),
+            "end": e.groupby(key).tail(1)["DEC"].to_numpy(),
+        }
+    )
+
+
 def _units(
-    cal_eps: pd.DataFrame, rules: Rules, cohort: list[CohortChild], needs: list[str], as_of: dt.date
+    cal_eps: pd.DataFrame,
+    rules: Rules,
+    cohort: list[CohortChild],
+    needs: list[str],
+    as_of: dt.date,
+    window_start: dt.date | None = None,
 ) -> list[UnitEstimate]:
     out: list[UnitEstimate] = []
     groups: dict[str, list[str]] = {}
@@ -129,6 +179,9 @@ def _units(
             known = [v for v in eps["in_city"] if isinstance(v, bool | np.bool_)]
             in_city = sum(bool(k) for k in known) >= len(known) / 2 if known else True
         costs = [p.weekly_cost_gbp for p in provs if p.weekly_cost_gbp is not None]
+        w0 = pd.Timestamp(window_start) if window_start is not None else lo
+        stays = _unit_stays(eps)
+        occupied, usable, gaps = observed_occupancy(stays["start"], stays["end"], beds, w0, hi)
         out.append(
             UnitEstimate(
                 name=name,
@@ -140,6 +193,11 @@ def _units(
                 in_city=in_city,
                 weekly_cost_gbp=float(sum(costs)) if costs else None,
                 children_now=now,
+                occupancy_pct=100.0 * occupied / usable if usable > 0 else None,
+                occupied_days=occupied,
+                usable_days=usable,
+                vacancy_gap_days=float(np.mean(gaps)) if len(gaps) >= 3 else None,
+                vacancy_gaps=len(gaps),
             )
         )
     return out
@@ -242,7 +300,7 @@ def calibrate(
         for n in needs
     }
     cohort = cohort_on(stays, as_of)
-    units = _units(episodes, rules, cohort, needs, as_of)
+    units = _units(episodes, rules, cohort, needs, as_of, ws)
     unit_names = {u.name for u in units}
     # A child in a home that is not modelled as a unit is placed on the spot market.
     cohort = [

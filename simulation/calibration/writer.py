@@ -18,7 +18,7 @@ import yaml
 
 from simulation.calendar import MONTHS
 from simulation.calibration.codes import return_year
-from simulation.calibration.pipeline import Calibration
+from simulation.calibration.pipeline import Calibration, UnitEstimate
 from simulation.kinds import BED_KINDS, MARKET_KINDS
 from simulation.scenario import ROUTE_NAMES, Scenario, parse_scenario
 
@@ -86,6 +86,33 @@ class _Lines:
 
 def _pct(x: float) -> str:
     return f"{100 * x:+.1f}%"
+
+
+def _observed(out: _Lines, u: UnitEstimate, cal: Calibration) -> None:
+    """What the home achieved in the 903 window, and the residual acceptance left to fit to it
+    (the 903 shows occupancy, not why a bed stood empty: rules and vacancies are the
+    council's to give, docs/model.md "Beds")."""
+    if u.occupancy_pct is None:
+        return
+    gap = (
+        f"; mean {u.vacancy_gap_days:.0f} days from a child leaving to the next moving in "
+        f"({u.vacancy_gaps} departures)"
+        if u.vacancy_gap_days is not None
+        else ""
+    )
+    out.comment(
+        f"Observed {cal.window_start} to {cal.as_of}: occupancy {u.occupancy_pct:.1f}% "
+        f"({u.occupied_days:,.0f} child-days / {u.usable_days:,.0f} bed-days){gap}.",
+        6,
+    )
+    out.kv(
+        6,
+        "match_probability",
+        1.0,
+        "PLACEHOLDER: set this home's admission rules and vacancy settings, then fit: "
+        f'sufficiency occupancy THIS_FILE --fit-home "{u.name}" --observed '
+        f"{u.occupancy_pct:.1f}",
+    )
 
 
 def _inflated(value_gbp: float, base_year: int, year: int) -> float:
@@ -296,6 +323,7 @@ def _provision(out: _Lines, cal: Calibration, year: int) -> None:
             out.kv(6, "beds", u.beds, u.beds_source)
             out.kv(6, "needs", u.needs, f"URN {', '.join(u.urns)}")
             out.kv(6, "in_city", u.in_city)
+            _observed(out, u, cal)
             if u.weekly_cost_gbp is not None:
                 out.kv(6, "weekly_running_cost_gbp", _num(u.weekly_cost_gbp), "providers file")
             else:

@@ -29,6 +29,7 @@ from simulation.cli.common import (
 from simulation.experiments.occupancy import (
     SIZES,
     THRESHOLDS_PCT,
+    Z95,
     OccupancyAnswer,
     OccupancyError,
     answer,
@@ -243,11 +244,12 @@ def _fit(
     except KeyboardInterrupt:
         interrupted()
     console.print(
-        f"Fitted match_probability {fit.match_probability:.3f} "
-        f"(95% range {fit.low:.3f}-{fit.high:.3f}) so that {', '.join(fit.homes)} run at "
-        f"{fit.target_pct:g}% (simulated {fit.simulated_pct:.1f}% ± "
-        f"{fit.simulated_half_width_pct:.1f}; {fit.evaluations} evaluations of "
-        f"{fit.replications} replications).",
+        f"Fitted match_probability {fit.match_probability:.3f} so that "
+        f"{', '.join(fit.homes)} run at {fit.target_pct:g}% (simulated "
+        f"{fit.simulated_pct:.1f}% ± {fit.simulated_half_width_pct:.1f}, 95% CI of the mean; "
+        f"{fit.evaluations} evaluations of {fit.replications} replications). One run's "
+        f"occupancy varies by ±{Z95 * fit.replication_sd_pct:.1f} points (95%), so the "
+        f"observation fits any value from {fit.low:.3f} to {fit.high:.3f}.",
         soft_wrap=False,
     )
     return with_match_probability(scenario, fit.homes, fit.match_probability)

@@ -34,6 +34,7 @@ from simulation.scenario import Home, Scenario, parse_scenario
 from simulation.stats import mean_ci, paired_ci
 
 THRESHOLDS_PCT = (75.0, 87.5, 92.0)
+Z95 = 1.959964  # two-sided 95% normal quantile
 SIZES = (1, 2, 3, 4, 5, 6)
 FULL_PCT = 100.0 - 1e-6  # a week at (rounding below) 100% counts as full
 _INTERNAL = "internal"
@@ -259,8 +260,10 @@ def _sizes_table(table: pd.DataFrame, sizes: Sequence[int]) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Fit:
     """The residual acceptance (``match_probability``) of some homes fitted to their observed
-    occupancy: the value, the values whose simulated mean's 95% CI still covers the target,
-    and the occupancy simulated at the fitted value."""
+    occupancy: the value whose simulated mean meets it; ``low``-``high``, the values under
+    which the observation is a plausible single run (within 1.96 standard deviations of one
+    replication's occupancy: an observed period is one realisation, not a mean); and the
+    simulated mean at the fitted value with its 95% CI half-width (simulation precision)."""
 
     homes: tuple[str, ...]
     target_pct: float
@@ -269,6 +272,7 @@ class Fit:
     high: float
     simulated_pct: float
     simulated_half_width_pct: float
+    replication_sd_pct: float
     replications: int
     evaluations: int
 
@@ -308,7 +312,8 @@ def fit_match_probability(
 ) -> Fit:
     """Bisection on ``match_probability`` of ``homes`` (common random numbers at every step:
     occupancy rises with it) until their pooled simulated occupancy meets ``target_pct``; the
-    interval is where the simulated mean's 95% CI still covers the target."""
+    range is where one replication's occupancy would cover the target 95% of the time (see
+    :class:`Fit`)."""
     known = set(scenario_homes(scenario))
     unknown = [h for h in homes if h not in known]
     if unknown or not homes:
@@ -318,9 +323,9 @@ def fit_match_probability(
         )
     batches = _batches(replications, max(workers, 1))
     names = tuple(homes)
-    cache: dict[float, tuple[float, float]] = {}
+    cache: dict[float, tuple[float, float, float]] = {}
 
-    def occupancy(p: float) -> tuple[float, float]:
+    def occupancy(p: float) -> tuple[float, float, float]:
         if p not in cache:
             s = with_match_probability(scenario, names, p)
             values: list[float] = []
@@ -331,7 +336,7 @@ def fit_match_probability(
                 if progress is not None:
                     progress(len(part))
             ci = mean_ci(values)
-            cache[p] = (ci.mean, ci.half_width)
+            cache[p] = (ci.mean, ci.half_width, ci.sd)
         return cache[p]
 
     def solve(offset: float) -> float:
@@ -356,10 +361,10 @@ def fit_match_probability(
             "or shorten the vacancy settings"
         )
     p = solve(0.0)
-    mean, half = occupancy(p)
-    # The CI's edges: the p at which mean + half (mean - half) meets the target.
-    low, high = solve(half), solve(-half)
-    return Fit(names, target_pct, p, low, high, mean, half, replications, len(cache))
+    mean, half, sd = occupancy(p)
+    # The range's edges: the p at which mean + 1.96 sd (mean - 1.96 sd) meets the target.
+    low, high = solve(Z95 * sd), solve(-Z95 * sd)
+    return Fit(names, target_pct, p, low, high, mean, half, sd, replications, len(cache))
 
 
 __all__ = [
