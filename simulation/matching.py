@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from simulation.calendar import DAYS_PER_YEAR
-from simulation.scenario import Admission, BedRules, Scenario
+from simulation.scenario import MAX_FLAGS, Admission, BedRules, Scenario
 
-ALL_FLAGS = 1 << 6  # masks of up to six flags (scenario.MAX_FLAGS)
+ALL_FLAGS = 1 << MAX_FLAGS  # the number of distinct masks of a child's flags
 SAME_DAY = 1.0  # an emergency must be placed within a day of arising
 
 
