@@ -318,3 +318,15 @@ def test_unknown_flags_and_mixed_vacancy_settings_are_refused(tmp_path: Path) ->
     assert "demand.needs.harm.flags.arson" in paths
     assert "provision.homes[0].turnaround_days" in paths
     assert "provision.homes[0].admission.max_with_flag.x" in paths
+
+
+def test_a_child_moving_in_counts_in_the_group_it_will_join() -> None:
+    """Transition 14 days: the harm child matched on day 10 moves in on day 24. The vulnerable
+    child arriving on day 20 finds Elm's other bed free, but must fit the child moving in too:
+    it is refused and searches spot."""
+    rep = simulate(scenario(_two_needs(transition_days=fixed(14))), 0, 1)
+    harm0, vuln, _ = _children_by_arrival(rep)
+    rows = [(t, k, c, u) for t, k, c, u in log_rows(rep)]
+    assert (10.0, HOLD, harm0, ELM) in rows and (24.0, P, harm0, ELM) in rows
+    assert (20.0, S, vuln, SPOT) in rows
+    assert all(not (k == P and c == vuln and u == ELM) for _, k, c, u in rows)

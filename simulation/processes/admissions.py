@@ -15,6 +15,7 @@ take no emergencies); a planned arrival is not rushed:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 
 import simpy
@@ -23,6 +24,21 @@ from simulation.events import HOLD_TRANSITION, EventKind, Route
 from simulation.processes.placement import WAITING, Placements
 
 _BED_HOLD, _BED_RELEASE = int(EventKind.BED_HOLD), int(EventKind.BED_RELEASE)
+
+
+class _Joining:
+    """A unit's residents and the children matched to move in: a newcomer must fit them all
+    (a child on a move-in transition is already part of the group the home plans for)."""
+
+    __slots__ = ("incoming", "residents")
+
+    def __init__(self, residents: set[int]) -> None:
+        self.residents = residents  # the core's own set, kept up to date by it
+        self.incoming: set[int] = set()
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self.residents
+        yield from self.incoming
 
 
 class PlannedAdmissions:
@@ -35,6 +51,8 @@ class PlannedAdmissions:
             placements.search = self.search
         if transitions:
             placements.move_in = self.move_in
+            self.joining = [_Joining(residents) for residents in placements.occupants]
+            placements.group = self.joining
 
     def search(self, child: int, kind: str, stage: int) -> None:
         p = self.p
@@ -69,6 +87,7 @@ class PlannedAdmissions:
         p.search_token[child] += 1  # the child stops seeking: any search under way ends
         p.held[unit] += 1
         p.free[unit] -= 1
+        self.joining[unit].incoming.add(child)
         need = p.children.need[child]
         p.rows.append((now, _BED_HOLD, child, unit, need, days, -1, HOLD_TRANSITION))
         p.env.timeout(days).callbacks.append(
@@ -77,6 +96,7 @@ class PlannedAdmissions:
 
     def _moved_in(self, child: int, unit: int, epoch: int, _event: simpy.Event) -> None:
         p = self.p
+        self.joining[unit].incoming.discard(child)
         if epoch == p.hold_epoch[unit]:  # else the unit closed and its holds went with it
             p.held[unit] -= 1
             p.free[unit] += 1

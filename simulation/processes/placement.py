@@ -32,7 +32,7 @@ they are the hot path.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -148,6 +148,7 @@ class Placements:
         self.free = list(self.beds)  # beds - occupants - held - staff-closed (bed units)
         self.solo = [u.solo_needs for u in units]
         self.rule = [u.rule for u in units]
+        self.group: Sequence[Iterable[int]] = self.occupants  # whom a newcomer must fit
         self.unit_needs = [u.needs for u in units]
         policy = frozenset(order)
         self.offered = [u.kind in policy and u.has_beds and u.beds > 0 for u in units]
@@ -266,7 +267,7 @@ class Placements:
         if solo and (self.solo_in[u] or (self.children.need[child] in solo and self.occupants[u])):
             return False
         rule = self.rule[u]  # the admission rules, when the unit has any
-        return rule is None or rule.admits(child, self.occupants[u], self.env.now, self.children)
+        return rule is None or rule.admits(child, self.group[u], self.env.now, self.children)
 
     def matches(self, u: int) -> bool:
         """Whether the next child seeking a bed in ``u`` can join the children there."""
