@@ -132,7 +132,7 @@ def _stack(reps: NDArray[np.int64], tables: list[Columns]) -> pd.DataFrame:
     return df
 
 
-def _batches(n: int, workers: int) -> list[list[int]]:
+def replication_batches(n: int, workers: int) -> list[list[int]]:
     # Enough batches to balance load and report progress, few enough to keep overhead small.
     size = max(1, min(50, math.ceil(n / max(1, workers * 8))))
     return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
@@ -168,7 +168,7 @@ def run(
     workers = (os.cpu_count() or 1) if workers == 0 else workers
     t0 = time.perf_counter()
     parts: dict[str, list[pd.DataFrame]] = {"summary": [], "weekly": [], "units": [], "finance": []}
-    batches = _batches(n, workers)
+    batches = replication_batches(n, workers)
     # A pool for a single batch would only add the cost of starting it.
     procs = workers if len(batches) > 1 else 1
     outs = process_map(functools.partial(run_batch, scenario, seed=root_seed), batches, procs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -929,14 +929,7 @@ def _check_bed_units(s: Scenario) -> list[Issue]:
         if block.start is not None and block.end is not None and block.end <= block.start:
             issues.append(Issue(f"{path}.end", f"{block.end} is not after start {block.start}"))
 
-    bed_rule_owners: list[tuple[str, BedRules]] = [
-        (f"provision.homes[{i}]", h) for i, h in enumerate(s.provision.homes)
-    ]
-    bed_rule_owners += [
-        (f"provision.block_contracts[{i}]", b) for i, b in enumerate(s.provision.block_contracts)
-    ]
-    bed_rule_owners += [(f"provision.dps[{i}]", d) for i, d in enumerate(s.provision.dps)]
-    for path, rules in bed_rule_owners:
+    for path, rules in _bed_rule_owners(s):
         issues += _check_names(f"{path}.solo_needs", rules.solo_needs, needs)
         issues += _check_vacancies(path, rules)
     for i, d in enumerate(s.provision.dps):
@@ -972,6 +965,29 @@ def _check_vacancies(path: str, rules: BedRules) -> list[Issue]:
     return issues
 
 
+def _bed_rule_owners(s: Scenario) -> list[tuple[str, BedRules]]:
+    """Every home, block contract and DPS (the units with bed rules), with its config path."""
+    return [
+        *((f"provision.homes[{i}]", h) for i, h in enumerate(s.provision.homes)),
+        *(
+            (f"provision.block_contracts[{i}]", b)
+            for i, b in enumerate(s.provision.block_contracts)
+        ),
+        *((f"provision.dps[{i}]", d) for i, d in enumerate(s.provision.dps)),
+    ]
+
+
+def _unknown_flags(path: str, used: Iterable[str], flags: list[str]) -> list[Issue]:
+    return [
+        Issue(
+            f"{path}.{shorten(flag)}",
+            f"unknown flag (allowed: {_allowed(flags)}; define it in matching.flags)",
+        )
+        for flag in used
+        if flag not in flags
+    ]
+
+
 def _check_admission(path: str, rules: Admission, flags: list[str]) -> list[Issue]:
     issues: list[Issue] = []
     if rules.age_min_years > rules.age_max_years:
@@ -981,15 +997,7 @@ def _check_admission(path: str, rules: Admission, flags: list[str]) -> list[Issu
                 f"{rules.age_min_years:g} is above age_max_years ({rules.age_max_years:g})",
             )
         )
-    for flag in rules.max_with_flag:
-        if flag not in flags:
-            issues.append(
-                Issue(
-                    f"{path}.max_with_flag.{shorten(flag)}",
-                    f"unknown flag (allowed: {_allowed(flags)}; define it in matching.flags)",
-                )
-            )
-    return issues
+    return issues + _unknown_flags(f"{path}.max_with_flag", rules.max_with_flag, flags)
 
 
 def _check_matching(s: Scenario) -> list[Issue]:
@@ -1017,23 +1025,8 @@ def _check_matching(s: Scenario) -> list[Issue]:
         if m.default_admission is not None:
             issues += _check_admission("matching.default_admission", m.default_admission, flags)
     for name, need in s.demand.needs.items():
-        for flag in need.flags:
-            if flag not in flags:
-                issues.append(
-                    Issue(
-                        f"demand.needs.{name}.flags.{shorten(flag)}",
-                        f"unknown flag (allowed: {_allowed(flags)}; define it in matching.flags)",
-                    )
-                )
-    owners: list[tuple[str, BedRules]] = [
-        *((f"provision.homes[{i}]", h) for i, h in enumerate(s.provision.homes)),
-        *(
-            (f"provision.block_contracts[{i}]", b)
-            for i, b in enumerate(s.provision.block_contracts)
-        ),
-        *((f"provision.dps[{i}]", d) for i, d in enumerate(s.provision.dps)),
-    ]
-    for path, rules in owners:
+        issues += _unknown_flags(f"demand.needs.{name}.flags", need.flags, flags)
+    for path, rules in _bed_rule_owners(s):
         if rules.admission is not None:
             issues += _check_admission(f"{path}.admission", rules.admission, flags)
     return issues

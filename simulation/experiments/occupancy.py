@@ -30,6 +30,7 @@ from simulation.metrics.context import build_context
 from simulation.metrics.occupancy import unit_weekly
 from simulation.model import simulate
 from simulation.pool import ProgressCallback, process_map
+from simulation.runner import replication_batches
 from simulation.scenario import Home, Scenario, parse_scenario
 from simulation.stats import mean_ci, paired_ci
 
@@ -147,11 +148,6 @@ def scenario_homes(scenario: Scenario) -> list[str]:
     return [h.name for h in scenario.provision.homes]
 
 
-def _batches(n: int, workers: int) -> list[list[int]]:
-    size = max(1, min(25, math.ceil(n / max(1, workers * 4))))
-    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
-
-
 def _work(item: tuple[Scenario, int, int, list[int]]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     scenario, seed, variant, reps = item
     return _measure(scenario, seed, variant, reps)
@@ -186,7 +182,7 @@ def answer(
     """Simulate the scenario and each sized variant; summarise per home and per size."""
     need, template = _template(scenario, need)
     variants = [scenario, *(with_new_home(scenario, b, need, template) for b in sizes)]
-    batches = _batches(replications, max(workers, 1))
+    batches = replication_batches(replications, max(workers, 1))
     items = [(s, seed, v, b) for v, s in enumerate(variants) for b in batches]
     if on_total is not None:
         on_total(replications * len(variants))
@@ -321,7 +317,7 @@ def fit_match_probability(
             f"--fit-home: no council home named '{(unknown or [''])[0][:60]}' "
             f"(homes: {', '.join(sorted(known))})"
         )
-    batches = _batches(replications, max(workers, 1))
+    batches = replication_batches(replications, max(workers, 1))
     names = tuple(homes)
     cache: dict[float, tuple[float, float, float]] = {}
 

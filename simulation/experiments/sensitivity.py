@@ -99,6 +99,49 @@ def _numeric_factors(exp: Experiment, method: str = "Morris") -> list[FactorSpec
     return factors
 
 
+def _problem(factors: list[FactorSpec]) -> dict[str, Any]:
+    """SALib's problem: each factor uniform from its lowest to its highest operand."""
+    bounds = []
+    for f in factors:
+        _, values = f.operation()
+        bounds.append([float(min(values)), float(max(values))])
+    return {"num_vars": len(factors), "names": [f.label for f in factors], "bounds": bounds}
+
+
+def _means_at(
+    exp: Experiment,
+    factors: list[FactorSpec],
+    x: np.ndarray,
+    metric: str,
+    replications: int,
+    workers: int,
+    scheduler: str | None,
+    progress: ProgressCallback | None,
+    method: str,
+) -> np.ndarray:
+    """The mean of ``metric`` at each point (row of ``x``), every point on the experiment's
+    seed (common random numbers). Every point is validated before anything runs."""
+    base_raw = read_yaml(exp.base_path)
+    strategies = []
+    for i, row in enumerate(x):
+        ovs: list[Override] = []
+        for f, v in zip(factors, row, strict=True):
+            op, _ = f.operation()
+            value: Any = round(v) if op.startswith("shift_") else float(v)
+            ovs += [Override(p, op, value, where=f"{method} point {i}") for p in f.all_paths]
+        strategies.append(Strategy(f"point {i}", build_scenario(base_raw, ovs, exp.source)))
+    points = replace(
+        exp,
+        strategies=tuple(strategies),
+        baseline=strategies[0].name,
+        replications=replications,
+        stop=None,
+    )
+    result = run_in_memory(points, workers=workers, scheduler=scheduler, progress=progress)
+    means = result.summary.groupby("strategy", sort=False)[metric].mean()
+    return np.array([means[s.name] for s in strategies], dtype=float)
+
+
 def morris(
     exp: Experiment,
     metric: str,
@@ -122,31 +165,9 @@ def morris(
     from SALib.sample import morris as morris_sample
 
     factors = _numeric_factors(exp)
-    bounds = []
-    for f in factors:
-        _, values = f.operation()
-        bounds.append([float(min(values)), float(max(values))])
-    problem = {"num_vars": len(factors), "names": [f.label for f in factors], "bounds": bounds}
+    problem = _problem(factors)
     x = morris_sample.sample(problem, N=trajectories, num_levels=levels, seed=seed)
-    base_raw = read_yaml(exp.base_path)
-    strategies = []
-    for i, row in enumerate(x):
-        ovs: list[Override] = []
-        for f, v in zip(factors, row, strict=True):
-            op, _ = f.operation()
-            value: Any = round(v) if op.startswith("shift_") else float(v)
-            ovs += [Override(p, op, value, where=f"morris point {i}") for p in f.all_paths]
-        strategies.append(Strategy(f"point {i}", build_scenario(base_raw, ovs, exp.source)))
-    points = replace(
-        exp,
-        strategies=tuple(strategies),
-        baseline=strategies[0].name,
-        replications=replications,
-        stop=None,
-    )
-    result = run_in_memory(points, workers=workers, scheduler=scheduler, progress=progress)
-    means = result.summary.groupby("strategy", sort=False)[metric].mean()
-    y = np.array([means[s.name] for s in strategies], dtype=float)
+    y = _means_at(exp, factors, x, metric, replications, workers, scheduler, progress, "morris")
     si = morris_analyze.analyze(problem, x, y, num_levels=levels, seed=seed)
     df = pd.DataFrame(
         {
@@ -185,31 +206,9 @@ def sobol(
     from SALib.sample import sobol as sobol_sample
 
     factors = _numeric_factors(exp, "Sobol")
-    bounds = []
-    for f in factors:
-        _, values = f.operation()
-        bounds.append([float(min(values)), float(max(values))])
-    problem = {"num_vars": len(factors), "names": [f.label for f in factors], "bounds": bounds}
+    problem = _problem(factors)
     x = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
-    base_raw = read_yaml(exp.base_path)
-    strategies = []
-    for i, row in enumerate(x):
-        ovs: list[Override] = []
-        for f, v in zip(factors, row, strict=True):
-            op, _ = f.operation()
-            value: Any = round(v) if op.startswith("shift_") else float(v)
-            ovs += [Override(p, op, value, where=f"sobol point {i}") for p in f.all_paths]
-        strategies.append(Strategy(f"point {i}", build_scenario(base_raw, ovs, exp.source)))
-    points = replace(
-        exp,
-        strategies=tuple(strategies),
-        baseline=strategies[0].name,
-        replications=replications,
-        stop=None,
-    )
-    result = run_in_memory(points, workers=workers, scheduler=scheduler, progress=progress)
-    means = result.summary.groupby("strategy", sort=False)[metric].mean()
-    y = np.array([means[s.name] for s in strategies], dtype=float)
+    y = _means_at(exp, factors, x, metric, replications, workers, scheduler, progress, "sobol")
     si = sobol_analyze.analyze(
         problem, y, calc_second_order=False, num_resamples=resamples, seed=seed
     )
@@ -222,5 +221,5 @@ def sobol(
             "ST_conf": si["ST_conf"],
         }
     )
-    runs = len(strategies) * replications
+    runs = len(x) * replications
     return df.sort_values("ST", ascending=False, kind="stable").reset_index(drop=True), runs
