@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -88,7 +89,45 @@ def _pct(x: float) -> str:
     return f"{100 * x:+.1f}%"
 
 
-def _observed(out: _Lines, u: UnitEstimate, cal: Calibration) -> None:
+@dataclass(frozen=True)
+class VacancySettings:
+    """The split vacancy mechanics written for the council homes with an observed record:
+    assumed repair and transition durations, and the fitted acceptance and repair chance
+    (``fitted`` None: not fitted yet, written as 1 and 0 for the fit to start from)."""
+
+    homes: tuple[str, ...]
+    fitted: tuple[float, float, str] | None = None  # match, repair, the fit's note
+
+
+# The durations the 903 cannot show, as in the Coventry configs (docs/sources.md#gaps).
+REPAIR_DAYS = "{dist: lognormal, mean: 14, cv: 0.5}"
+TRANSITION_DAYS = "{dist: lognormal, mean: 21, cv: 0.5}"
+
+
+def _split_vacancies(out: _Lines, v: VacancySettings) -> None:
+    if v.fitted is None:
+        out.kv(6, "match_probability", 1.0, "PLACEHOLDER: to be fitted (calibrate --fit-vacancies)")
+        out.kv(
+            6, "repair_probability", 0.0, "PLACEHOLDER: to be fitted (calibrate --fit-vacancies)"
+        )
+    else:
+        match, repair, note = v.fitted
+        out.kv(6, "match_probability", _num(match), f"FITTED: {note}")
+        out.kv(6, "repair_probability", _num(repair), "FITTED with match_probability (above)")
+    out.lines.append(
+        f"      repair_days: {REPAIR_DAYS}   # PLACEHOLDER: not in the 903; about two weeks "
+        "of works (assumption, docs/sources.md#gaps)"
+    )
+    out.lines.append(
+        f"      transition_days: {TRANSITION_DAYS}   # PLACEHOLDER: not in the 903; notice and "
+        "introductory visits before a planned move-in, about three weeks (assumption, "
+        "docs/sources.md#gaps)"
+    )
+
+
+def _observed(
+    out: _Lines, u: UnitEstimate, cal: Calibration, vacancies: VacancySettings | None = None
+) -> None:
     """What the home achieved in the 903 window, and the residual acceptance left to fit to it
     (the 903 shows occupancy, not why a bed stood empty: rules and vacancies are the
     council's to give, docs/model.md "Beds")."""
@@ -105,6 +144,9 @@ def _observed(out: _Lines, u: UnitEstimate, cal: Calibration) -> None:
         f"({u.occupied_days:,.0f} child-days / {u.usable_days:,.0f} bed-days){gap}.",
         6,
     )
+    if vacancies is not None and u.name in vacancies.homes:
+        _split_vacancies(out, vacancies)
+        return
     out.kv(
         6,
         "match_probability",
@@ -126,8 +168,10 @@ def scenario_text(
     replications: int = 200,
     seed: int = 0,
     report_dir: str | None = None,
+    vacancies: VacancySettings | None = None,
 ) -> str:
-    """The scenario YAML for ``cal``, with a comment on every estimate."""
+    """The scenario YAML for ``cal``, with a comment on every estimate; ``vacancies`` gives the
+    council homes the split vacancy mechanics (and their fitted values, once fitted)."""
     out = _Lines()
     start = cal.as_of + dt.timedelta(days=1)
     year = return_year(cal.as_of) + 1
@@ -242,7 +286,7 @@ def scenario_text(
             out.comment("age_at_entry_years: no dates of birth: the schema default is used", 6)
     _cohort(out, cal)
     out.lines.append("")
-    _provision(out, cal, year)
+    _provision(out, cal, year, vacancies)
     out.lines.append("")
     out.kv(0, "step_down")
     out.kv(2, "routes")
@@ -301,7 +345,7 @@ def _cohort(out: _Lines, cal: Calibration) -> None:
         out.item(4, entry)
 
 
-def _provision(out: _Lines, cal: Calibration, year: int) -> None:
+def _provision(out: _Lines, cal: Calibration, year: int, vacancies: VacancySettings | None) -> None:
     out.kv(0, "provision")
     homes = [u for u in cal.units if u.kind == "internal"]
     blocks = [u for u in cal.units if u.kind == "block"]
@@ -323,7 +367,7 @@ def _provision(out: _Lines, cal: Calibration, year: int) -> None:
             out.kv(6, "beds", u.beds, u.beds_source)
             out.kv(6, "needs", u.needs, f"URN {', '.join(u.urns)}")
             out.kv(6, "in_city", u.in_city)
-            _observed(out, u, cal)
+            _observed(out, u, cal, vacancies)
             if u.weekly_cost_gbp is not None:
                 out.kv(6, "weekly_running_cost_gbp", _num(u.weekly_cost_gbp), "providers file")
             else:
