@@ -203,6 +203,14 @@ def calibrate_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing scenario and report.")
     ] = False,
+    point_estimates: Annotated[
+        bool,
+        typer.Option(
+            "--point-estimates",
+            help="Write arrival rates and mean stays as numbers, not as uncertain values "
+            "matching their 95% intervals.",
+        ),
+    ] = False,
 ) -> None:
     """Calibrate a scenario from a council's SSDA903 extract.
 
@@ -240,6 +248,7 @@ def calibrate_command(
             scenario_name,
             horizon_years=horizon_years,
             report_dir=report_dir.name if report else None,
+            point_estimates=point_estimates,
         )
     except ScenarioError as exc:
         fail(exc.one_line())
