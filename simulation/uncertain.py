@@ -142,6 +142,15 @@ def _allowed_name(name: str) -> bool:
     return name.endswith(RATE_SUFFIXES) or name in _PREVALENCES
 
 
+def accepts_uncertain(name: str, tp: Any) -> bool:
+    """Whether the field ``name`` of type ``tp`` (or each value of it, for a mapping) may be
+    given as an uncertain value (:data:`ALLOWED_RULE`)."""
+    bare = _unwrap(tp)
+    if typing.get_origin(bare) is dict:
+        bare = _unwrap(typing.get_args(bare)[1])
+    return bare is float and _allowed_name(name)
+
+
 _ABOVE_ZERO = math.nextafter(0.0, 1.0)
 
 
@@ -194,7 +203,7 @@ class _Walker:
                 items.append(self.walk(v, inner, (*loc, i), sub, name))
             return items
         if isinstance(data, Mapping) and "dist" in data:
-            if bare is float and _allowed_name(name):
+            if accepts_uncertain(name, tp):
                 return self._value(data, loc, key, _bounds(tp))
             self.issues.append(Issue(format_path(loc), f"cannot be uncertain: {ALLOWED_RULE}"))
         return data
