@@ -344,7 +344,10 @@ def drawn_values(scenario: Scenario, draw: int, seed: int) -> dict[str, float]:
     return {v.path: v.draw(seed, draw) for v in scenario.uncertain}
 
 
-_LAST: dict[str, Any] = {}  # the last realised scenario: replications of a draw come in a row
+# The last realised scenario, as one (key, base, realised) tuple replaced whole, so threads
+# sharing the module never see one's key with another's scenario. Replications of a draw come
+# in a row, so one entry is enough.
+_last: list[tuple[tuple[int, int, int], Any, Any]] = []
 
 
 def realise(scenario: Scenario, replication: int, seed: int) -> Scenario:
@@ -354,14 +357,15 @@ def realise(scenario: Scenario, replication: int, seed: int) -> Scenario:
         return scenario
     draw = parameter_draw(scenario, replication)
     key = (id(scenario), draw, seed)
-    if _LAST.get("key") == key and _LAST.get("base") is scenario:
-        cached: Scenario = _LAST["realised"]
+    last = _last[0] if _last else None
+    if last is not None and last[0] == key and last[1] is scenario:
+        cached: Scenario = last[2]
         return cached
     out = scenario
     for v in scenario.uncertain:
         out = _set_in(out, v.loc, v.draw(seed, draw))
     out._uncertain = ()  # concrete now
-    _LAST.update(key=key, base=scenario, realised=out)
+    _last[:] = [(key, scenario, out)]
     return out
 
 

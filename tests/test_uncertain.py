@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,8 @@ def test_means_validate_draws_vary_and_the_config_round_trips() -> None:
         "provision.homes[0].weekly_running_cost_gbp",
     }
     assert parse_scenario(s.to_dict()) == s  # the saved config replays, uncertainty included
+    # What a worker or a Dask task receives (a pickle) draws the same values.
+    assert drawn_values(pickle.loads(pickle.dumps(s)), 3, 5) == drawn_values(s, 3, 5)
     # Replications 0 and 1 share parameter draw 0 (two a draw by default); draw 1 differs.
     a, b, c = (realise(s, r, 5) for r in (0, 1, 2))
     assert a is b and not a.uncertain
