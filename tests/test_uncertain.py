@@ -237,3 +237,20 @@ def test_calibrate_writes_uncertain_values_that_validate_and_run(tmp_path: Path)
         == 0
     )
     assert not parse_scenario(yaml.safe_load(point.read_text())).uncertain
+
+
+def test_app_levers_keep_uncertain_values() -> None:
+    from simulation.app import levers
+
+    s = parse_scenario(_uncertain(_minimal()))
+    config = s.to_dict()
+    edits = levers.current_levers(config)
+    assert edits["needs"]["ebd"]["arrivals_per_year"] == 6
+    assert edits["needs"]["ebd"]["los_mean_days"] == 365
+    assert parse_scenario(levers.apply_levers(config, edits)) == s  # untouched: unchanged
+    edits["needs"]["ebd"]["arrivals_per_year"] = 9
+    edits["needs"]["ebd"]["los_mean_days"] = 730
+    busier = parse_scenario(levers.apply_levers(config, edits))
+    rate = next(v for v in busier.uncertain if v.path.endswith("arrivals_per_year")).dist
+    stay = next(v for v in busier.uncertain if v.path.endswith("length_of_stay_days.mean")).dist
+    assert (rate.mean, rate.cv, stay.mean, stay.cv) == (9, 0.3, 730, 0.1)
