@@ -47,7 +47,8 @@ OUTPUT_FILES = {
     "units.parquet": "one row per replication and unit: occupancy and voids per home/contract",
     "finance.parquet": "one row per replication and UK financial year: cost by component",
     "fans.parquet": "weekly percentile fans (P5-P95) of every weekly series",
-    "summary.csv": "per metric: mean, sd, P5/P25/P50/P75/P95, 95% CI of the mean",
+    "summary.csv": "per metric: mean, sd, P5/P25/P50/P75/P95, 95% CI of the mean, and the "
+    "variance split into uncertain inputs and chance (the `summary` columns below)",
     "summary.json": "the same statistics plus run metadata and the full validated config",
     "scenario.yaml": "the validated scenario, to replay the run exactly",
     MARKER: "marker: written by sufficiency (version); --overwrite may replace it",
@@ -236,6 +237,35 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("p50", "median"),
         ("p75", "75th percentile"),
         ("p95", "95th percentile"),
+    ),
+    "summary": (
+        ("metric", "a column of the replications table"),
+        ("n", "replications with a value"),
+        ("mean", "mean across replications"),
+        ("sd", "standard deviation across replications (all the spread: inputs and chance)"),
+        ("p5", "5th percentile across replications (p25, p50, p75, p95 likewise)"),
+        ("p25", "25th percentile"),
+        ("p50", "median"),
+        ("p75", "75th percentile"),
+        ("p95", "95th percentile"),
+        (
+            "ci_low",
+            "95% CI of the mean, low end (with uncertain inputs: from the parameter draws' "
+            "means, since replications sharing a draw are not independent)",
+        ),
+        ("ci_high", "95% CI of the mean, high end"),
+        (
+            "var_input",
+            "the variance due to the uncertain inputs, Var(E[metric | inputs]) (one-way ANOVA "
+            "over the parameter draws, docs/model.md); 0 without uncertain inputs",
+        ),
+        ("var_chance", "the variance due to chance, E[Var(metric | inputs)]"),
+        ("var_input_share", "var_input / (var_input + var_chance), 0-1"),
+        (
+            "var_input_share_low",
+            "95% CI of that share, low end (F interval of an intraclass correlation)",
+        ),
+        ("var_input_share_high", "95% CI of that share, high end"),
     ),
 }
 """Every column of every table a run writes, with what it holds: the one source of

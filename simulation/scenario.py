@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from simulation.calendar import end_date, horizon_days
 from simulation.distributions import (
@@ -39,6 +39,7 @@ from simulation.errors import (
     shorten,
 )
 from simulation.kinds import BED_KINDS, KIND, LAST_RESORT, MARKET_KINDS, POLICY_KINDS
+from simulation.uncertain import UncertainValue, extract_uncertain, restore_uncertain
 
 # The kinds a placement policy (and a cohort entry) may name, from the kinds table. The
 # schema needs them as a Literal; type checkers see plain strings.
@@ -116,6 +117,13 @@ class RunSettings(Strict):
     replications: int = Field(100, ge=1, le=1_000_000, description="Monte Carlo replications.")
     seed: int = Field(
         0, ge=0, lt=SEED_LIMIT, description="Root seed of the run's SeedSequence (below 2**63)."
+    )
+    replications_per_draw: int | None = Field(
+        None,
+        ge=1,
+        le=1_000,
+        description="With uncertain values: consecutive replications sharing one draw of them "
+        "(so the variance splits into inputs and chance). Omitted = 2.",
     )
 
 
@@ -722,6 +730,13 @@ class Scenario(Strict):
         None, description="Flags and group rules for matching. Omitted = no flags."
     )
     costs: Costs = Field(default_factory=Costs)
+    # Values given as distributions (simulation/uncertain.py), validated at their means.
+    _uncertain: tuple[UncertainValue, ...] = PrivateAttr(default=())
+
+    @property
+    def uncertain(self) -> tuple[UncertainValue, ...]:
+        """The uncertain values, drawn per parameter draw (``simulation.uncertain.realise``)."""
+        return self._uncertain
 
     @property
     def horizon_days(self) -> float:
@@ -741,7 +756,8 @@ class Scenario(Strict):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-friendly dict that validates back to an equal scenario."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return restore_uncertain(data, self._uncertain)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1252,10 +1268,14 @@ def parse_scenario(data: Any, source: str = "<config>") -> Scenario:
         raise ScenarioError(
             [Issue("(top level)", "a scenario must be a mapping of sections")], source
         )
+    data, uncertain, issues = extract_uncertain(data, Scenario)
+    if issues:
+        raise ScenarioError(issues, source)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(issues_from_validation_error(exc, Scenario), source) from None
+    scenario._uncertain = uncertain
     issues = cross_check(scenario)
     if issues:
         raise ScenarioError(issues, source)

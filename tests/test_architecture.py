@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "queueing",
     ),
     # 1. The validated scenario (the config's schema and rules).
-    ("scenario", "scenario_cache", "schema_doc"),
+    ("scenario", "scenario_cache", "schema_doc", "uncertain"),
     # 2. The scenario's units: kinds made concrete, bed schedules, per-unit draws, admission rules.
     ("units", "matching"),
     # 3. The SimPy processes: the cascade core and each flow.

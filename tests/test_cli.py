@@ -286,7 +286,8 @@ def test_every_output_column_is_documented(
     out = tmp_path / "out"
     assert main(["run", COVENTRY, "-n", "2", "-w", "1", "-q", "-o", str(out)]) == 0
     tables = read_tables(out)
-    assert set(tables) == set(COLUMNS)
+    assert set(tables) == set(COLUMNS) - {"summary"}
+    tables["summary"] = pd.read_csv(out / "summary.csv")
     undocumented = [
         f"{t}.{c}" for t, df in tables.items() for c in df.columns if not documented(t, c)
     ]

@@ -20,6 +20,7 @@ import yaml
 from simulation.calendar import MONTHS
 from simulation.calibration.codes import return_year
 from simulation.calibration.pipeline import Calibration, UnitEstimate
+from simulation.distributions import CV_RANGE
 from simulation.kinds import BED_KINDS, MARKET_KINDS
 from simulation.scenario import ROUTE_NAMES, Scenario, parse_scenario
 
@@ -83,6 +84,22 @@ class _Lines:
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
+
+
+Z95 = 1.959964  # two-sided 95% normal quantile
+
+
+def _uncertain(value: float, low: float, high: float) -> dict[str, Any] | None:
+    """An estimate and its 95% CI as an uncertain value drawn per parameter draw: a gamma with
+    the estimate's mean and a cv of the CI's half-width on the log scale (log(high / low) /
+    (2 x 1.96), the relative standard error of a positive estimate). None when the estimate is
+    not positive or its interval gives no usable cv."""
+    if not (value > 0 and low > 0 and high > low) or not math.isfinite(high):
+        return None
+    cv = math.log(high / low) / (2 * Z95)
+    if not CV_RANGE[0] <= cv <= CV_RANGE[1]:
+        return None
+    return {"dist": "gamma", "mean": _num(value), "cv": _num(cv, 3)}
 
 
 def _pct(x: float) -> str:
@@ -169,9 +186,13 @@ def scenario_text(
     seed: int = 0,
     report_dir: str | None = None,
     vacancies: VacancySettings | None = None,
+    point_estimates: bool = False,
 ) -> str:
     """The scenario YAML for ``cal``, with a comment on every estimate; ``vacancies`` gives the
-    council homes the split vacancy mechanics (and their fitted values, once fitted)."""
+    council homes the split vacancy mechanics (and their fitted values, once fitted).
+
+    Arrival rates and mean stays are written as uncertain values (docs/model.md, "Uncertain
+    inputs") matching their 95% intervals, unless ``point_estimates``."""
     out = _Lines()
     start = cal.as_of + dt.timedelta(days=1)
     year = return_year(cal.as_of) + 1
@@ -230,7 +251,10 @@ def scenario_text(
                 f"n={a.n} residential entries in {a.years:.2f} years = {a.mean_rate.value:.2f} "
                 f"a year (95% CI {a.mean_rate.low:.1f}-{a.mean_rate.high:.1f}, exact Poisson)"
             )
-        out.kv(6, "arrivals_per_year", _num(a.rate.value), rate_note)
+        rate = None if point_estimates else _uncertain(a.rate.value, a.rate.low, a.rate.high)
+        if rate is not None:
+            rate_note += "; drawn per parameter draw as a gamma matching it"
+        out.kv(6, "arrivals_per_year", rate or _num(a.rate.value), rate_note)
         if a.trend is None:
             out.kv(6, "trend_per_year", 0.0, "too little data to fit a trend")
         else:
@@ -259,7 +283,17 @@ def scenario_text(
             )
         best = los.best
         aics = " / ".join(f"{f.family} {f.aic:.1f}" for f in los.fits)
-        dist = {k: (_num(v, 5) if isinstance(v, float) else v) for k, v in best.dist.items()}
+        dist: dict[str, Any] = {
+            k: (_num(v, 5) if isinstance(v, float) else v) for k, v in best.dist.items()
+        }
+        # The mean stay's uncertainty: on the mean, or on a Weibull's scale (the mean's factor).
+        where = "scale" if "scale" in dist else "mean"
+        m = best.mean
+        mean_cv = _uncertain(m.value, m.low, m.high)
+        drawn = ""
+        if not point_estimates and mean_cv is not None and where in dist:
+            dist[where] = {**mean_cv, "mean": dist[where]}
+            drawn = f"; the {where} drawn per parameter draw as a gamma matching the mean's CI"
         median = los.km.loc[los.km["survival"] <= 0.5, "days"]
         median_text = f"{median.iloc[0]:.0f} days" if len(median) else "not reached"
         pooled = "pooled over all needs (too few ended stays of this need); " if los.pooled else ""
@@ -272,7 +306,7 @@ def scenario_text(
             f"{los.censored_as_of} still in care (censored), {los.censored_age_out} cut short "
             f"at {cal.age_out_years:g} (censored), {los.truncated} started before the window "
             f"(left-truncated); Kaplan-Meier median {median_text}, restricted mean "
-            f"{los.km_restricted_mean:.0f} days",
+            f"{los.km_restricted_mean:.0f} days{drawn}",
         )
         if ages is not None:
             out.kv(

@@ -227,6 +227,14 @@ def calibrate_command(
     workers: Annotated[
         int, typer.Option(min=0, max=256, help="Processes for the fit; 0 = one per core.")
     ] = 0,
+    point_estimates: Annotated[
+        bool,
+        typer.Option(
+            "--point-estimates",
+            help="Write arrival rates and mean stays as numbers, not as uncertain values "
+            "matching their 95% intervals.",
+        ),
+    ] = False,
 ) -> None:
     """Calibrate a scenario from a council's SSDA903 extract.
 
@@ -274,6 +282,7 @@ def calibrate_command(
             horizon_years=horizon_years,
             report_dir=report_dir.name if report else None,
             vacancies=vacancies,
+            point_estimates=point_estimates,
         )
         if vacancies is not None:
             fit = _fit_vacancies(cal, scenario, vacancies.homes, fit_replications, workers)
@@ -286,6 +295,7 @@ def calibrate_command(
                 horizon_years=horizon_years,
                 report_dir=report_dir.name if report else None,
                 vacancies=vacancies,
+                point_estimates=point_estimates,
             )
     except ScenarioError as exc:
         fail(exc.one_line())

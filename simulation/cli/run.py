@@ -53,6 +53,7 @@ from simulation.outputs import (
 from simulation.runner import RunResult, run
 from simulation.scenario import Scenario, load_scenario
 from simulation.schema_doc import config_reference
+from simulation.uncertain import replications_per_draw
 
 app = typer.Typer(
     name="sufficiency",
@@ -109,10 +110,20 @@ def summary_table(result: RunResult, wide: bool = False) -> Table:
     range (``wide``: every percentile, the CI's ends and the standard deviation)."""
     stats = result.stats().set_index("metric")
     scenario = result.scenario
-    table = _table(
-        f"{scenario.name}: {result.replications} replications, seed {result.seed}",
+    split = bool(scenario.uncertain)
+    caption = (
         f"Totals {display.totals_basis(scenario)}. ±: half-width of the 95% confidence "
-        "interval of the mean; P5-P95: the range of outcomes (90% of replications).",
+        "interval of the mean; P5-P95: the range of outcomes (90% of replications)."
+    )
+    if split:
+        per = replications_per_draw(scenario)
+        caption += (
+            f" Inputs: the share of the spread due to the {len(scenario.uncertain)} uncertain "
+            f"input(s), the rest being chance ({math.ceil(result.replications / per)} draws of "
+            f"them, {per} replications each)."
+        )
+    table = _table(
+        f"{scenario.name}: {result.replications} replications, seed {result.seed}", caption
     )
     table.add_column("Metric (whole run)", no_wrap=True)
     columns = (
@@ -120,6 +131,8 @@ def summary_table(result: RunResult, wide: bool = False) -> Table:
         if wide
         else ("Mean", "±", "P5", "P95")
     )
+    if split:
+        columns = (*columns, "Inputs (95% CI)" if wide else "Inputs")
     for col in columns:
         table.add_column(col, justify="right", no_wrap=True)
     for name in display.HEADLINE_METRICS:
@@ -142,6 +155,12 @@ def summary_table(result: RunResult, wide: bool = False) -> Table:
                 v(row["p5"]),
                 v(row["p95"]),
             ]
+        if split:
+            share = display.share(row["var_input_share"], 0)
+            if wide and share != display.DASH:
+                low, high = row["var_input_share_low"], row["var_input_share_high"]
+                share += f" ({display.share(low, 0)}-{display.share(high, 0)})"
+            cells.append(share)
         table.add_row(display.metric_label(name), *cells)
     return table
 

@@ -43,6 +43,7 @@ from simulation.model import simulate
 from simulation.pool import ProgressCallback, process_map
 from simulation.runner import replication_batches
 from simulation.scenario import Scenario, parse_scenario
+from simulation.uncertain import realise
 
 CHI2_2DF_95 = 5.991464547107979  # chi-squared, 2 degrees of freedom, 95th percentile
 # A coarse grid: one window of a few homes rarely pins either value closer than this (the
@@ -136,6 +137,8 @@ def simulated_record(
 ) -> tuple[float, float]:
     """One replication's (occupancy_pct, short_gap_share) over its first ``window_days``,
     measured as the 903's are (whole days; a stay open at the window's end runs to it)."""
+    # The replication's own draw of any uncertain input (docs/model.md, "Uncertain inputs").
+    scenario = realise(scenario, replication, seed)
     rep = simulate(scenario, replication, seed)
     ctx = build_context(scenario, rep)
     day0 = pd.Timestamp(scenario.run.start_date)
