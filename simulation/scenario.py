@@ -706,8 +706,10 @@ class Costs(Strict):
 
 
 class Observed(Strict):
-    """A figure the council has published, to set beside the simulation: the value of a weekly
-    series (a column of the run's weekly table) in the week holding ``date``."""
+    """A published figure, set beside the simulated weekly series it names in its week.
+
+    The simulated side is the series (a column of the run's weekly table) in the week holding
+    ``date``: its mean and P5-P95 across replications."""
 
     date: Date = Field(description="The day the figure describes (inside the run).")
     metric: str = Field(
