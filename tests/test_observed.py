@@ -196,6 +196,15 @@ def test_run_writes_observed_csv_with_the_results_or_not_at_all(
     assert list(table.columns) == [name for name, _ in OBSERVED_COLUMNS] == list(CHECK_COLUMNS)
     assert table["mean"].tolist() == pytest.approx([5, 3])
     assert table["inside"].tolist() == [True, False]
+    # The report shows the same table.
+    assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<section id='observed'>" in page
+    assert "1 of 2 published points inside the simulated P5-P95" in page
+    assert (
+        "<td>Children in the city</td><td>2.0</td><td>3.0</td><td>3.0 to 3.0</td><td>no</td>"
+        in page
+    )
     # Without points, no file.
     plain = _write(tmp_path / "p.yaml", _known_config([]))
     assert main(["run", plain, "-n", "2", "-w", "1", "-q", "-o", str(tmp_path / "plain")]) == 0
