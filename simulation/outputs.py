@@ -23,6 +23,7 @@ import yaml
 
 from simulation.atomic import atomic_dir, check_can_create
 from simulation.calendar import horizon_days, week_edges
+from simulation.observed import check_points
 from simulation.runner import RunResult
 from simulation.scenario import Scenario
 
@@ -51,6 +52,8 @@ OUTPUT_FILES = {
     "variance split into uncertain inputs and chance (the `summary` columns below)",
     "summary.json": "the same statistics plus run metadata and the full validated config",
     "scenario.yaml": "the validated scenario, to replay the run exactly",
+    "observed.csv": "only with an `observed` section: each published point beside the simulated "
+    "mean and P5-P95 in its week, and whether it falls inside",
     MARKER: "marker: written by sufficiency (version); --overwrite may replace it",
 }
 """The files of a run in the default format (``--format csv`` writes ``.csv`` for each
@@ -160,6 +163,13 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
             "(in their bed, so also counted by kind)",
         ),
         ("children_out_of_city", "mean children placed outside the city"),
+        ("children_placed", "mean children placed, every kind together"),
+        ("children_in_city", "mean children placed in the city (`children_placed` less those out)"),
+        (
+            "in_city_share",
+            "share (0-1) of placed children in the city: `children_in_city` / `children_placed` "
+            "(empty when none is placed)",
+        ),
         ("beds_<kind>", "mean usable beds (`internal`, `block`)"),
         (
             "<kind>_occupancy_pct",
@@ -268,6 +278,21 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("var_input_share_high", "95% CI of that share, high end"),
     ),
 }
+OBSERVED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("date", "the day the published figure describes"),
+    ("metric", "the weekly series it is set beside (a column of the weekly table)"),
+    ("value", "the published value"),
+    ("week", "the week holding the date (from 0)"),
+    ("week_start", "that week's first day"),
+    ("replications", "replications with a value that week"),
+    ("mean", "the simulated mean that week"),
+    ("p5", "5th percentile across replications"),
+    ("p95", "95th percentile across replications"),
+    ("inside", "whether the published value is within P5-P95 (empty: no value simulated)"),
+    ("source", "where the figure is published"),
+)
+"""The columns of ``observed.csv`` (:func:`simulation.observed.check_points`)."""
+
 """Every column of every table a run writes, with what it holds: the one source of
 docs/outputs.md (``sufficiency outputs --markdown``). ``<kind>``, ``<route>`` and ``<cause>``
 stand for each value listed."""
@@ -307,7 +332,7 @@ def outputs_reference() -> str:
         "`costs.inflation_per_year`. A void cost is part of the running cost of a council home "
         "or the price of a block contract, never an extra cost.",
     ]
-    for table, columns in COLUMNS.items():
+    for table, columns in (*COLUMNS.items(), ("observed.csv", OBSERVED_COLUMNS)):
         lines += ["", f"## {table}", "", "| column | meaning |", "|---|---|"]
         lines += [f"| `{name}` | {what} |" for name, what in columns]
     return "\n".join(lines) + "\n"
@@ -533,4 +558,6 @@ def write_outputs(
         (tmp / "scenario.yaml").write_text(
             yaml.safe_dump(result.scenario.to_dict(), sort_keys=False), encoding="utf-8"
         )
+        if result.scenario.observed:
+            check_points(result.scenario, result.weekly).to_csv(tmp / "observed.csv", index=False)
     return out

@@ -33,8 +33,10 @@ from simulation.cli.common import (
     load_config,
     progress_bar,
 )
+from simulation.cli.observed import observed_table
 from simulation.errors import ScenarioError
 from simulation.kinds import BED_KINDS, KINDS
+from simulation.observed import check_points
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click import exceptions as click_exc
@@ -288,6 +290,13 @@ def run_command(
         homes = units_table(result, wide)
         if homes is not None:
             console.print(homes)
+        if scenario.observed:
+            console.print(
+                observed_table(
+                    check_points(scenario, result.weekly),
+                    "Published outcomes against the simulation (observed.csv)",
+                )
+            )
         console.print(
             f"{n} replications in {result.elapsed_seconds:.1f} s on {result.workers} worker(s); "
             f"results in {written}/",
