@@ -677,6 +677,13 @@ class IndependentFostering(Strict):
     weekly_price_gbp: WeeklyPrice = Field(description="Weekly IFA price, start-date prices.")
 
 
+class AgeBandShare(Strict):
+    """A share for the children below an age (bands are read in order, youngest first)."""
+
+    below_age_years: float = Field(gt=0, le=25, description="The band's upper age, exclusive.")
+    share: float = Field(ge=0, le=1, description="Share of the band's children.")
+
+
 class Fostering(Strict):
     """Family-based care upstream of residential care. With this section, each need's arrivals
     are the children entering care who need a placement: a share is planned for family-based
@@ -686,6 +693,11 @@ class Fostering(Strict):
     family_plan_share: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         description="Per need, the share of its arrivals planned for family-based care "
         "(a need not listed: none)."
+    )
+    family_plan_share_by_age: dict[str, list[AgeBandShare]] = Field(
+        default_factory=dict,
+        description="Per need, shares by age band at entry, youngest band first: a child takes "
+        "the first band it is below; older than every band, the need's family_plan_share.",
     )
     in_house: InHouseCarers
     ifa: IndependentFostering | None = Field(
@@ -1177,6 +1189,31 @@ def _check_routes(s: Scenario) -> list[Issue]:
     return issues
 
 
+def _check_fostering(f: Fostering, needs: list[str]) -> list[Issue]:
+    """Shares name known needs; age bands rise."""
+    issues: list[Issue] = []
+    for field in ("family_plan_share", "family_plan_share_by_age"):
+        for need in getattr(f, field):
+            if need not in needs:
+                issues.append(
+                    Issue(
+                        f"fostering.{field}.{need}",
+                        f"unknown need '{need}' (allowed: {_allowed(needs)})",
+                    )
+                )
+    for need, bands in f.family_plan_share_by_age.items():
+        for i in range(1, len(bands)):
+            if bands[i].below_age_years <= bands[i - 1].below_age_years:
+                issues.append(
+                    Issue(
+                        f"fostering.family_plan_share_by_age.{need}[{i}].below_age_years",
+                        f"{bands[i].below_age_years:g} is not above the band before "
+                        f"({bands[i - 1].below_age_years:g}): bands go youngest first",
+                    )
+                )
+    return issues
+
+
 def _check_flows(s: Scenario) -> list[Issue]:
     """Unregistered placements, step-down carers, prevention and staffing."""
     issues: list[Issue] = []
@@ -1193,14 +1230,7 @@ def _check_flows(s: Scenario) -> list[Issue]:
     if carers is not None and carers.needs is not None:
         issues += _check_names("step_down.foster_carers.needs", carers.needs, needs)
     if s.fostering is not None:
-        for need in s.fostering.family_plan_share:
-            if need not in needs:
-                issues.append(
-                    Issue(
-                        f"fostering.family_plan_share.{need}",
-                        f"unknown need '{need}' (allowed: {_allowed(needs)})",
-                    )
-                )
+        issues += _check_fostering(s.fostering, needs)
     home_names = [h.name for h in s.provision.homes]
     for i, prev in enumerate(s.demand.prevention):
         path = f"demand.prevention[{i}]"

@@ -186,6 +186,28 @@ def test_ifa_search_time_and_price_and_carer_deregistration():
     assert summary["foster_carers_end"] == 0
 
 
+def test_family_plan_share_by_age_band():
+    """Under 10: all planned for family care; 10 to 14: none; 14 and over: the need's share."""
+    cfg = pool_config(2, 200, fixed(30), horizon_years=2, age_at_entry=5.0)
+    cfg["demand"]["needs"]["a"]["age_at_entry_years"] = {"dist": "uniform", "min": 0, "max": 17}
+    cfg["fostering"] = fostering(2, fixed(30), share=0.5)
+    cfg["fostering"]["family_plan_share_by_age"] = {
+        "a": [{"below_age_years": 10, "share": 1.0}, {"below_age_years": 14, "share": 0.0}]
+    }
+    rep = simulate(scenario(cfg), 0)
+    ch, log = rep.children, rep.log
+    planned = set(log.child[log.kind == K.FAMILY_PLAN].tolist())
+    by_band: Counter[tuple[str, bool]] = Counter()
+    for c in range(len(ch)):
+        age = (ch.arrival[c] - ch.born[c]) / 365.25
+        band = "young" if age < 10 else "middle" if age < 14 else "old"
+        by_band[band, c in planned] += 1
+    assert by_band["young", False] == 0 and by_band["young", True] > 100
+    assert by_band["middle", True] == 0 and by_band["middle", False] > 50
+    old = by_band["old", True] + by_band["old", False]
+    assert 0.3 < by_band["old", True] / old < 0.7
+
+
 # ---------------------------------------------------------------------------------------------
 # Theory: the in-house pool is a loss system (M/G/c/c) feeding residential care.
 
@@ -388,6 +410,17 @@ def test_next_step_carers_cost_when_given_a_weekly_cost():
         ({"family_plan_share": {"nobody": 0.5}}, "fostering.family_plan_share.nobody"),
         ({"ifa": {"find_probability": 1.5, "placement_days": fixed(1)}}, "fostering.ifa"),
         ({"in_house": {"initial": 1}}, "fostering.in_house"),
+        (
+            {
+                "family_plan_share_by_age": {
+                    "a": [
+                        {"below_age_years": 12, "share": 1.0},
+                        {"below_age_years": 8, "share": 0.0},
+                    ]
+                }
+            },
+            "fostering.family_plan_share_by_age.a[1].below_age_years",
+        ),
     ],
 )
 def test_bad_fostering_input_is_one_line_naming_the_field(

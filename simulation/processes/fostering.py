@@ -69,13 +69,23 @@ def draw_foster(scenario: Scenario, streams: Streams, children: Children) -> Fos
     u = np.zeros((n, N_FOSTER_COLUMNS))
     need = np.asarray(children.need, dtype=np.intp)
     arriving = ~np.asarray(children.initial, dtype=bool)
-    share_of_need = np.zeros(len(scenario.need_names))
+    share = np.zeros(n)
+    age = (np.asarray(children.arrival) - np.asarray(children.born)) / DAYS_PER_YEAR
     for k, name in enumerate(scenario.need_names):
-        share_of_need[k] = cfg.family_plan_share.get(name, 0.0)
         rows = np.flatnonzero((need == k) & arriving)  # child ids run in arrival order
-        if len(rows):
-            u[rows] = streams(f"foster:{name}").random((len(rows), N_FOSTER_COLUMNS))
-    plan = arriving & (u[:, COL_PLAN] < share_of_need[need])
+        if not len(rows):
+            continue
+        u[rows] = streams(f"foster:{name}").random((len(rows), N_FOSTER_COLUMNS))
+        share[rows] = cfg.family_plan_share.get(name, 0.0)
+        bands = cfg.family_plan_share_by_age.get(name, [])
+        if bands:
+            # The first band whose upper age is above the child's age at entry.
+            upper = np.array([b.below_age_years for b in bands])
+            band = np.searchsorted(upper, age[rows], side="right")
+            in_band = band < len(bands)
+            shares = np.array([b.share for b in bands])
+            share[rows[in_band]] = shares[band[in_band]]
+    plan = arriving & (u[:, COL_PLAN] < share)
     in_house_days = np.maximum(cfg.in_house.placement_days.ppf(u[:, COL_DAYS]), 0.0)
     ifa = cfg.ifa
     if ifa is not None:
