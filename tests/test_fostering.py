@@ -436,3 +436,24 @@ def test_bad_fostering_input_is_one_line_naming_the_field(
     assert rc == 2
     assert len(err.splitlines()) == 1 and field in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+def test_metrics_without_fostering_rows_match_the_general_path(monkeypatch):
+    """A run with no fostering rows takes a short cut to zeros: the same figures, in the same
+    order, as the general computation gives."""
+    from simulation.metrics import fostering as family
+    from simulation.metrics.context import build_context
+    from simulation.metrics.kinds import bed_daily_cost
+
+    s = scenario(pool_config(3, 30, lognormal(150, 1.0), horizon_years=2))
+    rep = simulate(s, 0)
+    ctx, bed_rate = build_context(s, rep), bed_daily_cost(rep.units)
+    fast = family.fostering(ctx, bed_rate)
+    monkeypatch.setattr(family, "_KINDS", (int(K.ARRIVE),))  # present: the general path
+    general = family.fostering(ctx, bed_rate)
+    assert list(fast.summary.items()) == list(general.summary.items())
+    for part in ("weekly", "finance"):
+        a, b = getattr(fast, part), getattr(general, part)
+        assert list(a) == list(b)
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -21,6 +21,33 @@ from simulation.metrics.steps import Array, step_integral
 
 # The finance table's fostering columns (part of the total cost) and the summary's costs.
 FINANCE_COLUMNS = (*(f"foster_{t}_gbp" for t in FOSTER_TYPES), "carer_recruitment_gbp")
+# The summary figures and weekly series of the family, in the order they are computed.
+SUMMARY = (
+    "family_plans",
+    *(f"foster_placements_{t}" for t in FOSTER_TYPES),
+    "foster_step_downs",
+    "want_of_foster_children",
+    "want_of_foster_bed_days",
+    "want_of_foster_cost_gbp",
+    "foster_carers_end",
+    "carers_recruited",
+    *(f"cost_{column}" for column in FINANCE_COLUMNS),
+)
+WEEKLY = (
+    *(f"children_foster_{t}" for t in FOSTER_TYPES),
+    "children_want_of_foster",
+    "foster_carers_registered",
+    "foster_carers_free",
+    "foster_cost_gbp",
+)
+_KINDS = (
+    _C.FAMILY_PLAN,
+    _C.FOSTER_PLACE,
+    _C.FOSTER_END,
+    _C.NO_FOSTER,
+    _C.CARERS_JOIN,
+    _C.CARER_LEAVE,
+)
 
 
 def _end_of(ctx: Context, child: NDArray[np.int32], end_rows: NDArray[np.intp]) -> Array:
@@ -45,6 +72,8 @@ def fostering(ctx: Context, bed_rate: Array) -> FamilyTables:
     log, rows, cal, g = ctx.log, ctx.rows, ctx.cal, ctx.g
     weeks, years, week_len = cal.weeks.edges, cal.years.edges, cal.week_len
     n_weeks, n_years = len(weeks) - 1, len(years) - 1
+    if not any(rows.count(k) for k in _KINDS):
+        return _nothing(n_weeks, n_years)
     summary: dict[str, float] = {"family_plans": rows.count(_C.FAMILY_PLAN)}
     weekly: dict[str, Array] = {}
     finance: dict[str, Array] = {}
@@ -92,6 +121,15 @@ def fostering(ctx: Context, bed_rate: Array) -> FamilyTables:
     weekly["foster_cost_gbp"] = foster_cost_weekly
     for column in FINANCE_COLUMNS:
         summary[f"cost_{column}"] = float(finance[column].sum())
+    return FamilyTables(weekly, finance, summary)
+
+
+def _nothing(n_weeks: int, n_years: int) -> FamilyTables:
+    """The tables of a run without fostering (what the general case gives, for less)."""
+    zeros_w, zeros_y = np.zeros(n_weeks), np.zeros(n_years)
+    summary = dict.fromkeys(SUMMARY, 0.0)
+    weekly = {name: zeros_w.copy() for name in WEEKLY}
+    finance = {name: zeros_y.copy() for name in FINANCE_COLUMNS}
     return FamilyTables(weekly, finance, summary)
 
 
