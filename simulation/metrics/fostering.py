@@ -138,6 +138,8 @@ def _want_of_foster(ctx: Context, bed_rate: Array, weekly: dict[str, Array]) -> 
     (NO_FOSTER to EXIT, weekly), their residential bed-days and what those cost (cash)."""
     log, rows, cal = ctx.log, ctx.rows, ctx.cal
     no_foster = rows[_C.NO_FOSTER]
+    # (A child a prevention service diverted home never entered residential care.)
+    no_foster = no_foster[~np.isin(log.child[no_foster], log.child[rows[_C.PREVENT]])]
     child = log.child[no_foster]
     start = log.time[no_foster]
     end = _end_of(ctx, child, rows[_C.EXIT])
