@@ -45,6 +45,13 @@ class EventKind(IntEnum):
     STAFF_SHORT = 26  # a home cannot cover its rota: admissions close (value: beds closed)
     STAFF_COVERED = 27  # the rota is covered again: admissions reopen
     AGENCY = 28  # agency / overtime cover in use changes (value: FTE now)
+    FAMILY_PLAN = 29  # a child entering care is planned for family-based care (fostering)
+    FOSTER_PLACE = 30  # a child starts with a foster carer (value: weekly cost; route: FOSTER_*;
+    #   in_city: 1 when the child steps down from residential care, else 0)
+    FOSTER_END = 31  # a child's time with a foster carer ends (route: FOSTER_*)
+    NO_FOSTER = 32  # no foster placement found: the child enters residential care for want of one
+    CARERS_JOIN = 33  # in-house foster carers register (value: how many; route: 0 initial, 1 new)
+    CARER_LEAVE = 34  # an in-house foster carer deregisters (free, or at a placement's end)
 
 
 class Route(IntEnum):
@@ -67,6 +74,20 @@ ARRIVE_EMERGENCY = 1  # the ``route`` column of an ARRIVE row: an emergency (els
 HOLD_TURNAROUND = -1  # turnaround_days: one lump for every reason
 HOLD_REPAIR = 1  # repair or redecoration after a child left
 HOLD_TRANSITION = 2  # kept for a matched child's planned move-in (``child`` is that child)
+# Which carer a foster placement is with (the ``route`` column of FOSTER_PLACE / FOSTER_END).
+FOSTER_IN_HOUSE = 0  # the council's own foster carers (fostering.in_house)
+FOSTER_IFA = 1  # an independent fostering agency (fostering.ifa)
+FOSTER_NEXT_STEP = 2  # a step-down "next step" carer (step_down.foster_carers)
+FOSTER_TYPES = ("in_house", "ifa", "next_step")
+FOSTER_WEEKLY = (
+    *(f"children_foster_{t}" for t in FOSTER_TYPES),
+    "children_want_of_foster",
+    "foster_carers_registered",
+    "foster_carers_free",
+    "foster_cost_gbp",
+)
+"""The fostering link's weekly series (simulation/metrics/fostering.py; observed points may
+name them)."""
 
 
 ROW_DTYPE = np.dtype(

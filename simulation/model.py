@@ -18,6 +18,7 @@ from simulation.events import EventLog, FrozenLog
 from simulation.processes.admissions import PlannedAdmissions
 from simulation.processes.arrivals import Children, draw_children, start_arrivals
 from simulation.processes.contracts import dps_trigger
+from simulation.processes.fostering import FosterCare, draw_foster, registered_days
 from simulation.processes.homes import (
     PhasedFill,
     StayLimits,
@@ -102,7 +103,9 @@ def attach_flows(
     if carers is None:
         return None
     return StepDown(
-        placements, frozenset(needs[n] for n in carers.needs) if carers.needs is not None else None
+        placements,
+        frozenset(needs[n] for n in carers.needs) if carers.needs is not None else None,
+        carers.weekly_cost_gbp,
     )
 
 
@@ -275,9 +278,31 @@ def _simulate(scenario: Scenario, replication: int, seed: int | None) -> Replica
         )
         env.process(carer_recruitment(env, step_down, carers.initial, carers.added_per_year, until))
     _start_uplifts(env, placements, scenario, streams)
-    start_arrivals(env, placements, children)
+    if scenario.fostering is None:
+        start_arrivals(env, placements, children)
+    else:
+        care = _start_fostering(env, placements, scenario, streams, children)
+        start_arrivals(env, placements, children, care.arrive)
     env.run(until=scenario.horizon_days)
     return Replication(replication, root_seed, log.freeze(), units, children)
+
+
+def _start_fostering(
+    env: simpy.Environment,
+    placements: Placements,
+    scenario: Scenario,
+    streams: Streams,
+    children: Children,
+) -> FosterCare:
+    """The in-house carer pool and its recruitment; its ``arrive`` takes the arrivals."""
+    foster = scenario.fostering
+    assert foster is not None
+    draws = draw_foster(scenario, streams, children)
+    care = FosterCare(placements, foster, draws, registered_days(foster, streams))
+    pool = foster.in_house
+    until = day_of(scenario.run.start_date, pool.recruit_until) if pool.recruit_until else np.inf
+    env.process(carer_recruitment(env, care, pool.initial, pool.added_per_year, until))
+    return care
 
 
 def _start_bed_units(

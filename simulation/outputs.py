@@ -72,6 +72,11 @@ _COST_NOTE = (
     "cash: prices at the start date indexed by `costs.inflation_per_year` (capital repayments "
     "are fixed cash sums)"
 )
+_FOSTER_TYPES = (
+    "`in_house` (the council's own foster carers, `fostering.in_house`), `ifa` (independent "
+    "fostering agencies), `next_step` (step-down carers, `step_down.foster_carers`, counted "
+    "when they have a `weekly_cost_gbp`)"
+)
 COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "replications": (
         ("scenario", "the scenario's name"),
@@ -96,6 +101,29 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("emergencies_to_<kind>", "the kind of placement each emergency first went to"),
         ("delayed_step_downs", "children due to step down to foster care who waited for a carer"),
         ("delayed_step_down_days", "days those children waited, in their bed"),
+        (
+            "family_plans",
+            "children entering care planned for family-based care (configs with `fostering`)",
+        ),
+        ("foster_placements_<type>", f"foster placements started, by carer type: {_FOSTER_TYPES}"),
+        (
+            "foster_step_downs",
+            "children in residential care for want of a foster placement who moved to an "
+            "in-house carer (also in `foster_placements_in_house` and `exits_foster`)",
+        ),
+        (
+            "want_of_foster_children",
+            "children planned for family care who found no foster placement and entered "
+            "residential care (also in `arrivals`)",
+        ),
+        ("want_of_foster_bed_days", "child-days those children spent placed in residential care"),
+        (
+            "want_of_foster_cost_gbp",
+            "what those bed-days cost (a council or block bed's cost per bed, a market "
+            "placement's price; cash). Already inside the `cost_<kind>_gbp`: do not add it",
+        ),
+        ("carers_recruited", "in-house foster carers recruited during the run"),
+        ("foster_carers_end", "in-house foster carers registered at the end"),
         ("<kind>_bed_days", f"child-days placed in each kind of provision: {_KINDS}"),
         ("<kind>_usable_bed_days", "bed-days open and staffed (`internal`, `block`)"),
         ("<kind>_void_bed_days", "usable bed-days with no child (`internal`, `block`)"),
@@ -142,10 +170,13 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("cost_retainer_gbp", "retainers paid to hold market beds"),
         ("cost_capital_gbp", "capital repayments of new homes (annuities, cash)"),
         ("cost_agency_gbp", "agency / overtime premium over a post's own cost"),
+        ("cost_foster_<type>_gbp", "foster placements' weekly costs, by carer type (cash)"),
+        ("cost_carer_recruitment_gbp", "cost of recruiting in-house foster carers (cash)"),
         (
             "cost_total_gbp",
-            "total cost over the run: the `cost_<kind>_gbp`, retainer, capital "
-            "and agency costs added (not `void_cost_gbp`, which is inside them)",
+            "total cost over the run: the `cost_<kind>_gbp`, retainer, capital, agency, "
+            "foster and carer recruitment costs added (not `void_cost_gbp`, which is inside "
+            "them)",
         ),
         ("cost_per_year_gbp", "`cost_total_gbp` divided by the run's years"),
     ),
@@ -177,6 +208,14 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ),
         ("spot_new_placements", "new spot placements that week"),
         ("cost_gbp", f"cost that week, every component of `cost_total_gbp` ({_COST_NOTE})"),
+        ("children_foster_<type>", f"mean children with foster carers: {_FOSTER_TYPES}"),
+        (
+            "children_want_of_foster",
+            "mean children in residential care (placed or waiting) for want of a foster placement",
+        ),
+        ("foster_carers_registered", "mean in-house foster carers registered"),
+        ("foster_carers_free", "mean in-house foster carers registered with no child"),
+        ("foster_cost_gbp", "foster placements' and carer recruitment cost that week (cash)"),
     ),
     "units": (
         ("scenario", "the scenario's name"),
@@ -230,10 +269,12 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ),
         ("capital_gbp", "capital repayments (cash)"),
         ("agency_gbp", "agency / overtime premium"),
+        ("foster_<type>_gbp", "foster placements' weekly costs in the year, by carer type"),
+        ("carer_recruitment_gbp", "cost of recruiting in-house foster carers in the year"),
         (
             "total_gbp",
-            "the year's total: the `<kind>_gbp`, retainer, capital and agency costs "
-            "(not `void_gbp` again)",
+            "the year's total: the `<kind>_gbp`, retainer, capital, agency, foster and carer "
+            "recruitment costs (not `void_gbp` again)",
         ),
         ("spot_new_placements", "new spot placements in the year"),
     ),
@@ -294,8 +335,8 @@ OBSERVED_COLUMNS: tuple[tuple[str, str], ...] = (
 """The columns of ``observed.csv`` (:func:`simulation.observed.check_points`)."""
 
 """Every column of every table a run writes, with what it holds: the one source of
-docs/outputs.md (``sufficiency outputs --markdown``). ``<kind>``, ``<route>`` and ``<cause>``
-stand for each value listed."""
+docs/outputs.md (``sufficiency outputs --markdown``). ``<kind>``, ``<route>``, ``<cause>`` and
+``<type>`` stand for each value listed."""
 
 
 def documented(table: str, column: str) -> bool:

@@ -38,6 +38,7 @@ from simulation.errors import (
     issues_from_validation_error,
     shorten,
 )
+from simulation.events import FOSTER_WEEKLY
 from simulation.kinds import BED_KINDS, KIND, KIND_NAMES, LAST_RESORT, MARKET_KINDS, POLICY_KINDS
 from simulation.uncertain import UncertainValue, extract_uncertain, restore_uncertain
 
@@ -138,7 +139,10 @@ class NeedDemand(Strict):
         "(default: the key, e.g. 'ebd').",
     )
     arrivals_per_year: float = Field(
-        ge=0, le=MAX_ARRIVALS_PER_YEAR, description="Mean new residential entries per year."
+        ge=0,
+        le=MAX_ARRIVALS_PER_YEAR,
+        description="Mean new residential entries per year (with `fostering`: children "
+        "entering care who need a placement).",
     )
     trend_per_year: float = Field(
         0.0,
@@ -613,6 +617,11 @@ class FosterCarers(Strict):
     needs: list[str] | None = Field(
         None, description="Needs whose foster step-down uses these carers; omitted = all."
     )
+    weekly_cost_gbp: Price | None = Field(
+        None,
+        description="Weekly fee and allowance of a carer with a child, start-date prices "
+        "(logged as a foster placement and costed). Omitted = no cost.",
+    )
 
 
 class StepDown(Strict):
@@ -628,6 +637,85 @@ class StepDown(Strict):
         None,
         description="A limited pool of step-down foster carers: a child ready to step down with "
         "no free carer stays in the residential bed. Omitted = carers are always found.",
+    )
+
+
+class InHouseCarers(Strict):
+    """The council's own (mainstream) foster carers: a pool that children planned for
+    family-based care are placed with, one child per carer at a time."""
+
+    initial: int = Field(ge=0, le=MAX_COUNT, description="Carers registered on the start date.")
+    added_per_year: float = Field(
+        0.0,
+        ge=0,
+        le=1_000,
+        description="Carers recruited per year, spread evenly through the year.",
+    )
+    recruit_until: Date | None = Field(
+        None, description="Recruitment stops on this day; omitted = it goes on all run."
+    )
+    years_registered_mean: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="Mean years a carer stays registered (exponential, from joining); a carer "
+        "due to leave while looking after a child leaves when that placement ends. Omitted = "
+        "nobody deregisters.",
+    )
+    placement_days: Duration = Field(description="How long a child stays with an in-house carer.")
+    weekly_cost_gbp: Price = Field(
+        description="Weekly fee and allowance of a carer with a child, start-date prices."
+    )
+    recruitment_cost_gbp: float = Field(
+        0.0, ge=0, le=1_000_000, description="Cost of recruiting and approving one carer."
+    )
+
+
+class IndependentFostering(Strict):
+    """Independent fostering agency (IFA) placements, sought when no in-house carer is free."""
+
+    find_probability: float = Field(
+        ge=0, le=1, description="Chance the search finds an IFA placement."
+    )
+    search_days: Duration = Field(
+        default_factory=lambda: Fixed(dist="fixed", value=0.0),
+        description="Days the search takes, found or not (the child is meanwhile in a "
+        "temporary placement outside this model).",
+    )
+    placement_days: Duration = Field(description="How long a child stays with an IFA carer.")
+    weekly_price_gbp: WeeklyPrice = Field(description="Weekly IFA price, start-date prices.")
+
+
+class AgeBandShare(Strict):
+    """A share for the children below an age (bands are read in order, youngest first)."""
+
+    below_age_years: float = Field(gt=0, le=25, description="The band's upper age, exclusive.")
+    share: float = Field(ge=0, le=1, description="Share of the band's children.")
+
+
+class Fostering(Strict):
+    """Family-based care upstream of residential care. With this section, each need's arrivals
+    are the children entering care who need a placement: a share is planned for family-based
+    care (an in-house carer, else an IFA placement, else residential care for want of a foster
+    placement, stepping down to an in-house carer when one frees); the rest for residential."""
+
+    family_plan_share: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        description="Per need, the share of its arrivals planned for family-based care "
+        "(a need not listed: none)."
+    )
+    family_plan_share_by_age: dict[str, list[AgeBandShare]] = Field(
+        default_factory=dict,
+        description="Per need, shares by age band at entry, youngest band first: a child takes "
+        "the first band it is below; older than every band, the need's family_plan_share.",
+    )
+    in_house: InHouseCarers
+    ifa: IndependentFostering | None = Field(
+        None, description="IFA placements. Omitted = none: no free carer means residential care."
+    )
+    step_down_from_residential: bool = Field(
+        True,
+        description="A child in residential care for want of a foster placement moves to an "
+        "in-house carer when one is free (before any new child).",
     )
 
 
@@ -748,6 +836,7 @@ def observable_series() -> tuple[str, ...]:
         *(f"{k}_occupancy_pct" for k in BED_KINDS),
         "spot_new_placements",
         "cost_gbp",
+        *FOSTER_WEEKLY,
     )
 
 
@@ -798,6 +887,11 @@ class Scenario(Strict):
         None, description="Flags and group rules for matching. Omitted = no flags."
     )
     costs: Costs = Field(default_factory=Costs)
+    fostering: Fostering | None = Field(
+        None,
+        description="Foster care upstream of residential care. Omitted = arrivals are "
+        "residential entries (no fostering link).",
+    )
     observed: list[Observed] = Field(
         default_factory=list,
         max_length=MAX_LIST,
@@ -1189,6 +1283,31 @@ def _check_routes(s: Scenario) -> list[Issue]:
     return issues
 
 
+def _check_fostering(f: Fostering, needs: list[str]) -> list[Issue]:
+    """Shares name known needs; age bands rise."""
+    issues: list[Issue] = []
+    for field in ("family_plan_share", "family_plan_share_by_age"):
+        for need in getattr(f, field):
+            if need not in needs:
+                issues.append(
+                    Issue(
+                        f"fostering.{field}.{need}",
+                        f"unknown need '{need}' (allowed: {_allowed(needs)})",
+                    )
+                )
+    for need, bands in f.family_plan_share_by_age.items():
+        for i in range(1, len(bands)):
+            if bands[i].below_age_years <= bands[i - 1].below_age_years:
+                issues.append(
+                    Issue(
+                        f"fostering.family_plan_share_by_age.{need}[{i}].below_age_years",
+                        f"{bands[i].below_age_years:g} is not above the band before "
+                        f"({bands[i - 1].below_age_years:g}): bands go youngest first",
+                    )
+                )
+    return issues
+
+
 def _check_flows(s: Scenario) -> list[Issue]:
     """Unregistered placements, step-down carers, prevention and staffing."""
     issues: list[Issue] = []
@@ -1204,6 +1323,8 @@ def _check_flows(s: Scenario) -> list[Issue]:
     carers = s.step_down.foster_carers
     if carers is not None and carers.needs is not None:
         issues += _check_names("step_down.foster_carers.needs", carers.needs, needs)
+    if s.fostering is not None:
+        issues += _check_fostering(s.fostering, needs)
     home_names = [h.name for h in s.provision.homes]
     for i, prev in enumerate(s.demand.prevention):
         path = f"demand.prevention[{i}]"

@@ -4,7 +4,10 @@ Each generated scenario is simulated and its event log replayed by an independen
 that checks: children are conserved; nobody is in two places at once; no unit holds more children
 than its usable beds; nobody is placed in an internal home or block contract outside its dates or
 against its needs; every exit follows its arrival and happens when the rules say (planned stay
-from the first placement, or the age-out age, whichever comes first); waiting children never sit
+from the first placement, or the age-out age, whichever comes first, or a step-down to an
+in-house foster carer for a child there for want of a foster placement); a child planned for
+family care enters residential care only after no foster placement was found, and has one
+foster placement at most; waiting children never sit
 next to a free bed they could take; and the weekly series derived from the log stay in range.
 """
 
@@ -20,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulation.calendar import horizon_days, week_edges
-from simulation.events import EventKind, Route
+from simulation.events import FOSTER_NEXT_STEP, EventKind, Route
 from simulation.metrics import compute_metrics, placement_spells
 from simulation.model import Replication, simulate
 from simulation.scenario import Scenario
@@ -181,7 +184,33 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         horizon_years=horizon_years,
         seed=draw(st.integers(0, 2**32 - 1)),
     )
+    if draw(st.integers(0, 3)) == 0:  # a quarter of the scenarios have fostering upstream
+        cfg["fostering"] = _fostering(draw, need_names)
     return scenario(cfg)
+
+
+def _fostering(draw: st.DrawFn, need_names: list[str]) -> dict[str, Any]:
+    in_house: dict[str, Any] = {
+        "initial": draw(st.integers(0, 3)),
+        "added_per_year": draw(_pos(0, 6)),
+        "placement_days": draw(stays),
+        "weekly_cost_gbp": 400,
+    }
+    if draw(st.booleans()):
+        in_house["years_registered_mean"] = draw(_pos(0.05, 3))
+    section: dict[str, Any] = {
+        "family_plan_share": {n: draw(_pos(0, 1)) for n in need_names},
+        "in_house": in_house,
+        "step_down_from_residential": draw(st.booleans()),
+    }
+    if draw(st.booleans()):
+        section["ifa"] = {
+            "find_probability": draw(_pos(0, 1)),
+            "search_days": draw(search_days),
+            "placement_days": draw(stays),
+            "weekly_price_gbp": {"dist": "fixed", "value": 814},
+        }
+    return section
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,12 +285,35 @@ def check_log(s: Scenario, rep: Replication) -> dict[str, int]:
                             f"child {c} waits at {t} beside a free bed in {u.name}"
                         )
 
+    # Fostering: children planned for family care, those who found no foster placement (and
+    # when), and those who stepped down from residential care to an in-house carer.
+    family_plan: set[int] = set()
+    no_foster: dict[int, float] = {}
+    stepped_down: dict[int, float] = {}
+    fostered: set[int] = set()
+
     for i in range(len(log)):
         t, kind = float(log.time[i]), EventKind(int(log.kind[i]))
         c, u = int(log.child[i]), int(log.unit[i])
+        if kind == EventKind.FAMILY_PLAN:
+            assert where[c] == NEW and c not in family_plan
+            assert abs(t - ch.arrival[c]) < 1e-9
+            family_plan.add(c)
+        elif kind == EventKind.NO_FOSTER:
+            assert c in family_plan and c not in fostered and c not in no_foster
+            no_foster[c] = t
+        elif kind == EventKind.FOSTER_PLACE:
+            assert c not in fostered, f"child {c} fostered twice"
+            fostered.add(c)
+            if int(log.in_city[i]) == 1:  # a step-down: the EXIT just before, at this time
+                assert c in no_foster and where[c] == GONE
+                stepped_down[c] = t
+            elif int(log.route[i]) != FOSTER_NEXT_STEP:
+                assert c in family_plan and c not in no_foster and where[c] == NEW
         if kind == EventKind.ARRIVE:
             assert where[c] == NEW, f"child {c} arrives twice"
-            assert abs(t - ch.arrival[c]) < 1e-9
+            assert abs(t - ch.arrival[c]) < 1e-9 or no_foster.get(c) == t
+            assert (c in no_foster) == (c in family_plan)
             assert int(log.need[i]) == ch.need[c]
             where[c], arrived_at[c] = WAIT, t
             if u >= 0:
@@ -336,7 +388,10 @@ def check_log(s: Scenario, rep: Replication) -> dict[str, int]:
     exit_at = {int(log.child[r]): (float(log.time[r]), int(log.route[r])) for r in exit_rows}
     for c in range(n_children):
         if where[c] == NEW:
-            assert ch.arrival[c] >= horizon - TOL
+            assert ch.arrival[c] >= horizon - TOL or (c in family_plan and c not in no_foster)
+            continue
+        if c in stepped_down:
+            assert exit_at[c] == (stepped_down[c], int(Route.FOSTER))
             continue
         age_out = ch.age_out_at[c]
         assert age_out >= ch.arrival[c]
@@ -352,7 +407,10 @@ def check_log(s: Scenario, rep: Replication) -> dict[str, int]:
         else:
             assert due >= horizon - 1e-6, f"child {c} was due to leave on day {due}"
 
-    counts = Counter("gone" if w == GONE else "waiting" if w == WAIT else "placed" for w in where)
+    counts = Counter(
+        "gone" if w == GONE else "waiting" if w == WAIT else "new" if w == NEW else "placed"
+        for w in where
+    )
     in_units = sum(len(o) for o in occupants)
     assert in_units == counts["placed"]
     waiting_days += sum(horizon - t for t in waiting_since.values())
@@ -365,6 +423,9 @@ def check_log(s: Scenario, rep: Replication) -> dict[str, int]:
         "new_framework": new_places["framework"],
         "waiting_days": waiting_days,
         "searches": searches,
+        "family_plan": len(family_plan),
+        "no_foster": len(no_foster),
+        "fostered": len(fostered),
     }
 
 
@@ -379,6 +440,10 @@ def check_metrics(s: Scenario, rep: Replication, counts: dict[str, int]) -> None
     # Counts and waiting, against the replay.
     assert summary["spot_placements"] == counts["new_spot"]
     assert summary["framework_placements"] == counts["new_framework"]
+    assert summary["family_plans"] == counts["family_plan"]
+    assert summary["want_of_foster_children"] == counts["no_foster"]
+    fostered = sum(summary[f"foster_placements_{t}"] for t in ("in_house", "ifa", "next_step"))
+    assert fostered == counts["fostered"]
     assert weekly["spot_new_placements"].sum() == counts["new_spot"]
     assert abs(summary["waiting_days_total"] - counts["waiting_days"]) < 1e-6
     if counts["searches"]:

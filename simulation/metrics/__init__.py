@@ -12,7 +12,7 @@ The package, from the bottom up:
 - :mod:`.kinds`: the kinds of unit; :mod:`.context`: what every family reads, built once;
 - the families, each a function of the context (and of what other families pass it):
   :mod:`.occupancy` (with :mod:`.voids`), :mod:`.flows`, :mod:`.market`, :mod:`.costs`,
-  :mod:`.staffing`;
+  :mod:`.staffing`, :mod:`.fostering`;
 - :mod:`.results`: :class:`ReplicationMetrics` and the order of the summary.
 
 This runs once per replication, so it is written for speed: the step functions of every family
@@ -24,7 +24,7 @@ straightforward per-series version (:func:`step_integral`), so results are bit-f
 
 from __future__ import annotations
 
-from simulation.metrics import costs, flows, market, occupancy, staffing
+from simulation.metrics import costs, flows, fostering, market, occupancy, staffing
 from simulation.metrics.bins import inflation_integral
 from simulation.metrics.context import build_context
 from simulation.metrics.kinds import MARKETS, PROVISION_KINDS
@@ -67,7 +67,8 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
     )
     placements = flows.placements(ctx)
     mkt = market.market(ctx, placements, occ.summary["spot_bed_days"], occ.weekly["children_spot"])
-    cost = costs.costs(ctx, integrals, cost_rows, market.retainers(ctx))
+    foster = fostering.fostering(ctx, cost_rows.bed_rate)
+    cost = costs.costs(ctx, integrals, cost_rows, market.retainers(ctx), foster)
 
     # The tables, in the order their columns are published.
     summary = in_summary_order(
@@ -76,6 +77,7 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
         staffing.staffing(ctx, short),
         mkt.summary,
         cost.summary,
+        foster.summary,
     )
     cal = ctx.cal
     weekly: Columns = {
@@ -84,6 +86,7 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
         **occ.weekly,
         **mkt.weekly,
         **cost.weekly,
+        **foster.weekly,
     }
     finance: Columns = {"financial_year": list(cal.year_labels), **cost.finance, **mkt.finance}
     return ReplicationMetrics(summary, weekly, occ.units, finance)

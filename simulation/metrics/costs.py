@@ -1,5 +1,6 @@
 """Costs by UK financial year (and week), in cash: council homes' running costs, block
-contracts, market placements, retainers, capital repayments and agency cover; and void costs.
+contracts, market placements, retainers, capital repayments, agency cover and fostering (foster
+placements by type, carer recruitment: :mod:`.fostering`); and void costs.
 
 Daily costs at start-date prices are step functions integrated against the price index
 (``costs.inflation_per_year``); capital repayments are fixed cash sums, not indexed.
@@ -16,6 +17,7 @@ from numpy.typing import NDArray
 
 from simulation.calendar import DAYS_PER_YEAR
 from simulation.metrics.context import Context, FamilyTables
+from simulation.metrics.fostering import FINANCE_COLUMNS as FOSTER_FINANCE
 from simulation.metrics.kinds import (
     BED_KINDS,
     MARKET_CODES,
@@ -89,8 +91,12 @@ def _groups(sizes: list[int], codes: tuple[int, ...]) -> slice | NDArray[np.intp
     return np.concatenate([np.arange(first[c], first[c + 1]) for c in codes])
 
 
-def costs(ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers) -> FamilyTables:
-    """Costs per financial year, per week (``cost_gbp``) and over the run."""
+def costs(
+    ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers, foster: FamilyTables
+) -> FamilyTables:
+    """Costs per financial year, per week (``cost_gbp``) and over the run. ``foster``: the
+    fostering family's tables, whose costs (foster placements by type, carer recruitment) are
+    part of the total."""
     finance: dict[str, Array] = {}
     weekly_cost = np.zeros(len(ctx.cal.week_len))
     by_year = _by_kind(ig.year(rows.running), ig.year(rows.market))
@@ -105,8 +111,15 @@ def costs(ctx: Context, ig: Integrals, rows: CostRows, retainers: Retainers) -> 
     weekly_cost += ig.week(rows.capital)[0]
     finance["agency_gbp"] = ig.year(rows.agency)[0]
     weekly_cost += ig.week(rows.agency)[0]
+    for column in FOSTER_FINANCE:
+        finance[column] = foster.finance[column]
+    weekly_cost += foster.weekly["foster_cost_gbp"]
     finance["total_gbp"] = np.sum(
-        [finance[f"{p}_gbp"] for p in (*PROVISION_KINDS, "retainer", "capital", "agency")], axis=0
+        [
+            *(finance[f"{p}_gbp"] for p in (*PROVISION_KINDS, "retainer", "capital", "agency")),
+            *(finance[column] for column in FOSTER_FINANCE),
+        ],
+        axis=0,
     )
     total = _by_kind(ig.year_total(rows.running), ig.year_total(rows.market))
     summary: dict[str, float] = {"void_cost_gbp": ig.year_total(rows.void)[0]}

@@ -10,7 +10,8 @@ from typing import Any, TypeAlias, cast
 import pandas as pd
 from numpy.typing import NDArray
 
-from simulation.events import ROUTE_LABELS
+from simulation.events import FOSTER_TYPES, ROUTE_LABELS
+from simulation.metrics.fostering import FINANCE_COLUMNS as FOSTER_FINANCE
 from simulation.metrics.kinds import BED_KINDS, PROVISION_KINDS
 from simulation.metrics.voids import VOID_CAUSES
 
@@ -51,6 +52,15 @@ SUMMARY_COLUMNS = (
     *(f"emergencies_to_{kind}" for kind in PROVISION_KINDS),
     "delayed_step_downs",
     "delayed_step_down_days",
+    # fostering
+    "family_plans",
+    *(f"foster_placements_{t}" for t in FOSTER_TYPES),
+    "foster_step_downs",
+    "want_of_foster_children",
+    "want_of_foster_bed_days",
+    "want_of_foster_cost_gbp",
+    "carers_recruited",
+    "foster_carers_end",
     # occupancy
     *(f"{kind}_bed_days" for kind in PROVISION_KINDS),
     *(
@@ -86,6 +96,7 @@ SUMMARY_COLUMNS = (
     "cost_retainer_gbp",
     "cost_capital_gbp",
     "cost_agency_gbp",
+    *(f"cost_{column}" for column in FOSTER_FINANCE),
     "cost_total_gbp",
     "cost_per_year_gbp",
 )

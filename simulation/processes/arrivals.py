@@ -9,6 +9,7 @@ numbers) and adding an attribute (a spare column) shifts nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -596,16 +597,23 @@ class _ArrivalFeed:
     not a process (a process resumption costs several times a callback, once per child).
     """
 
-    def __init__(self, env: simpy.Environment, placements: Placements, children: Children):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        placements: Placements,
+        children: Children,
+        arrive: Callable[[int], None] | None = None,
+    ):
         self.env = env
         self.placements = placements
+        self.arrive = arrive or placements.arrive
         self.arrival = children.arrival
         self.due = [child for child in range(len(children)) if not children.initial[child]]
 
     def hand_over(self, i: int, timed_out: bool, _event: simpy.Event) -> None:
         # The child a timeout was set for arrives when it fires (now may differ from its
         # arrival day in the last bit); the ones after it wait if they are due later.
-        due, arrive = self.due, self.placements.arrive
+        due, arrive = self.due, self.arrive
         if timed_out:
             arrive(due[i])
             i += 1
@@ -619,8 +627,14 @@ class _ArrivalFeed:
             i += 1
 
 
-def start_arrivals(env: simpy.Environment, placements: Placements, children: Children) -> None:
+def start_arrivals(
+    env: simpy.Environment,
+    placements: Placements,
+    children: Children,
+    arrive: Callable[[int], None] | None = None,
+) -> None:
     """Start handing new children to the cascade: day-0 arrivals come after every other
-    process has started, as they did when this was a process."""
-    feed = _ArrivalFeed(env, placements, children)
+    process has started, as they did when this was a process. ``arrive``: where a new child
+    goes first (fostering's family-care plans); omitted, straight into the cascade."""
+    feed = _ArrivalFeed(env, placements, children, arrive)
     Urgent(env).callbacks.append(partial(feed.hand_over, 0, False))

@@ -11,21 +11,37 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
+from functools import partial
+from typing import Protocol
 
 import simpy
 
 from simulation.calendar import DAYS_PER_YEAR
-from simulation.events import EventKind, Route
+from simulation.events import FOSTER_NEXT_STEP, NO_UNIT, EventKind, Route
 from simulation.processes.placement import Placements
+
+
+class CarerPool(Protocol):
+    """A pool that carers join (step-down carers here, in-house carers in ``fostering``)."""
+
+    def add_carers(self, count: int) -> None: ...
 
 
 class StepDown:
     """The pool of step-down carers and the children waiting for one (attached to the core)."""
 
-    def __init__(self, placements: Placements, needs: frozenset[int] | None) -> None:
-        """``needs``: the needs whose foster step-down needs a carer (None: every need)."""
+    def __init__(
+        self,
+        placements: Placements,
+        needs: frozenset[int] | None,
+        weekly_cost_gbp: float | None = None,
+    ) -> None:
+        """``needs``: the needs whose foster step-down needs a carer (None: every need).
+        ``weekly_cost_gbp``: a carer's weekly cost; given, each step-down is also logged as a
+        foster placement (FOSTER_PLACE, FOSTER_END) so that it is costed."""
         self.placements = placements
         self.needs = needs
+        self.weekly_cost_gbp = weekly_cost_gbp
         self.carers_free = 0
         placements.step_down = self.take
 
@@ -56,10 +72,30 @@ class StepDown:
         days = p.children.carer_days[child]
         self.carers_free -= 1
         p.exit(child, Route.FOSTER, value=days)
-        p.env.timeout(days).callbacks.append(self._carer_free)
+        if self.weekly_cost_gbp is not None:
+            p.log.append(
+                p.env.now,
+                EventKind.FOSTER_PLACE,
+                child,
+                NO_UNIT,
+                p.children.need[child],
+                self.weekly_cost_gbp,
+                0,
+                FOSTER_NEXT_STEP,
+            )
+        p.env.timeout(days).callbacks.append(partial(self._carer_free, child))
 
-    def _carer_free(self, _event: simpy.Event) -> None:
+    def _carer_free(self, child: int, _event: simpy.Event) -> None:
         p = self.placements
+        if self.weekly_cost_gbp is not None:
+            p.log.append(
+                p.env.now,
+                EventKind.FOSTER_END,
+                child,
+                NO_UNIT,
+                p.children.need[child],
+                route=FOSTER_NEXT_STEP,
+            )
         self.carers_free += 1
         p.log.append(p.env.now, EventKind.CARER_FREE)
         self._serve_ready()
@@ -72,7 +108,7 @@ class StepDown:
 
 def carer_recruitment(
     env: simpy.Environment,
-    step_down: StepDown,
+    step_down: CarerPool,
     initial: int,
     added_per_year: float,
     until_day: float = math.inf,
