@@ -47,7 +47,11 @@ OUTPUT_FILES = {
     "units.parquet": "one row per replication and unit: occupancy and voids per home/contract",
     "finance.parquet": "one row per replication and UK financial year: cost by component",
     "fans.parquet": "weekly percentile fans (P5-P95) of every weekly series",
-    "summary.csv": "per metric: mean, sd, P5/P25/P50/P75/P95, 95% CI of the mean",
+    "summary.csv": "per metric: mean, sd, P5/P25/P50/P75/P95, 95% CI of the mean; beside "
+    "them the reduced-variance mean and its 95% CI (`reduced_mean`, `reduced_ci_low`, "
+    "`reduced_ci_high`), the variance-reduction factor over the plain mean "
+    "(`variance_reduction`) and how it was reduced (`reduced_by`: `plain`, `controls`, "
+    "`mean prices`, `mean prices + controls`; docs/statistics.md)",
     "summary.json": "the same statistics plus run metadata and the full validated config",
     "scenario.yaml": "the validated scenario, to replay the run exactly",
     MARKER: "marker: written by sufficiency (version); --overwrite may replace it",
@@ -144,6 +148,25 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
             "and agency costs added (not `void_cost_gbp`, which is inside them)",
         ),
         ("cost_per_year_gbp", "`cost_total_gbp` divided by the run's years"),
+        (
+            "cost_total_at_mean_prices_gbp",
+            "`cost_total_gbp` with every drawn market price (and retainer) at its "
+            "distribution's mean, uplifts kept: the expected cost given the replication's path, "
+            "for the mean cost only (empty when prices steer placements: repatriation of the "
+            "most expensive first). See docs/statistics.md",
+        ),
+        (
+            "control_arrivals",
+            "control variate: arrivals during the run less their exact expectation (mean 0)",
+        ),
+        (
+            "control_stay_days",
+            "control variate: arrivals' days of stay within the run less its expectation",
+        ),
+        (
+            "control_stay_spot_gbp",
+            "control variate: those days at each need's mean spot price less its expectation",
+        ),
     ),
     "weekly": (
         ("scenario", "the scenario's name"),

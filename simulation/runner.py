@@ -25,6 +25,7 @@ from simulation.errors import ScenarioError
 from simulation.metrics import Columns, compute_metrics
 from simulation.model import simulate
 from simulation.pool import ProgressCallback, process_map
+from simulation.precision import reduced_stats
 from simulation.scenario import Scenario, cross_check
 from simulation.stats import mean_ci
 
@@ -223,7 +224,8 @@ def summarise(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             row |= dict(zip(QUANTILES, pct.tolist(), strict=True))
         rows.append(row)
     cols = ["metric", "n", "mean", "sd", *QUANTILES, "ci_low", "ci_high"]
-    return pd.DataFrame(rows, columns=cols)
+    # Beside the plain figures, the reduced-variance mean (simulation.precision).
+    return pd.concat([pd.DataFrame(rows, columns=cols), reduced_stats(summary, metrics)], axis=1)
 
 
 def weekly_fans(weekly: pd.DataFrame) -> pd.DataFrame:

@@ -136,6 +136,38 @@ def _print_result(result: ExperimentResult, metrics: list[str]) -> None:
     console.print(f"Totals {display.totals_basis(scenario)}.", markup=False)
 
 
+def _figure(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _print_precision(result: ExperimentResult) -> None:
+    """Per strategy: the precision its paired differences reached, and with what."""
+    table = result.precision
+    rule = result.experiment.precision
+    assert table is not None and rule is not None
+    out = Table(
+        title=f"Precision reached (target: 95% CI half-width within {rule.target}; cap "
+        f"{rule.max} replications)",
+        title_justify="left",
+    )
+    for col in ("strategy", "metric", "replications", "difference", "± half-width", "target"):
+        out.add_column(col, justify="left" if col in ("strategy", "metric") else "right")
+    out.add_column("met")
+    out.add_column("variance reduction", justify="right")
+    for r in table.to_dict(orient="records"):
+        out.add_row(
+            str(r["strategy"]),
+            str(r["metric"]),
+            f"{r['n']:,}",
+            _figure(r["mean_diff"]),
+            _figure(r["half_width"]),
+            _figure(r["target"]),
+            "yes" if r["met"] else "no",
+            f"x{r['variance_reduction']:.1f} ({r['reduced_by']})",
+        )
+    console.print(out)
+
+
 def _load_experiment(spec: Path) -> Experiment:
     try:
         return load_experiment(spec)
@@ -161,6 +193,20 @@ def experiment_command(
     seed: Annotated[
         int | None, typer.Option("--seed", "-s", min=0, help="Root seed (default: the spec's).")
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            help="Run until every paired difference's 95% CI half-width is within this "
+            "(100k, 0.1m, 2500, or 5% of the baseline's mean); overrides the spec's count.",
+        ),
+    ] = None,
+    max_replications: Annotated[
+        int | None,
+        typer.Option(
+            "--max-replications", min=10, help="Cap per strategy for --precision (default 2000)."
+        ),
+    ] = None,
     workers: WorkersOption = 0,
     scheduler: SchedulerOption = None,
     db: DbOption = DEFAULT_DB,
@@ -176,8 +222,15 @@ def experiment_command(
     differences of every strategy from the baseline."""
     exp = _load_experiment(spec)
     _check_scheduler(scheduler)
+    if replications is not None and (precision is not None or max_replications is not None):
+        fail("--replications: give either --replications or --precision, not both")
     if replications is not None:
         exp = exp.with_replications(replications)
+    if precision is not None or max_replications is not None:
+        try:
+            exp = exp.with_precision(precision, max_replications)
+        except ValueError as exc:
+            fail(f"--precision: {exc}")
     if seed is not None:
         exp = exp.with_seed(seed)
     store = ResultsStore(db)
@@ -212,6 +265,8 @@ def experiment_command(
         print(db)
         return
     _print_result(result, list(exp.metrics))
+    if result.precision is not None:
+        _print_precision(result)
     console.print(
         f"{result.ran} replications run ({total - result.ran} already stored or not needed) in "
         f"{result.elapsed_seconds:.1f} s on {result.where}; stored in {db} "
