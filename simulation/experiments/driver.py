@@ -23,9 +23,9 @@ from simulation.experiments.paired import paired_differences
 from simulation.experiments.spec import Experiment
 from simulation.outputs import code_version
 from simulation.pool import ProgressCallback
-from simulation.precision import paired_reduced, reduced_mean
+from simulation.precision import Reduced, paired_reduced, reduced_mean
 from simulation.runner import summarise
-from simulation.stats import mean_ci
+from simulation.stats import MeanCI, mean_ci
 from simulation.store import ResultsStore, RunRecord, StoreError
 
 TotalCallback = Callable[[int], None]
@@ -300,6 +300,9 @@ def precision_table(
         other = other[other["replication"] < reached[st.name]]
         for metric in rule.metrics:
             r = paired_reduced(base, other, metric)
+            if not rule.reduce_variance:
+                plain = paired_ci(base.set_index("replication")[metric], other, metric)
+                r = Reduced(plain.n, plain.mean, plain.half_width, 1.0, "plain")
             goal = target.target_for(reduced_mean(base, metric).mean)
             rows.append(
                 {
@@ -315,6 +318,13 @@ def precision_table(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def paired_ci(base: pd.Series, other: pd.DataFrame, metric: str) -> MeanCI:
+    """The plain CI of the mean paired difference ``other - base`` of ``metric``."""
+    values = other.set_index("replication")[metric]
+    common = values.index.intersection(base.index)
+    return mean_ci(values[common].to_numpy(dtype=float) - base[common].to_numpy(dtype=float))
 
 
 def _run_to_precision(

@@ -181,6 +181,11 @@ class PrecisionRule(_Strict):
     min: int = Field(50, ge=10, description="Replications before the target is first checked.")
     step: int | None = Field(None, ge=1, description="Replications added per round (default min).")
     max: int = Field(2000, ge=10, le=1_000_000, description="Cap on replications per strategy.")
+    reduce_variance: bool = Field(
+        True,
+        description="Judge the target on the reduced-variance paired difference (cost at mean "
+        "prices and control variates, docs/statistics.md); false: on the plain one.",
+    )
 
     @model_validator(mode="before")
     @classmethod
