@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from simulation.experiments import load_experiment, run_experiment
+from simulation.experiments.driver import paired_ci
 from simulation.experiments.spec import Experiment
 from simulation.precision import parse_precision
 from simulation.store import ResultsStore
@@ -52,21 +53,30 @@ def one_run(exp: Experiment, workers: int) -> dict[str, Any]:
         seconds = time.perf_counter() - t0
     table = result.precision
     assert table is not None
+    # The plain paired half-width of each strategy on the same replications, for the estimate
+    # of what the plain estimator would need.
+    base = result.summary[result.summary["strategy"] == exp.baseline].set_index("replication")
+    plain = {
+        st: paired_ci(base["cost_total_gbp"], grp, "cost_total_gbp").half_width
+        for st, grp in result.summary.groupby("strategy")
+        if st != exp.baseline
+    }
+    table = table.assign(plain_half_width=table["strategy"].map(plain))
     return {
         "seconds": seconds,
         "replications": int(result.ran),
         "all_met": bool(table["met"].all()),
         "worst_half_width": float(table["half_width"].max()),
-        "per_strategy": table[["strategy", "n", "half_width", "variance_reduction"]].to_dict(
-            orient="records"
-        ),
+        "per_strategy": table[
+            ["strategy", "n", "half_width", "plain_half_width", "variance_reduction"]
+        ].to_dict(orient="records"),
     }
 
 
-def needed(per_strategy: list[dict[str, Any]], target: float) -> int:
-    """Replications a strategy (summed over strategies, plus the baseline at the largest) to
-    bring each half-width to ``target``: half-widths shrink as 1/sqrt(n)."""
-    ns = [math.ceil(r["n"] * (r["half_width"] / target) ** 2) for r in per_strategy]
+def needed(per_strategy: list[dict[str, Any]], target: float, column: str = "half_width") -> int:
+    """Replications (summed over strategies, plus the baseline at the largest) to bring each
+    strategy's half-width to ``target``: half-widths shrink as 1/sqrt(n). An estimate."""
+    ns = [max(1, math.ceil(r["n"] * (r[column] / target) ** 2)) for r in per_strategy]
     return sum(ns) + max(ns)
 
 
@@ -82,6 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     base = load_experiment(args.spec)
     goal = parse_precision(args.extrapolate_to).value
+    target = parse_precision(args.target).value
     out: dict[str, Any] = {
         "spec": str(args.spec.relative_to(ROOT)),
         "target": args.target,
@@ -103,7 +114,12 @@ def main() -> None:
             "replications": last["replications"],
             "all_met": last["all_met"],
             "worst_half_width": last["worst_half_width"],
-            f"replications_needed_for_{args.extrapolate_to}": needed(last["per_strategy"], goal),
+            "replications_per_second": last["replications"] / last["seconds"],
+            "estimated_replications_needed": {
+                f"{est}, {label}": needed(last["per_strategy"], value, column)
+                for est, column in (("reduced", "half_width"), ("plain", "plain_half_width"))
+                for label, value in ((args.target, target), (args.extrapolate_to, goal))
+            },
             "median_variance_reduction": statistics.median(
                 r["variance_reduction"] for r in last["per_strategy"]
             ),
