@@ -147,11 +147,13 @@ def expectations(scenario: Scenario) -> Expectations:
 def controls(scenario: Scenario, children: Children) -> dict[str, float]:
     """The replication's control variates (each with expectation exactly 0)."""
     e = expectations(scenario)
-    need = np.asarray(children.need, dtype=np.intp)
-    new = ~np.asarray(children.initial, dtype=bool)
-    arrival = np.asarray(children.arrival)[new]
-    stay = np.minimum(np.asarray(children.los)[new], np.maximum(scenario.horizon_days - arrival, 0))
-    need_new = need[new]
+    # The cohort comes first among the children (the model's order): the rest arrived.
+    first = _children_plan(scenario).cohort.size
+    arrival = np.asarray(children.arrival[first:])
+    stay = np.minimum(
+        np.asarray(children.los[first:]), np.maximum(scenario.horizon_days - arrival, 0)
+    )
+    need_new = np.asarray(children.need[first:], dtype=np.intp)
     return {
         "control_arrivals": float(len(arrival) - e.arrivals.sum()),
         "control_stay_days": float(stay.sum() - e.stay_days.sum()),
@@ -173,10 +175,11 @@ def _price_ratio(
 ) -> NDArray[np.float64]:
     """Mean price over drawn price of each ``child``'s ``attr`` (1 where the price is set)."""
     e = expectations(scenario)
-    drawn = np.asarray(getattr(children, attr), dtype=float)
-    mean = e.price_mean[attr][np.asarray(children.need, dtype=np.intp)]
-    mean[e.set_price_children] = drawn[e.set_price_children]
-    d, m = drawn[child], mean[child]
+    ids = child.tolist()  # a few children: read the lists, not whole arrays of them
+    drawn_of, need_of = getattr(children, attr), children.need
+    d = np.array([drawn_of[i] for i in ids], dtype=float)
+    m = e.price_mean[attr][np.array([need_of[i] for i in ids], dtype=np.intp)]
+    m = np.where(np.isin(child, e.set_price_children), d, m)
     return np.divide(m, d, out=np.ones_like(d), where=d != 0.0)
 
 
