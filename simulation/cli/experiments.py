@@ -32,6 +32,7 @@ from simulation.experiments.spec import (
     load_experiment,
     metric_names,
 )
+from simulation.precision import paired_reduced_table
 from simulation.runner import summarise
 from simulation.store import DATA_TABLES, DEFAULT_DB, ResultsStore, StoreError, StoreWriteError
 
@@ -168,6 +169,26 @@ def _print_precision(result: ExperimentResult) -> None:
     console.print(out)
 
 
+def _print_reduced_cost(result: ExperimentResult) -> None:
+    """Per strategy: the total-cost difference estimated with reduced variance."""
+    exp = result.experiment
+    table = paired_reduced_table(result.summary, exp.baseline, ["cost_total_gbp"])
+    out = Table(
+        title="Total cost difference, reduced variance (docs/statistics.md)", title_justify="left"
+    )
+    for col in ("strategy", "pairs", "difference", "± 95% CI", "variance reduction"):
+        out.add_column(col, justify="left" if col == "strategy" else "right")
+    for r in table.to_dict(orient="records"):
+        out.add_row(
+            str(r["strategy"]),
+            f"{r['n']:,}",
+            _figure(r["reduced_diff"]),
+            _figure(r["reduced_half_width"]),
+            f"x{r['variance_reduction']:.1f} ({r['reduced_by']})",
+        )
+    console.print(out)
+
+
 def _load_experiment(spec: Path) -> Experiment:
     try:
         return load_experiment(spec)
@@ -267,6 +288,8 @@ def experiment_command(
     _print_result(result, list(exp.metrics))
     if result.precision is not None:
         _print_precision(result)
+    elif "cost_total_gbp" in exp.metrics and len(exp.strategies) > 1:
+        _print_reduced_cost(result)
     console.print(
         f"{result.ran} replications run ({total - result.ran} already stored or not needed) in "
         f"{result.elapsed_seconds:.1f} s on {result.where}; stored in {db} "
