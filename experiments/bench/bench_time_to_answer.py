@@ -30,7 +30,7 @@ from typing import Any
 from simulation.experiments import load_experiment, run_experiment
 from simulation.experiments.driver import paired_ci
 from simulation.experiments.spec import Experiment
-from simulation.precision import parse_precision
+from simulation.precision import paired_reduced, parse_precision
 from simulation.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,22 +53,35 @@ def one_run(exp: Experiment, workers: int) -> dict[str, Any]:
         seconds = time.perf_counter() - t0
     table = result.precision
     assert table is not None
-    # The plain paired half-width of each strategy on the same replications, for the estimate
-    # of what the plain estimator would need.
-    base = result.summary[result.summary["strategy"] == exp.baseline].set_index("replication")
-    plain = {
-        st: paired_ci(base["cost_total_gbp"], grp, "cost_total_gbp").half_width
-        for st, grp in result.summary.groupby("strategy")
-        if st != exp.baseline
-    }
-    table = table.assign(plain_half_width=table["strategy"].map(plain))
+    # Both estimators' half-widths of each strategy on the same replications, for the
+    # estimate of what each would need.
+    summary = result.summary
+    base = summary[summary["strategy"] == exp.baseline].drop(columns=["strategy"])
+    plain, reduced = {}, {}
+    for st, grp in summary.groupby("strategy"):
+        if st != exp.baseline:
+            other = grp.drop(columns=["strategy"])
+            indexed = base.set_index("replication")["cost_total_gbp"]
+            plain[st] = paired_ci(indexed, other, "cost_total_gbp").half_width
+            reduced[st] = paired_reduced(base, other, "cost_total_gbp").half_width
+    table = table.assign(
+        plain_half_width=table["strategy"].map(plain),
+        reduced_half_width=table["strategy"].map(reduced),
+    )
     return {
         "seconds": seconds,
         "replications": int(result.ran),
         "all_met": bool(table["met"].all()),
         "worst_half_width": float(table["half_width"].max()),
         "per_strategy": table[
-            ["strategy", "n", "half_width", "plain_half_width", "variance_reduction"]
+            [
+                "strategy",
+                "n",
+                "half_width",
+                "plain_half_width",
+                "reduced_half_width",
+                "variance_reduction",
+            ]
         ].to_dict(orient="records"),
     }
 
@@ -94,7 +107,7 @@ def main() -> None:
     goal = parse_precision(args.extrapolate_to).value
     target = parse_precision(args.target).value
     out: dict[str, Any] = {
-        "spec": str(args.spec.relative_to(ROOT)),
+        "spec": str(args.spec),
         "target": args.target,
         "max_replications": args.max_replications,
         "workers": args.workers,
@@ -117,7 +130,10 @@ def main() -> None:
             "replications_per_second": last["replications"] / last["seconds"],
             "estimated_replications_needed": {
                 f"{est}, {label}": needed(last["per_strategy"], value, column)
-                for est, column in (("reduced", "half_width"), ("plain", "plain_half_width"))
+                for est, column in (
+                    ("reduced", "reduced_half_width"),
+                    ("plain", "plain_half_width"),
+                )
                 for label, value in ((args.target, target), (args.extrapolate_to, goal))
             },
             "median_variance_reduction": statistics.median(
