@@ -90,6 +90,11 @@ METRICS: dict[str, MetricInfo] = {
     "cost_top5pct_share": MetricInfo("Top 5% of placements' share of spend", "share", None),
     "children_placed_mean": MetricInfo("Children placed (mean)", "count", None, 1),
     "children_waiting_mean": MetricInfo("Children waiting for a bed (mean)", "count", "lower", 1),
+    # Weekly series a council publishes (observed points).
+    "children_placed": MetricInfo("Children placed", "count", None, 1),
+    "children_in_city": MetricInfo("Children in the city", "count", None, 1),
+    "children_out_of_city": MetricInfo("Children out of city", "count", None, 1),
+    "in_city_share": MetricInfo("Share in the city", "share", None),
 }
 """Display name, unit and better direction of the metrics people compare; others are named
 from their column (:func:`metric_info`)."""

@@ -351,3 +351,38 @@ WeeklyPrice = Annotated[Distribution, _within("£ a week", 0.0, WEEKLY_PRICE_LIM
 """A weekly price in pounds: never negative."""
 UpliftFraction = Annotated[Distribution, _within("fractions", *UPLIFT_RANGE)]
 """A price change as a fraction of the price (-1 = to zero, 0.1 = +10%)."""
+
+
+class Beta(_Dist):
+    """Beta on [0, 1] given by its mean and standard deviation (a probability or a share)."""
+
+    dist: Literal["beta"]
+    mean_: float = Field(alias="mean", gt=0, lt=1)
+    sd: float = Field(gt=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _feasible(self) -> Beta:
+        # A beta's variance is below mean (1 - mean); near it the shape degenerates to a coin.
+        if self.sd**2 >= self.mean_ * (1.0 - self.mean_):
+            raise ValueError(
+                f"beta needs sd below sqrt(mean (1 - mean)) = "
+                f"{math.sqrt(self.mean_ * (1 - self.mean_)):.4g} (got sd={self.sd})"
+            )
+        return self
+
+    @property
+    def mean(self) -> float:
+        return self.mean_
+
+    @property
+    def _ab(self) -> tuple[float, float]:
+        k = self.mean_ * (1.0 - self.mean_) / self.sd**2 - 1.0
+        return self.mean_ * k, (1.0 - self.mean_) * k
+
+    def ppf(self, u: ArrayLike) -> FloatArray:
+        a, b = self._ab
+        return special.betaincinv(a, b, np.asarray(u, dtype=float))
+
+    def cdf(self, x: ArrayLike) -> FloatArray:
+        a, b = self._ab
+        return special.betainc(a, b, np.clip(np.asarray(x, dtype=float), 0.0, 1.0))

@@ -23,6 +23,7 @@ import yaml
 
 from simulation.atomic import atomic_dir, check_can_create
 from simulation.calendar import horizon_days, week_edges
+from simulation.observed import check_points
 from simulation.runner import RunResult
 from simulation.scenario import Scenario
 
@@ -47,13 +48,16 @@ OUTPUT_FILES = {
     "units.parquet": "one row per replication and unit: occupancy and voids per home/contract",
     "finance.parquet": "one row per replication and UK financial year: cost by component",
     "fans.parquet": "weekly percentile fans (P5-P95) of every weekly series",
-    "summary.csv": "per metric: mean, sd, P5/P25/P50/P75/P95, 95% CI of the mean; beside "
+    "summary.csv": "per metric: mean, sd, P5/P25/P50/P75/P95, 95% CI of the mean, and the "
+    "variance split into uncertain inputs and chance (the `summary` columns below); beside "
     "them the reduced-variance mean and its 95% CI (`reduced_mean`, `reduced_ci_low`, "
     "`reduced_ci_high`), the variance-reduction factor over the plain mean "
     "(`variance_reduction`) and how it was reduced (`reduced_by`: `plain`, `controls`, "
     "`mean prices`, `mean prices + controls`; docs/statistics.md)",
     "summary.json": "the same statistics plus run metadata and the full validated config",
     "scenario.yaml": "the validated scenario, to replay the run exactly",
+    "observed.csv": "only with an `observed` section: each published point beside the simulated "
+    "mean and P5-P95 in its week, and whether it falls inside",
     MARKER: "marker: written by sufficiency (version); --overwrite may replace it",
 }
 """The files of a run in the default format (``--format csv`` writes ``.csv`` for each
@@ -182,6 +186,13 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
             "(in their bed, so also counted by kind)",
         ),
         ("children_out_of_city", "mean children placed outside the city"),
+        ("children_placed", "mean children placed, every kind together"),
+        ("children_in_city", "mean children placed in the city (`children_placed` less those out)"),
+        (
+            "in_city_share",
+            "share (0-1) of placed children in the city: `children_in_city` / `children_placed` "
+            "(empty when none is placed)",
+        ),
         ("beds_<kind>", "mean usable beds (`internal`, `block`)"),
         (
             "<kind>_occupancy_pct",
@@ -260,7 +271,51 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("p75", "75th percentile"),
         ("p95", "95th percentile"),
     ),
+    "summary": (
+        ("metric", "a column of the replications table"),
+        ("n", "replications with a value"),
+        ("mean", "mean across replications"),
+        ("sd", "standard deviation across replications (all the spread: inputs and chance)"),
+        ("p5", "5th percentile across replications (p25, p50, p75, p95 likewise)"),
+        ("p25", "25th percentile"),
+        ("p50", "median"),
+        ("p75", "75th percentile"),
+        ("p95", "95th percentile"),
+        (
+            "ci_low",
+            "95% CI of the mean, low end (with uncertain inputs: from the parameter draws' "
+            "means, since replications sharing a draw are not independent)",
+        ),
+        ("ci_high", "95% CI of the mean, high end"),
+        (
+            "var_input",
+            "the variance due to the uncertain inputs, Var(E[metric | inputs]) (one-way ANOVA "
+            "over the parameter draws, docs/model.md); 0 without uncertain inputs",
+        ),
+        ("var_chance", "the variance due to chance, E[Var(metric | inputs)]"),
+        ("var_input_share", "var_input / (var_input + var_chance), 0-1"),
+        (
+            "var_input_share_low",
+            "95% CI of that share, low end (F interval of an intraclass correlation)",
+        ),
+        ("var_input_share_high", "95% CI of that share, high end"),
+    ),
 }
+OBSERVED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("date", "the day the published figure describes"),
+    ("metric", "the weekly series it is set beside (a column of the weekly table)"),
+    ("value", "the published value"),
+    ("week", "the week holding the date (from 0)"),
+    ("week_start", "that week's first day"),
+    ("replications", "replications with a value that week"),
+    ("mean", "the simulated mean that week"),
+    ("p5", "5th percentile across replications"),
+    ("p95", "95th percentile across replications"),
+    ("inside", "whether the published value is within P5-P95 (empty: no value simulated)"),
+    ("source", "where the figure is published"),
+)
+"""The columns of ``observed.csv`` (:func:`simulation.observed.check_points`)."""
+
 """Every column of every table a run writes, with what it holds: the one source of
 docs/outputs.md (``sufficiency outputs --markdown``). ``<kind>``, ``<route>`` and ``<cause>``
 stand for each value listed."""
@@ -300,7 +355,7 @@ def outputs_reference() -> str:
         "`costs.inflation_per_year`. A void cost is part of the running cost of a council home "
         "or the price of a block contract, never an extra cost.",
     ]
-    for table, columns in COLUMNS.items():
+    for table, columns in (*COLUMNS.items(), ("observed.csv", OBSERVED_COLUMNS)):
         lines += ["", f"## {table}", "", "| column | meaning |", "|---|---|"]
         lines += [f"| `{name}` | {what} |" for name, what in columns]
     return "\n".join(lines) + "\n"
@@ -526,4 +581,6 @@ def write_outputs(
         (tmp / "scenario.yaml").write_text(
             yaml.safe_dump(result.scenario.to_dict(), sort_keys=False), encoding="utf-8"
         )
+        if result.scenario.observed:
+            check_points(result.scenario, result.weekly).to_csv(tmp / "observed.csv", index=False)
     return out

@@ -31,6 +31,7 @@ from simulation.atomic import atomic_file, write_text_atomic
 from simulation.errors import ScenarioError
 from simulation.experiments.occupancy import THRESHOLDS_PCT, OccupancyAnswer
 from simulation.kinds import BED_KINDS, KINDS, MARKET_KINDS
+from simulation.observed import check_points, coverage_text
 from simulation.outputs import code_version, read_tables, run_metadata
 from simulation.plots import openings_from_units, standard_figures
 from simulation.runner import RunResult, summarise
@@ -42,6 +43,7 @@ SECTIONS = {
     "headline": "Headline numbers",
     "homes": "Occupancy by home and contract",
     "occupancy": "How full can a home run?",
+    "observed": "Published outcomes against the simulation",
     "figures": "Figures",
     "config": "Configuration",
     "provenance": "How to reproduce this report",
@@ -358,6 +360,38 @@ def _occupancy_section(data: RunData) -> str | None:
     )
 
 
+def _observed_section(data: RunData) -> str | None:
+    """Each published point (the config's ``observed``) beside the simulated range in its week
+    (:func:`simulation.observed.check_points`), when the config has any."""
+    scenario = _scenario_of(data)
+    if scenario is None or not scenario.observed:
+        return None
+    checks = check_points(scenario, data.weekly)
+    rows = []
+    for r in checks.to_dict("records"):
+        m = str(r["metric"])
+        inside = r["inside"]
+        cells = (
+            display.uk_date(r["date"]),
+            _e(display.metric_label(m)),
+            display.value(m, r["value"]),
+            display.value(m, r["mean"]),
+            f"{display.value(m, r['p5'])} to {display.value(m, r['p95'])}",
+            display.DASH if inside is None or pd.isna(inside) else ("yes" if inside else "no"),
+            _e(r["source"]),
+        )
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (
+        f"<p>{_e(coverage_text(checks))}. Each figure the council published is set beside the "
+        "simulation in the week holding its date: the mean across replications and the range "
+        "of 90% of them (P5 to P95). A point outside the range is one this configuration finds "
+        "unusual: look for the assumption that misses it.</p>"
+        "<table><caption>Published outcomes</caption><tr><th>Date</th><th>Figure</th>"
+        "<th>Published</th><th>Simulated mean</th><th>P5 to P95</th><th>Inside</th>"
+        f"<th>Source</th></tr>{''.join(rows)}</table>"
+    )
+
+
 def _figures_section(data: RunData) -> str:
     figs = standard_figures(
         data.weekly,
@@ -412,6 +446,7 @@ def render_html(data: RunData) -> str:
         "headline": _headline_section(data),
         "homes": _homes_section(data),
         "occupancy": _occupancy_section(data),
+        "observed": _observed_section(data),
         "figures": _figures_section(data),
         "config": f"<pre>{_e(config_yaml)}</pre>",
         "provenance": _provenance_section(data),

@@ -28,6 +28,7 @@ from simulation.pool import ProgressCallback, process_map
 from simulation.precision import reduced_stats
 from simulation.scenario import Scenario, cross_check
 from simulation.stats import mean_ci
+from simulation.uncertain import realise, variance_split_table
 
 QUANTILES = {"p5": 5, "p25": 25, "p50": 50, "p75": 75, "p95": 95}
 
@@ -48,8 +49,9 @@ class RunResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def stats(self) -> pd.DataFrame:
-        """Mean, sd, percentiles and 95% CI of the mean of every summary metric."""
-        return summarise(self.summary)
+        """Mean, sd, percentiles and 95% CI of the mean of every summary metric, and how its
+        variance splits into uncertain inputs and chance."""
+        return variance_split_table(summarise(self.summary), self.summary, self.scenario)
 
     def fans(self) -> pd.DataFrame:
         """Weekly percentile fans of every weekly series."""
@@ -70,7 +72,8 @@ def run_batch(
     summaries: list[dict[str, float]] = []
     parts: dict[str, list[Columns]] = {"weekly": [], "units": [], "finance": []}
     for r in reps.tolist():
-        m = compute_metrics(scenario, simulate(scenario, r, seed))
+        concrete = realise(scenario, r, seed)  # uncertain values drawn (else scenario itself)
+        m = compute_metrics(concrete, simulate(concrete, r, seed))
         summaries.append(m.summary)
         parts["weekly"].append(m.weekly_columns)
         parts["units"].append(m.units_columns)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from simulation.calendar import end_date, horizon_days
 from simulation.distributions import (
@@ -38,7 +38,8 @@ from simulation.errors import (
     issues_from_validation_error,
     shorten,
 )
-from simulation.kinds import BED_KINDS, KIND, LAST_RESORT, MARKET_KINDS, POLICY_KINDS
+from simulation.kinds import BED_KINDS, KIND, KIND_NAMES, LAST_RESORT, MARKET_KINDS, POLICY_KINDS
+from simulation.uncertain import UncertainValue, extract_uncertain, restore_uncertain
 
 # The kinds a placement policy (and a cohort entry) may name, from the kinds table. The
 # schema needs them as a Literal; type checkers see plain strings.
@@ -116,6 +117,13 @@ class RunSettings(Strict):
     replications: int = Field(100, ge=1, le=1_000_000, description="Monte Carlo replications.")
     seed: int = Field(
         0, ge=0, lt=SEED_LIMIT, description="Root seed of the run's SeedSequence (below 2**63)."
+    )
+    replications_per_draw: int | None = Field(
+        None,
+        ge=1,
+        le=1_000,
+        description="With uncertain values: consecutive replications sharing one draw of them "
+        "(so the variance splits into inputs and chance). Omitted = 2.",
     )
 
 
@@ -705,6 +713,74 @@ class Costs(Strict):
     )
 
 
+class Observed(Strict):
+    """A published figure, set beside the simulated weekly series it names in its week.
+
+    The simulated side is the series (a column of the run's weekly table) in the week holding
+    ``date``: its mean and P5-P95 across replications."""
+
+    date: Date = Field(description="The day the figure describes (inside the run).")
+    metric: str = Field(
+        min_length=1,
+        description="A weekly series of the run (docs/outputs.md, weekly table): e.g. "
+        "children_placed, children_in_city, in_city_share.",
+    )
+    value: float = Field(ge=0, le=1e12, description="The published value, in the series' unit.")
+    source: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Where it is published: document title, body, date and section.",
+    )
+
+
+def observable_series() -> tuple[str, ...]:
+    """The weekly series an observed point may name: the value columns of a run's weekly table,
+    from the kinds table (``tests/test_observed.py`` pins them to what the metrics compute)."""
+    return (
+        *(f"children_{k}" for k in KIND_NAMES),
+        "children_placed",
+        "children_in_city",
+        "children_out_of_city",
+        "in_city_share",
+        "children_waiting",
+        "children_awaiting_carer",
+        *(f"beds_{k}" for k in BED_KINDS),
+        *(f"{k}_occupancy_pct" for k in BED_KINDS),
+        "spot_new_placements",
+        "cost_gbp",
+    )
+
+
+def _check_observed(s: Scenario) -> list[Issue]:
+    """Each observed point names a weekly series and a day inside the run."""
+    issues: list[Issue] = []
+    allowed = observable_series()
+    last = s.end_date - dt.timedelta(days=1)
+    seen: dict[tuple[dt.date, str], int] = {}
+    for i, point in enumerate(s.observed):
+        key = (point.date, point.metric)
+        if key in seen:
+            issues.append(
+                Issue(f"observed[{i}]", f"repeats observed[{seen[key]}] (same date and metric)")
+            )
+        seen.setdefault(key, i)
+        if point.metric not in allowed:
+            issues.append(
+                Issue(
+                    f"observed[{i}].metric",
+                    f"'{point.metric}' is not a weekly series (allowed: {_allowed(list(allowed))})",
+                )
+            )
+        if not s.run.start_date <= point.date <= last:
+            issues.append(
+                Issue(
+                    f"observed[{i}].date",
+                    f"{point.date} is outside the run (allowed: {s.run.start_date} to {last})",
+                )
+            )
+    return issues
+
+
 class Scenario(Strict):
     """A complete strategy to simulate."""
 
@@ -722,6 +798,18 @@ class Scenario(Strict):
         None, description="Flags and group rules for matching. Omitted = no flags."
     )
     costs: Costs = Field(default_factory=Costs)
+    observed: list[Observed] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Published outcomes to check the simulation against (none: no check).",
+    )
+    # Values given as distributions (simulation/uncertain.py), validated at their means.
+    _uncertain: tuple[UncertainValue, ...] = PrivateAttr(default=())
+
+    @property
+    def uncertain(self) -> tuple[UncertainValue, ...]:
+        """The uncertain values, drawn per parameter draw (``simulation.uncertain.realise``)."""
+        return self._uncertain
 
     @property
     def horizon_days(self) -> float:
@@ -741,7 +829,10 @@ class Scenario(Strict):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-friendly dict that validates back to an equal scenario."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        # (No observed points: no key, so a config without them dumps as it always has.)
+        exclude = None if self.observed else {"observed"}
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=exclude)
+        return restore_uncertain(data, self._uncertain)
 
 
 # --------------------------------------------------------------------------------------------
@@ -769,6 +860,7 @@ def cross_check(s: Scenario) -> list[Issue]:
         *_check_cohort(s),
         *_check_matching(s),
         *_check_limits(s),
+        *_check_observed(s),
     ]
 
 
@@ -1252,10 +1344,14 @@ def parse_scenario(data: Any, source: str = "<config>") -> Scenario:
         raise ScenarioError(
             [Issue("(top level)", "a scenario must be a mapping of sections")], source
         )
+    data, uncertain, issues = extract_uncertain(data, Scenario)
+    if issues:
+        raise ScenarioError(issues, source)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(issues_from_validation_error(exc, Scenario), source) from None
+    scenario._uncertain = uncertain
     issues = cross_check(scenario)
     if issues:
         raise ScenarioError(issues, source)

@@ -22,6 +22,12 @@ from simulation.scenario import (
     MAX_CHILDREN_PER_REPLICATION,
     Scenario,
 )
+from simulation.uncertain import (
+    DEFAULT_REPLICATIONS_PER_DRAW,
+    DIST_PARAMETERS,
+    UNCERTAIN_DISTS,
+    accepts_uncertain,
+)
 
 
 def _type_name(tp: Any) -> str:
@@ -134,6 +140,22 @@ def config_reference() -> str:
         f"{MAX_CHILDREN_PER_REPLICATION:,} children (initial cohort, scheduled arrivals and "
         "arrivals_per_year grown by trend_per_year over the horizon).",
         "",
+        "**Uncertain values.** A number known only roughly (an estimate of the world, not the "
+        "council's own choice) may be given as a distribution drawn once per parameter draw, "
+        "e.g. `arrivals_per_year: {dist: gamma, mean: 42, cv: 0.12}`: "
+        + ", ".join(f"`{d}`" for d in UNCERTAIN_DISTS)
+        + " (gamma and lognormal by `mean`, `cv`; beta by `mean`, `sd`; uniform and triangular "
+        "as above). Fields marked *uncertain ok* below accept it (numbers named `*_per_year`, "
+        "`*_gbp`, `*_share`, `*_probability`, `*_rate`, `*_premium`, and a need's flag "
+        "prevalences), and so does the "
+        + " / ".join(f"`{p}`" for p in DIST_PARAMETERS)
+        + " of a distribution (`length_of_stay_days: {dist: lognormal, mean: {dist: gamma, "
+        "mean: 400, cv: 0.1}, cv: 0.9}`: the mean stay is uncertain). The distribution must stay "
+        "inside the field's range: a probability or share takes beta, uniform or triangular. "
+        "The scenario is validated at the means; `run.replications_per_draw` consecutive "
+        f"replications (default {DEFAULT_REPLICATIONS_PER_DRAW}) share one draw, and the "
+        "summary splits each metric's variance into inputs and chance (docs/model.md).",
+        "",
     ]
     for model in _models(Scenario):
         lines += [f"## {model.__name__}", ""]
@@ -144,9 +166,8 @@ def config_reference() -> str:
         for name, field in model.model_fields.items():
             key = field.alias or name
             desc = (field.description or "").replace("|", "/")
-            lines.append(
-                f"| `{key}` | {_type_name(field.annotation)}{_bounds(field)} | {_default(field)} "
-                f"| {desc} |"
-            )
+            ok = "; *uncertain ok*" if accepts_uncertain(key, field.annotation) else ""
+            kind = f"{_type_name(field.annotation)}{_bounds(field)}{ok}"
+            lines.append(f"| `{key}` | {kind} | {_default(field)} | {desc} |")
         lines.append("")
     return "\n".join(lines)

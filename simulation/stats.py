@@ -102,4 +102,97 @@ def paired_ci(a: ArrayLike, b: ArrayLike, confidence: float = DEFAULT_CONFIDENCE
     )
 
 
-__all__ = ["DEFAULT_CONFIDENCE", "MeanCI", "PairedCI", "mean_ci", "paired_ci", "t_quantile"]
+def _groups(y: ArrayLike, groups: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """The non-NaN values and their group index 0..K-1."""
+    arr = np.asarray(y, dtype=float)
+    g = np.asarray(groups)
+    ok = ~np.isnan(arr)
+    _, index = np.unique(g[ok], return_inverse=True)
+    return arr[ok], index.astype(np.intp)
+
+
+def grouped_mean_ci(
+    y: ArrayLike, groups: ArrayLike, confidence: float = DEFAULT_CONFIDENCE
+) -> MeanCI:
+    """The mean of ``y`` with a CI that allows for values of one group being correlated
+    (replications sharing a parameter draw): the cluster variance of the mean, Student t on
+    K - 1 degrees of freedom (K groups). Balanced, it is the t interval of the group means."""
+    x, g = _groups(y, groups)
+    n = len(x)
+    if n == 0:
+        return _EMPTY
+    mean = float(np.mean(x))
+    k = int(g.max()) + 1
+    sd = float(np.std(x, ddof=1)) if n > 1 else math.nan
+    if k < 2:
+        return MeanCI(n, mean, sd, math.nan)
+    totals = np.bincount(g, weights=x - mean, minlength=k)
+    var = k / (k - 1) * float(np.sum(totals**2)) / n**2
+    return MeanCI(n, mean, sd, t_quantile(confidence, k - 1) * math.sqrt(var))
+
+
+@dataclass(frozen=True)
+class VarianceSplit:
+    """Var(Y) = Var(E[Y | theta]) + E[Var(Y | theta)]: the part from uncertain inputs
+    (``var_input``) and the part from chance (``var_chance``), and the input part's share with
+    its confidence interval. NaN when there are too few groups or values."""
+
+    draws: int
+    var_input: float
+    var_chance: float
+    share: float
+    share_low: float
+    share_high: float
+
+
+def variance_split(
+    y: ArrayLike, groups: ArrayLike, confidence: float = DEFAULT_CONFIDENCE
+) -> VarianceSplit:
+    """One-way random-effects ANOVA of ``y`` over ``groups`` (values sharing a parameter draw).
+
+    With K groups, N values, group sizes n_g: MSB = sum n_g (mean_g - mean)^2 / (K - 1),
+    MSW = sum (y - mean_g)^2 / (N - K), n0 = (N - sum n_g^2 / N) / (K - 1) (the group size
+    when balanced). E[MSW] = var_chance and E[MSB] = var_chance + n0 var_input, so
+    var_chance = MSW and var_input = (MSB - MSW) / n0, set to 0 when negative (the estimate is
+    then below its noise). The share's interval is the exact one for the intraclass correlation
+    under normal effects (F distribution on K - 1 and N - K degrees of freedom; Searle 1971).
+    """
+    x, g = _groups(y, groups)
+    n = len(x)
+    k = int(g.max()) + 1 if n else 0
+    if k < 2 or n - k < 1:
+        return VarianceSplit(k, math.nan, math.nan, math.nan, math.nan, math.nan)
+    sizes = np.bincount(g, minlength=k).astype(float)
+    means = np.bincount(g, weights=x, minlength=k) / sizes
+    grand = float(np.mean(x))
+    msb = float(np.sum(sizes * (means - grand) ** 2)) / (k - 1)
+    msw = float(np.sum((x - means[g]) ** 2)) / (n - k)
+    n0 = (n - float(np.sum(sizes**2)) / n) / (k - 1)
+    var_input = max(0.0, (msb - msw) / n0)
+    total = var_input + msw
+    if total == 0:
+        return VarianceSplit(k, 0.0, 0.0, math.nan, math.nan, math.nan)
+    if msw == 0:
+        return VarianceSplit(k, var_input, 0.0, 1.0, 1.0, 1.0)
+    f0 = msb / msw
+    alpha = 1 - confidence
+    f_hi = float(stats.f.ppf(1 - alpha / 2, k - 1, n - k))
+    f_lo = float(stats.f.ppf(alpha / 2, k - 1, n - k))
+
+    def icc(f: float) -> float:
+        return min(1.0, max(0.0, (f - 1) / (f + n0 - 1)))
+
+    return VarianceSplit(k, var_input, msw, var_input / total, icc(f0 / f_hi), icc(f0 / f_lo))
+
+
+__all__ = [
+    "DEFAULT_CONFIDENCE",
+    "MeanCI",
+    "PairedCI",
+    "VarianceSplit",
+    "grouped_mean_ci",
+    "mean_ci",
+    "paired_ci",
+    "t_quantile",
+    "variance_split",
+]

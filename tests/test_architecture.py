@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "variance",
     ),
     # 1. The validated scenario (the config's schema and rules).
-    ("scenario", "scenario_cache", "schema_doc"),
+    ("scenario", "scenario_cache", "schema_doc", "uncertain"),
     # 2. The scenario's units: kinds made concrete, bed schedules, per-unit draws, admission rules.
     ("units", "matching"),
     # 3. The SimPy processes: the cascade core and each flow.
@@ -44,7 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # 5. Metrics derived from the event log.
     ("metrics",),
     # 6. Monte Carlo runs, comparisons, result files and the experiment store.
-    ("runner", "compare", "outputs", "store", "precision"),
+    ("runner", "compare", "observed", "outputs", "store", "precision"),
     # 7. Experiments and calibration, built on runs.
     ("experiments", "calibration"),
     # 8. The faces: how numbers read (display), figures, the report, the app, the command line,

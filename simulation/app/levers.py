@@ -100,13 +100,19 @@ def scenario_from_upload(content: bytes, filename: str = "upload.yaml") -> Scena
     return parse_scenario(data, source)
 
 
+def number_of(value: Any) -> float:
+    """A config number, or the mean of an uncertain one (a distribution of its value)."""
+    return mean_of(value) if isinstance(value, Mapping) else float(value)
+
+
 def mean_of(dist: Mapping[str, Any]) -> float:
-    """Mean of a distribution given as a config mapping."""
+    """Mean of a distribution given as a config mapping (a parameter may itself be uncertain:
+    its mean is used)."""
     kind = dist.get("dist")
-    if kind in ("lognormal", "gamma", "exponential"):
-        return float(dist["mean"])
+    if kind in ("lognormal", "gamma", "exponential", "beta"):
+        return number_of(dist["mean"])
     if kind == "fixed":
-        return float(dist["value"])
+        return number_of(dist["value"])
     if kind == "uniform":
         return (float(dist["min"]) + float(dist["max"])) / 2.0
     if kind == "triangular":
@@ -118,18 +124,22 @@ def mean_of(dist: Mapping[str, Any]) -> float:
     if kind == "weibull":
         import math
 
-        return float(dist["scale"]) * math.gamma(1.0 + 1.0 / float(dist["shape"]))
+        return number_of(dist["scale"]) * math.gamma(1.0 + 1.0 / float(dist["shape"]))
     raise ValueError(f"unknown distribution {kind!r}")
 
 
 def scale_distribution(dist: Mapping[str, Any], factor: float) -> dict[str, Any]:
-    """The same distribution with every draw multiplied by ``factor`` (shape and cv kept)."""
+    """The same distribution with every draw multiplied by ``factor`` (shape and cv kept; an
+    uncertain parameter is scaled as a distribution)."""
     if factor <= 0:
         raise ValueError(f"scale factor must be positive (got {factor})")
     out = dict(dist)
     for key in SCALE_KEYS:
         if key in out:
-            out[key] = float(out[key]) * factor
+            v = out[key]
+            out[key] = (
+                scale_distribution(v, factor) if isinstance(v, Mapping) else float(v) * factor
+            )
     if "values" in out:
         out["values"] = [float(v) * factor for v in out["values"]]
     return out
@@ -149,7 +159,7 @@ def current_levers(config: Mapping[str, Any]) -> Edits:
         "block_beds": [int(b["beds"]) for b in prov.get("block_contracts", [])],
         "needs": {
             name: {
-                "arrivals_per_year": float(need["arrivals_per_year"]),
+                "arrivals_per_year": number_of(need["arrivals_per_year"]),
                 "los_mean_days": mean_of(need["length_of_stay_days"]),
             }
             for name, need in config["demand"]["needs"].items()
@@ -157,7 +167,7 @@ def current_levers(config: Mapping[str, Any]) -> Edits:
     }
     staffing = config.get("staffing")
     if staffing:
-        edits["staff_turnover_per_year"] = float(staffing.get("turnover_per_year", 0.33))
+        edits["staff_turnover_per_year"] = number_of(staffing.get("turnover_per_year", 0.33))
     return edits
 
 
@@ -190,7 +200,14 @@ def apply_levers(config: Mapping[str, Any], edits: Edits) -> dict[str, Any]:
         block["beds"] = int(beds)
     for name, need_edit in edits["needs"].items():
         need = out["demand"]["needs"][name]
-        need["arrivals_per_year"] = float(need_edit["arrivals_per_year"])
+        rate, old_rate = float(need_edit["arrivals_per_year"]), need["arrivals_per_year"]
+        if isinstance(old_rate, Mapping):  # uncertain: keep its spread, move its mean
+            if rate > 0 and abs(rate - number_of(old_rate)) > 1e-9 * rate:
+                need["arrivals_per_year"] = scale_distribution(old_rate, rate / number_of(old_rate))
+            elif rate <= 0:
+                need["arrivals_per_year"] = rate
+        else:
+            need["arrivals_per_year"] = rate
         los = need["length_of_stay_days"]
         old = mean_of(los)
         new = float(need_edit["los_mean_days"])
@@ -200,7 +217,10 @@ def apply_levers(config: Mapping[str, Any], edits: Edits) -> dict[str, Any]:
             # Leave it to validation to name the field: a non-positive mean is not a stay.
             need["length_of_stay_days"] = {"dist": "fixed", "value": new}
     if "staff_turnover_per_year" in edits and out.get("staffing"):
-        out["staffing"]["turnover_per_year"] = float(edits["staff_turnover_per_year"])
+        turnover = float(edits["staff_turnover_per_year"])
+        old_turnover = out["staffing"].get("turnover_per_year")
+        if not isinstance(old_turnover, Mapping) or abs(turnover - number_of(old_turnover)) > 1e-9:
+            out["staffing"]["turnover_per_year"] = turnover
     return out
 
 

@@ -133,7 +133,10 @@ def backtest(
     if len(edges) < 2:
         raise ValueError(f"no whole month between {start} and {until} to compare")
     horizon_years = (edges[-1] - start).days / 365.25 + 0.01
-    text, scenario = render(cal, "backtest", horizon_years=round(horizon_years, 4))
+    # Point estimates: the back-test draws the estimates' uncertainty itself (_perturbed).
+    text, scenario = render(
+        cal, "backtest", horizon_years=round(horizon_years, 4), point_estimates=True
+    )
     base = scenario.to_dict()
 
     dob = extract.header.set_index("CHILD")["DOB"]

@@ -56,6 +56,7 @@ class UnitEstimate:
     usable_days: float = 0.0
     vacancy_gap_days: float | None = None
     vacancy_gaps: int = 0
+    gaps_days: tuple[float, ...] = ()  # each gap, for fitting their shape (vacancy_fit)
 
 
 @dataclass
@@ -198,6 +199,7 @@ def _units(
                 usable_days=usable,
                 vacancy_gap_days=float(np.mean(gaps)) if len(gaps) >= 3 else None,
                 vacancy_gaps=len(gaps),
+                gaps_days=tuple(gaps),
             )
         )
     return out

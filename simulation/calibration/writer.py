@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -19,6 +20,7 @@ import yaml
 from simulation.calendar import MONTHS
 from simulation.calibration.codes import return_year
 from simulation.calibration.pipeline import Calibration, UnitEstimate
+from simulation.distributions import CV_RANGE
 from simulation.kinds import BED_KINDS, MARKET_KINDS
 from simulation.scenario import ROUTE_NAMES, Scenario, parse_scenario
 
@@ -84,11 +86,65 @@ class _Lines:
         return "\n".join(self.lines) + "\n"
 
 
+Z95 = 1.959964  # two-sided 95% normal quantile
+
+
+def _uncertain(value: float, low: float, high: float) -> dict[str, Any] | None:
+    """An estimate and its 95% CI as an uncertain value drawn per parameter draw: a gamma with
+    the estimate's mean and a cv of the CI's half-width on the log scale (log(high / low) /
+    (2 x 1.96), the relative standard error of a positive estimate). None when the estimate is
+    not positive or its interval gives no usable cv."""
+    if not (value > 0 and low > 0 and high > low) or not math.isfinite(high):
+        return None
+    cv = math.log(high / low) / (2 * Z95)
+    if not CV_RANGE[0] <= cv <= CV_RANGE[1]:
+        return None
+    return {"dist": "gamma", "mean": _num(value), "cv": _num(cv, 3)}
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:+.1f}%"
 
 
-def _observed(out: _Lines, u: UnitEstimate, cal: Calibration) -> None:
+@dataclass(frozen=True)
+class VacancySettings:
+    """The split vacancy mechanics written for the council homes with an observed record:
+    assumed repair and transition durations, and the fitted acceptance and repair chance
+    (``fitted`` None: not fitted yet, written as 1 and 0 for the fit to start from)."""
+
+    homes: tuple[str, ...]
+    fitted: tuple[float, float, str] | None = None  # match, repair, the fit's note
+
+
+# The durations the 903 cannot show, as in the Coventry configs (docs/sources.md#gaps).
+REPAIR_DAYS = "{dist: lognormal, mean: 14, cv: 0.5}"
+TRANSITION_DAYS = "{dist: lognormal, mean: 21, cv: 0.5}"
+
+
+def _split_vacancies(out: _Lines, v: VacancySettings) -> None:
+    if v.fitted is None:
+        out.kv(6, "match_probability", 1.0, "PLACEHOLDER: to be fitted (calibrate --fit-vacancies)")
+        out.kv(
+            6, "repair_probability", 0.0, "PLACEHOLDER: to be fitted (calibrate --fit-vacancies)"
+        )
+    else:
+        match, repair, note = v.fitted
+        out.kv(6, "match_probability", _num(match), f"FITTED: {note}")
+        out.kv(6, "repair_probability", _num(repair), "FITTED with match_probability (above)")
+    out.lines.append(
+        f"      repair_days: {REPAIR_DAYS}   # PLACEHOLDER: not in the 903; about two weeks "
+        "of works (assumption, docs/sources.md#gaps)"
+    )
+    out.lines.append(
+        f"      transition_days: {TRANSITION_DAYS}   # PLACEHOLDER: not in the 903; notice and "
+        "introductory visits before a planned move-in, about three weeks (assumption, "
+        "docs/sources.md#gaps)"
+    )
+
+
+def _observed(
+    out: _Lines, u: UnitEstimate, cal: Calibration, vacancies: VacancySettings | None = None
+) -> None:
     """What the home achieved in the 903 window, and the residual acceptance left to fit to it
     (the 903 shows occupancy, not why a bed stood empty: rules and vacancies are the
     council's to give, docs/model.md "Beds")."""
@@ -105,6 +161,9 @@ def _observed(out: _Lines, u: UnitEstimate, cal: Calibration) -> None:
         f"({u.occupied_days:,.0f} child-days / {u.usable_days:,.0f} bed-days){gap}.",
         6,
     )
+    if vacancies is not None and u.name in vacancies.homes:
+        _split_vacancies(out, vacancies)
+        return
     out.kv(
         6,
         "match_probability",
@@ -126,8 +185,14 @@ def scenario_text(
     replications: int = 200,
     seed: int = 0,
     report_dir: str | None = None,
+    vacancies: VacancySettings | None = None,
+    point_estimates: bool = False,
 ) -> str:
-    """The scenario YAML for ``cal``, with a comment on every estimate."""
+    """The scenario YAML for ``cal``, with a comment on every estimate; ``vacancies`` gives the
+    council homes the split vacancy mechanics (and their fitted values, once fitted).
+
+    Arrival rates and mean stays are written as uncertain values (docs/model.md, "Uncertain
+    inputs") matching their 95% intervals, unless ``point_estimates``."""
     out = _Lines()
     start = cal.as_of + dt.timedelta(days=1)
     year = return_year(cal.as_of) + 1
@@ -186,7 +251,10 @@ def scenario_text(
                 f"n={a.n} residential entries in {a.years:.2f} years = {a.mean_rate.value:.2f} "
                 f"a year (95% CI {a.mean_rate.low:.1f}-{a.mean_rate.high:.1f}, exact Poisson)"
             )
-        out.kv(6, "arrivals_per_year", _num(a.rate.value), rate_note)
+        rate = None if point_estimates else _uncertain(a.rate.value, a.rate.low, a.rate.high)
+        if rate is not None:
+            rate_note += "; drawn per parameter draw as a gamma matching it"
+        out.kv(6, "arrivals_per_year", rate or _num(a.rate.value), rate_note)
         if a.trend is None:
             out.kv(6, "trend_per_year", 0.0, "too little data to fit a trend")
         else:
@@ -215,7 +283,17 @@ def scenario_text(
             )
         best = los.best
         aics = " / ".join(f"{f.family} {f.aic:.1f}" for f in los.fits)
-        dist = {k: (_num(v, 5) if isinstance(v, float) else v) for k, v in best.dist.items()}
+        dist: dict[str, Any] = {
+            k: (_num(v, 5) if isinstance(v, float) else v) for k, v in best.dist.items()
+        }
+        # The mean stay's uncertainty: on the mean, or on a Weibull's scale (the mean's factor).
+        where = "scale" if "scale" in dist else "mean"
+        m = best.mean
+        mean_cv = _uncertain(m.value, m.low, m.high)
+        drawn = ""
+        if not point_estimates and mean_cv is not None and where in dist:
+            dist[where] = {**mean_cv, "mean": dist[where]}
+            drawn = f"; the {where} drawn per parameter draw as a gamma matching the mean's CI"
         median = los.km.loc[los.km["survival"] <= 0.5, "days"]
         median_text = f"{median.iloc[0]:.0f} days" if len(median) else "not reached"
         pooled = "pooled over all needs (too few ended stays of this need); " if los.pooled else ""
@@ -228,7 +306,7 @@ def scenario_text(
             f"{los.censored_as_of} still in care (censored), {los.censored_age_out} cut short "
             f"at {cal.age_out_years:g} (censored), {los.truncated} started before the window "
             f"(left-truncated); Kaplan-Meier median {median_text}, restricted mean "
-            f"{los.km_restricted_mean:.0f} days",
+            f"{los.km_restricted_mean:.0f} days{drawn}",
         )
         if ages is not None:
             out.kv(
@@ -242,7 +320,7 @@ def scenario_text(
             out.comment("age_at_entry_years: no dates of birth: the schema default is used", 6)
     _cohort(out, cal)
     out.lines.append("")
-    _provision(out, cal, year)
+    _provision(out, cal, year, vacancies)
     out.lines.append("")
     out.kv(0, "step_down")
     out.kv(2, "routes")
@@ -301,7 +379,7 @@ def _cohort(out: _Lines, cal: Calibration) -> None:
         out.item(4, entry)
 
 
-def _provision(out: _Lines, cal: Calibration, year: int) -> None:
+def _provision(out: _Lines, cal: Calibration, year: int, vacancies: VacancySettings | None) -> None:
     out.kv(0, "provision")
     homes = [u for u in cal.units if u.kind == "internal"]
     blocks = [u for u in cal.units if u.kind == "block"]
@@ -323,7 +401,7 @@ def _provision(out: _Lines, cal: Calibration, year: int) -> None:
             out.kv(6, "beds", u.beds, u.beds_source)
             out.kv(6, "needs", u.needs, f"URN {', '.join(u.urns)}")
             out.kv(6, "in_city", u.in_city)
-            _observed(out, u, cal)
+            _observed(out, u, cal, vacancies)
             if u.weekly_cost_gbp is not None:
                 out.kv(6, "weekly_running_cost_gbp", _num(u.weekly_cost_gbp), "providers file")
             else:

@@ -8,9 +8,10 @@ to temporary paths and are moved into place only when complete.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -27,10 +28,17 @@ from simulation.cli.common import (
     fail,
     fail_lines,
     fail_write,
+    interrupted,
     load_config,
+    progress_bar,
 )
 from simulation.errors import ScenarioError
 from simulation.outputs import MARKER, code_version
+
+if TYPE_CHECKING:
+    from simulation.calibration.pipeline import Calibration
+    from simulation.experiments.vacancy_fit import VacancyFit
+    from simulation.scenario import Scenario
 
 MAX_WARNINGS_SHOWN = 10
 # What backtest and synth-903 write into their folders (beside the results marker).
@@ -203,6 +211,30 @@ def calibrate_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing scenario and report.")
     ] = False,
+    fit_vacancies: Annotated[
+        bool,
+        typer.Option(
+            "--fit-vacancies",
+            help="Give the council homes (--providers) repairs and move-in transitions, and fit "
+            "their acceptance (match_probability) and repair chance to the homes' observed "
+            "occupancy and vacancy gaps by simulation (docs/model.md).",
+        ),
+    ] = False,
+    fit_replications: Annotated[
+        int,
+        typer.Option(min=10, max=10_000, help="Replications at each point of the fit's grid."),
+    ] = 40,
+    workers: Annotated[
+        int, typer.Option(min=0, max=256, help="Processes for the fit; 0 = one per core.")
+    ] = 0,
+    point_estimates: Annotated[
+        bool,
+        typer.Option(
+            "--point-estimates",
+            help="Write arrival rates and mean stays as numbers, not as uncertain values "
+            "matching their 95% intervals.",
+        ),
+    ] = False,
 ) -> None:
     """Calibrate a scenario from a council's SSDA903 extract.
 
@@ -210,7 +242,7 @@ def calibrate_command(
     it, a report folder <name>-calibration/ with fitted vs empirical curves.
     """
     from simulation.calibration.pipeline import calibrate
-    from simulation.calibration.writer import render
+    from simulation.calibration.writer import VacancySettings, render
 
     if out.exists() and not overwrite:
         fail(f"--out: {out} already exists (use --overwrite to replace it)")
@@ -234,13 +266,37 @@ def calibrate_command(
     _warn(cal.warnings)
     scenario_name = name or out.stem
     report_dir = out.with_name(f"{out.stem}-calibration")
+    vacancies = None
+    if fit_vacancies:
+        homes = tuple(u.name for u in cal.units if u.kind == "internal" and u.occupancy_pct)
+        if not homes:
+            fail(
+                "--fit-vacancies: no council home with an observed occupancy: give --providers "
+                "naming the council's own homes (provision 'internal')"
+            )
+        vacancies = VacancySettings(homes)
     try:
-        text, _ = render(
+        text, scenario = render(
             cal,
             scenario_name,
             horizon_years=horizon_years,
             report_dir=report_dir.name if report else None,
+            vacancies=vacancies,
+            point_estimates=point_estimates,
         )
+        if vacancies is not None:
+            fit = _fit_vacancies(cal, scenario, vacancies.homes, fit_replications, workers)
+            vacancies = VacancySettings(
+                vacancies.homes, (fit.match_probability, fit.repair_probability, fit.note())
+            )
+            text, _ = render(
+                cal,
+                scenario_name,
+                horizon_years=horizon_years,
+                report_dir=report_dir.name if report else None,
+                vacancies=vacancies,
+                point_estimates=point_estimates,
+            )
     except ScenarioError as exc:
         fail(exc.one_line())
     try:
@@ -265,6 +321,47 @@ def calibrate_command(
         f"{out}" + (f", report in {report_dir}/" if report else ""),
         markup=False,
     )
+
+
+def _fit_vacancies(
+    cal: Calibration, scenario: Scenario, homes: tuple[str, ...], replications: int, workers: int
+) -> VacancyFit:
+    """Fit the homes' acceptance and repair chance to their pooled 903 record; say so."""
+    from simulation.experiments.occupancy import OccupancyError
+    from simulation.experiments.vacancy_fit import (
+        MATCH_GRID,
+        REPAIR_GRID,
+        fit_vacancies,
+        pooled_record,
+    )
+
+    record = pooled_record([u for u in cal.units if u.name in homes], cal.window_start, cal.as_of)
+    n_workers = (os.cpu_count() or 1) if workers == 0 else workers
+    points = len(MATCH_GRID) * len(REPAIR_GRID)
+    try:
+        with progress_bar("Fitting vacancies", replications * points, False) as (advance, _):
+            fit = fit_vacancies(
+                scenario,
+                homes,
+                record,
+                replications,
+                scenario.run.seed,
+                n_workers,
+                progress=advance,
+            )
+    except OccupancyError as exc:
+        fail(f"--fit-vacancies: {exc}")
+    except KeyboardInterrupt:
+        interrupted()
+    console.print(
+        f"Fitted {', '.join(homes)}: match_probability {fit.match_probability:.2f} (plausible "
+        f"{fit.match_range[0]:.2f}-{fit.match_range[1]:.2f}), repair_probability "
+        f"{fit.repair_probability:.2f} (plausible {fit.repair_range[0]:.2f}-"
+        f"{fit.repair_range[1]:.2f}); occupancy {fit.observed[0]:.1f}% observed, "
+        f"{fit.simulated[0]:.1f}% simulated.",
+        markup=False,
+    )
+    return fit
 
 
 def backtest_command(

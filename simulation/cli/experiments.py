@@ -23,8 +23,14 @@ from rich.text import Text
 from simulation import compare, display
 from simulation.atomic import atomic_file
 from simulation.cli.common import check_output_file, fail, fail_write, interrupted, progress_bar
+from simulation.cli.observed import observed_table
 from simulation.errors import ScenarioError
-from simulation.experiments.driver import ExperimentResult, run_experiment, run_in_memory
+from simulation.experiments.driver import (
+    ExperimentResult,
+    observed_values,
+    run_experiment,
+    run_in_memory,
+)
 from simulation.experiments.executor import SchedulerError, parse_scheduler
 from simulation.experiments.spec import (
     Experiment,
@@ -32,6 +38,7 @@ from simulation.experiments.spec import (
     load_experiment,
     metric_names,
 )
+from simulation.observed import check_values, paired_at_points
 from simulation.precision import paired_reduced_table
 from simulation.runner import summarise
 from simulation.store import DATA_TABLES, DEFAULT_DB, ResultsStore, StoreError, StoreWriteError
@@ -189,6 +196,63 @@ def _print_reduced_cost(result: ExperimentResult) -> None:
     console.print(out)
 
 
+def _print_observed(result: ExperimentResult, store: ResultsStore) -> None:
+    """With observed points in the configs: each strategy against the published figures, then
+    each strategy's paired effect at them (the same replication seeds as the baseline)."""
+    exp = result.experiment
+    if not any(st.scenario.observed for st in exp.strategies):
+        return
+    try:
+        values = observed_values(result, store)
+    except StoreError as exc:
+        fail(str(exc))
+    if not values:
+        console.print(
+            "Observed points: no weekly series stored (run without --no-weekly to compare)",
+            markup=False,
+        )
+        return
+    scenarios = {st.name: st.scenario for st in exp.strategies}
+    for name, vals in values.items():
+        checks = check_values(scenarios[name], vals)
+        console.print(observed_table(checks, f"{name}: published outcomes against the simulation"))
+    base = values.get(exp.baseline)
+    if base is None:
+        return
+    parts: list[RenderableType] = [
+        Text(f"Paired effect at the published dates, each against '{exp.baseline}'", style="bold")
+    ]
+    for name, vals in values.items():
+        if name == exp.baseline or list(vals.columns) != list(base.columns):
+            continue
+        diffs = paired_at_points(scenarios[name], base, vals)
+        table = Table(
+            title=f"{name} against {exp.baseline} ({int(diffs['n'].max())} pairs)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            show_edge=False,
+        )
+        table.add_column("Date", no_wrap=True)
+        table.add_column("Figure")
+        for col in ("Baseline", "Strategy", "Difference ± 95% CI"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for rec in diffs.to_dict("records"):
+            m = str(rec["series"])
+            half = (rec["ci_high"] - rec["ci_low"]) / 2
+            like = rec["baseline_mean"]
+            table.add_row(
+                display.uk_date(rec["date"]),
+                display.metric_label(m),
+                display.value(m, like),
+                display.value(m, rec["edited_mean"]),
+                f"{display.difference(m, rec['mean_diff'], like)} "
+                f"{display.plus_minus(m, half, like)}",
+            )
+        parts.append(table)
+    console.print(Group(*parts))
+
+
 def _load_experiment(spec: Path) -> Experiment:
     try:
         return load_experiment(spec)
@@ -290,6 +354,8 @@ def experiment_command(
         _print_precision(result)
     elif "cost_total_gbp" in exp.metrics and len(exp.strategies) > 1:
         _print_reduced_cost(result)
+
+    _print_observed(result, store)
     console.print(
         f"{result.ran} replications run ({total - result.ran} already stored or not needed) in "
         f"{result.elapsed_seconds:.1f} s on {result.where}; stored in {db} "

@@ -33,8 +33,10 @@ from simulation.cli.common import (
     load_config,
     progress_bar,
 )
+from simulation.cli.observed import observed_table
 from simulation.errors import ScenarioError
 from simulation.kinds import BED_KINDS, KINDS
+from simulation.observed import check_points
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click import exceptions as click_exc
@@ -53,6 +55,7 @@ from simulation.outputs import (
 from simulation.runner import RunResult, run
 from simulation.scenario import Scenario, load_scenario
 from simulation.schema_doc import config_reference
+from simulation.uncertain import replications_per_draw
 
 app = typer.Typer(
     name="sufficiency",
@@ -109,10 +112,20 @@ def summary_table(result: RunResult, wide: bool = False) -> Table:
     range (``wide``: every percentile, the CI's ends and the standard deviation)."""
     stats = result.stats().set_index("metric")
     scenario = result.scenario
-    table = _table(
-        f"{scenario.name}: {result.replications} replications, seed {result.seed}",
+    split = bool(scenario.uncertain)
+    caption = (
         f"Totals {display.totals_basis(scenario)}. ±: half-width of the 95% confidence "
-        "interval of the mean; P5-P95: the range of outcomes (90% of replications).",
+        "interval of the mean; P5-P95: the range of outcomes (90% of replications)."
+    )
+    if split:
+        per = replications_per_draw(scenario)
+        caption += (
+            f" Inputs: the share of the spread due to the {len(scenario.uncertain)} uncertain "
+            f"input(s), the rest being chance ({math.ceil(result.replications / per)} draws of "
+            f"them, {per} replications each)."
+        )
+    table = _table(
+        f"{scenario.name}: {result.replications} replications, seed {result.seed}", caption
     )
     table.add_column("Metric (whole run)", no_wrap=True)
     columns = (
@@ -120,6 +133,8 @@ def summary_table(result: RunResult, wide: bool = False) -> Table:
         if wide
         else ("Mean", "±", "P5", "P95")
     )
+    if split:
+        columns = (*columns, "Inputs (95% CI)" if wide else "Inputs")
     for col in columns:
         table.add_column(col, justify="right", no_wrap=True)
     for name in display.HEADLINE_METRICS:
@@ -142,6 +157,12 @@ def summary_table(result: RunResult, wide: bool = False) -> Table:
                 v(row["p5"]),
                 v(row["p95"]),
             ]
+        if split:
+            share = display.share(row["var_input_share"], 0)
+            if wide and share != display.DASH:
+                low, high = row["var_input_share_low"], row["var_input_share_high"]
+                share += f" ({display.share(low, 0)}-{display.share(high, 0)})"
+            cells.append(share)
         table.add_row(display.metric_label(name), *cells)
     return table
 
@@ -269,6 +290,13 @@ def run_command(
         homes = units_table(result, wide)
         if homes is not None:
             console.print(homes)
+        if scenario.observed:
+            console.print(
+                observed_table(
+                    check_points(scenario, result.weekly),
+                    "Published outcomes against the simulation (observed.csv)",
+                )
+            )
         console.print(
             f"{n} replications in {result.elapsed_seconds:.1f} s on {result.workers} worker(s); "
             f"results in {written}/",

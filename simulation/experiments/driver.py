@@ -21,6 +21,7 @@ import pandas as pd
 from simulation.experiments.executor import Runner, Task
 from simulation.experiments.paired import paired_differences
 from simulation.experiments.spec import Experiment
+from simulation.observed import point_values
 from simulation.outputs import code_version
 from simulation.pool import ProgressCallback
 from simulation.precision import Reduced, paired_reduced, reduced_mean
@@ -402,6 +403,22 @@ def _run_to_precision(
         where=active.description,
         precision=table,
     )
+
+
+def observed_values(result: ExperimentResult, store: ResultsStore) -> dict[str, pd.DataFrame]:
+    """Per strategy, each replication's value at the observed points of the strategy's config
+    (:func:`simulation.observed.point_values`), from the weekly series in the store. Empty when
+    the configs have no observed points or no weekly rows were stored (``--no-weekly``)."""
+    out: dict[str, pd.DataFrame] = {}
+    for st in result.experiment.strategies:
+        run_id = result.run_ids.get(st.name)
+        if not st.scenario.observed or run_id is None:
+            continue
+        weekly = store.table("weekly", [run_id], max_replications=result.replications)
+        if weekly.empty:
+            return {}
+        out[st.name] = point_values(st.scenario, weekly)
+    return out
 
 
 def _load_summary(

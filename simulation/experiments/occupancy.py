@@ -33,6 +33,7 @@ from simulation.pool import ProgressCallback, process_map
 from simulation.runner import replication_batches
 from simulation.scenario import Home, Scenario, parse_scenario
 from simulation.stats import mean_ci, paired_ci
+from simulation.uncertain import realise
 
 THRESHOLDS_PCT = (75.0, 87.5, 92.0)
 Z95 = 1.959964  # two-sided 95% normal quantile
@@ -113,10 +114,11 @@ def _measure(
     rows: list[dict[str, Any]] = []
     weekly: list[pd.DataFrame] = []
     for r in reps:
-        rep = simulate(scenario, r, seed)
-        m = compute_metrics(scenario, rep)
+        concrete = realise(scenario, r, seed)  # uncertain values drawn (else scenario itself)
+        rep = simulate(concrete, r, seed)
+        m = compute_metrics(concrete, rep)
         units = m.units_columns
-        w = pd.DataFrame(unit_weekly(build_context(scenario, rep)))
+        w = pd.DataFrame(unit_weekly(build_context(concrete, rep)))
         full = w.assign(full=w["occupancy_pct"] >= FULL_PCT).groupby("unit")["full"]
         open_weeks = w.assign(open=w["beds_usable"] > 0).groupby("unit")["open"].sum()
         full_weeks = full.sum()
@@ -286,7 +288,8 @@ def _pooled_occupancy(item: tuple[Scenario, int, tuple[str, ...], list[int]]) ->
     scenario, seed, homes, reps = item
     out = []
     for r in reps:
-        units = compute_metrics(scenario, simulate(scenario, r, seed)).units_columns
+        concrete = realise(scenario, r, seed)
+        units = compute_metrics(concrete, simulate(concrete, r, seed)).units_columns
         occupied = usable = 0.0
         for k, name in enumerate(units["unit"]):
             if name in homes:

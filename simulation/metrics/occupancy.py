@@ -90,6 +90,14 @@ def occupancy(
     weekly["children_waiting"] = ig.week_mean(rows.waiting)[0]
     weekly["children_awaiting_carer"] = ig.week_mean(rows.awaiting_carer)[0]
     weekly["children_out_of_city"] = ig.week_mean(rows.out_of_city)[0]
+    # Placed anywhere, and in the city: what councils publish ("73 children living within a
+    # children's home, only 23 of them within Coventry").
+    weekly["children_placed"] = ig.week_mean(rows.placed)[0]
+    # (A difference of two week means: rounding may dip below 0 by ~1e-15.)
+    weekly["children_in_city"] = np.maximum(
+        weekly["children_placed"] - weekly["children_out_of_city"], 0.0
+    )
+    weekly["in_city_share"] = _share(weekly["children_in_city"], weekly["children_placed"])
     beds = ig.week_mean(rows.beds)
     for k, kind in enumerate(BED_KINDS):
         weekly[f"beds_{kind}"] = beds[k]
@@ -204,6 +212,12 @@ def _pct(num: float, den: float) -> float:
         return math.nan
     pct = 100.0 * num / den
     return 100.0 if 100.0 < pct <= 100.0 + ROUNDING_PCT else pct
+
+
+def _share(num: Array, den: Array) -> Array:
+    """num / den (0-1) where den > 0, else NaN; kept within [0, 1] against rounding."""
+    out = np.divide(num, den, out=np.full(len(num), np.nan), where=den > 0)
+    return np.minimum(out, 1.0)
 
 
 def _ratio_pct(num: Array, den: Array) -> Array:
