@@ -108,6 +108,18 @@ def reduced_stats(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame
     return pd.DataFrame(rows, columns=REDUCED_COLUMNS)
 
 
+UNCERTAIN_NOTE = "not with uncertain inputs"
+
+
+def without_reduced(stats: pd.DataFrame) -> pd.DataFrame:
+    """``stats`` with the reduced figures blanked: with uncertain inputs, replications sharing
+    a parameter draw are not independent, which the regression estimator assumes."""
+    out = stats.copy()
+    out[REDUCED_COLUMNS[:-1]] = math.nan
+    out["reduced_by"] = UNCERTAIN_NOTE
+    return out
+
+
 def paired_reduced(base: pd.DataFrame, other: pd.DataFrame, metric: str) -> Reduced:
     """The reduced-variance estimate of the mean of ``other - base`` over their common
     replications (rows matched on ``replication``)."""

@@ -276,3 +276,25 @@ def test_precision_run_same_rows_with_1_and_2_workers_and_on_resume(tmp_path: Pa
     assert main([*args, "--max-replications", "10"]) == 0
     assert main(args) == 0
     pd.testing.assert_frame_equal(stored(part), stored(one))
+
+
+def test_no_precision_target_with_uncertain_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Replications sharing a parameter draw are not independent: refused, one line.
+    import yaml
+
+    raw = read_yaml(MINIMAL)
+    raw["demand"]["needs"]["ebd"]["arrivals_per_year"] = {"dist": "gamma", "mean": 6, "cv": 0.2}
+    config = tmp_path / "uncertain.yaml"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = tmp_path / "u.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {"name": "u", "base": str(config), "precision": "5%", "strategies": []},
+            sort_keys=False,
+        )
+    )
+    assert main(["experiment", str(spec), "--db", str(tmp_path / "r.duckdb")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "precision" in err and "uncertain inputs" in err and len(err.splitlines()) == 1

@@ -352,7 +352,11 @@ def experiment_command(
     _print_result(result, list(exp.metrics))
     if result.precision is not None:
         _print_precision(result)
-    elif "cost_total_gbp" in exp.metrics and len(exp.strategies) > 1:
+    elif (
+        "cost_total_gbp" in exp.metrics
+        and len(exp.strategies) > 1
+        and not any(s.scenario.uncertain for s in exp.strategies)
+    ):
         _print_reduced_cost(result)
 
     _print_observed(result, store)

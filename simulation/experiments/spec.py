@@ -40,6 +40,12 @@ DEFAULT_METRICS: tuple[str, ...] = (
 BASE_NAME = "base"
 
 
+_NO_PRECISION_WITH_UNCERTAIN = (
+    "a precision target is not available with uncertain inputs (replications sharing a "
+    "parameter draw are not independent); give replications"
+)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -293,6 +299,8 @@ class Experiment:
         """The same experiment run to a precision target (command-line ``--precision``), or
         with another cap; ValueError for a bad target."""
         rule = self.precision
+        if any(s.scenario.uncertain for s in self.strategies):
+            raise ValueError(_NO_PRECISION_WITH_UNCERTAIN)
         if half_width is None and rule is None:
             raise ValueError("--max-replications needs --precision (or precision: in the spec)")
         data = rule.model_dump() if rule is not None else {}
@@ -456,6 +464,8 @@ def parse_experiment(
                 f"unknown metric '{stop.metric}' (allowed: {', '.join(known)})",
             )
         )
+    if spec.precision is not None and any(s.scenario.uncertain for s in strategies):
+        issues.append(Issue("precision", _NO_PRECISION_WITH_UNCERTAIN))
     if issues:
         raise ScenarioError(issues, source)
     return Experiment(
