@@ -48,8 +48,9 @@ OUTPUT_FILES = {
     "units.parquet": "one row per replication and unit: occupancy and voids per home/contract",
     "finance.parquet": "one row per replication and UK financial year: cost by component",
     "fans.parquet": "weekly percentile fans (P5-P95) of every weekly series",
-    "summary.csv": "per metric: mean, sd, P5/P25/P50/P75/P95, 95% CI of the mean, and the "
-    "variance split into uncertain inputs and chance (the `summary` columns below)",
+    "summary.csv": "per metric: mean, sd, P5/P25/P50/P75/P95, 95% CI of the mean, the "
+    "variance split into uncertain inputs and chance, and the reduced-variance mean (the "
+    "`summary` columns below)",
     "summary.json": "the same statistics plus run metadata and the full validated config",
     "scenario.yaml": "the validated scenario, to replay the run exactly",
     "observed.csv": "only with an `observed` section: each published point beside the simulated "
@@ -179,6 +180,25 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
             "them)",
         ),
         ("cost_per_year_gbp", "`cost_total_gbp` divided by the run's years"),
+        (
+            "cost_total_at_mean_prices_gbp",
+            "`cost_total_gbp` with every drawn market price (and retainer) at its "
+            "distribution's mean, uplifts kept: the expected cost given the replication's path, "
+            "for the mean cost only (empty when prices steer placements: repatriation of the "
+            "most expensive first). See docs/statistics.md",
+        ),
+        (
+            "control_arrivals",
+            "control variate: arrivals during the run less their exact expectation (mean 0)",
+        ),
+        (
+            "control_stay_days",
+            "control variate: arrivals' days of stay within the run less its expectation",
+        ),
+        (
+            "control_stay_spot_gbp",
+            "control variate: those days at each need's mean spot price less its expectation",
+        ),
     ),
     "weekly": (
         ("scenario", "the scenario's name"),
@@ -317,6 +337,24 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
             "95% CI of that share, low end (F interval of an intraclass correlation)",
         ),
         ("var_input_share_high", "95% CI of that share, high end"),
+        (
+            "reduced_mean",
+            "the mean estimated with reduced variance: the cost at mean prices for "
+            "`cost_total_gbp` and `cost_per_year_gbp`, control variates where they pass an F "
+            "test (docs/statistics.md); empty with uncertain inputs",
+        ),
+        ("reduced_ci_low", "its 95% CI, low end"),
+        ("reduced_ci_high", "its 95% CI, high end"),
+        (
+            "variance_reduction",
+            "the plain mean's variance over the reduced one's (4: the same precision from a "
+            "quarter of the replications)",
+        ),
+        (
+            "reduced_by",
+            "how: `plain`, `controls`, `mean prices`, `mean prices + controls`, or "
+            "`not with uncertain inputs`",
+        ),
     ),
 }
 OBSERVED_COLUMNS: tuple[tuple[str, str], ...] = (

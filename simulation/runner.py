@@ -25,6 +25,7 @@ from simulation.errors import ScenarioError
 from simulation.metrics import Columns, compute_metrics
 from simulation.model import simulate
 from simulation.pool import ProgressCallback, process_map
+from simulation.precision import reduced_stats, without_reduced
 from simulation.scenario import Scenario, cross_check
 from simulation.stats import mean_ci
 from simulation.uncertain import realise, variance_split_table
@@ -50,7 +51,8 @@ class RunResult:
     def stats(self) -> pd.DataFrame:
         """Mean, sd, percentiles and 95% CI of the mean of every summary metric, and how its
         variance splits into uncertain inputs and chance."""
-        return variance_split_table(summarise(self.summary), self.summary, self.scenario)
+        stats = variance_split_table(summarise(self.summary), self.summary, self.scenario)
+        return without_reduced(stats) if self.scenario.uncertain else stats
 
     def fans(self) -> pd.DataFrame:
         """Weekly percentile fans of every weekly series."""
@@ -226,7 +228,8 @@ def summarise(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             row |= dict(zip(QUANTILES, pct.tolist(), strict=True))
         rows.append(row)
     cols = ["metric", "n", "mean", "sd", *QUANTILES, "ci_low", "ci_high"]
-    return pd.DataFrame(rows, columns=cols)
+    # Beside the plain figures, the reduced-variance mean (simulation.precision).
+    return pd.concat([pd.DataFrame(rows, columns=cols), reduced_stats(summary, metrics)], axis=1)
 
 
 def weekly_fans(weekly: pd.DataFrame) -> pd.DataFrame:

@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "stats",
         "pool",
         "queueing",
+        "variance",
     ),
     # 1. The validated scenario (the config's schema and rules).
     ("scenario", "scenario_cache", "schema_doc", "uncertain"),
@@ -43,7 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # 5. Metrics derived from the event log.
     ("metrics",),
     # 6. Monte Carlo runs, comparisons, result files and the experiment store.
-    ("runner", "compare", "observed", "outputs", "store"),
+    ("runner", "compare", "observed", "outputs", "store", "precision"),
     # 7. Experiments and calibration, built on runs.
     ("experiments", "calibration"),
     # 8. The faces: how numbers read (display), figures, the report, the app, the command line,

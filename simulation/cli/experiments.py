@@ -39,6 +39,7 @@ from simulation.experiments.spec import (
     metric_names,
 )
 from simulation.observed import check_values, paired_at_points
+from simulation.precision import paired_reduced_table
 from simulation.runner import summarise
 from simulation.store import DATA_TABLES, DEFAULT_DB, ResultsStore, StoreError, StoreWriteError
 
@@ -143,6 +144,58 @@ def _print_result(result: ExperimentResult, metrics: list[str]) -> None:
     console.print(f"Totals {display.totals_basis(scenario)}.", markup=False)
 
 
+def _figure(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _print_precision(result: ExperimentResult) -> None:
+    """Per strategy: the precision its paired differences reached, and with what."""
+    table = result.precision
+    rule = result.experiment.precision
+    assert table is not None and rule is not None
+    out = Table(
+        title=f"Precision reached (target: 95% CI half-width within {rule.target}; cap "
+        f"{rule.max} replications)",
+        title_justify="left",
+    )
+    for col in ("strategy", "metric", "replications", "difference", "± half-width", "target"):
+        out.add_column(col, justify="left" if col in ("strategy", "metric") else "right")
+    out.add_column("met")
+    out.add_column("variance reduction", justify="right")
+    for r in table.to_dict(orient="records"):
+        out.add_row(
+            str(r["strategy"]),
+            str(r["metric"]),
+            f"{r['n']:,}",
+            _figure(r["mean_diff"]),
+            _figure(r["half_width"]),
+            _figure(r["target"]),
+            "yes" if r["met"] else "no",
+            f"x{r['variance_reduction']:.1f} ({r['reduced_by']})",
+        )
+    console.print(out)
+
+
+def _print_reduced_cost(result: ExperimentResult) -> None:
+    """Per strategy: the total-cost difference estimated with reduced variance."""
+    exp = result.experiment
+    table = paired_reduced_table(result.summary, exp.baseline, ["cost_total_gbp"])
+    out = Table(
+        title="Total cost difference, reduced variance (docs/statistics.md)", title_justify="left"
+    )
+    for col in ("strategy", "pairs", "difference", "± 95% CI", "variance reduction"):
+        out.add_column(col, justify="left" if col == "strategy" else "right")
+    for r in table.to_dict(orient="records"):
+        out.add_row(
+            str(r["strategy"]),
+            f"{r['n']:,}",
+            _figure(r["reduced_diff"]),
+            _figure(r["reduced_half_width"]),
+            f"x{r['variance_reduction']:.1f} ({r['reduced_by']})",
+        )
+    console.print(out)
+
+
 def _print_observed(result: ExperimentResult, store: ResultsStore) -> None:
     """With observed points in the configs: each strategy against the published figures, then
     each strategy's paired effect at them (the same replication seeds as the baseline)."""
@@ -225,6 +278,20 @@ def experiment_command(
     seed: Annotated[
         int | None, typer.Option("--seed", "-s", min=0, help="Root seed (default: the spec's).")
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            help="Run until every paired difference's 95% CI half-width is within this "
+            "(100k, 0.1m, 2500, or 5% of the baseline's mean); overrides the spec's count.",
+        ),
+    ] = None,
+    max_replications: Annotated[
+        int | None,
+        typer.Option(
+            "--max-replications", min=10, help="Cap per strategy for --precision (default 2000)."
+        ),
+    ] = None,
     workers: WorkersOption = 0,
     scheduler: SchedulerOption = None,
     db: DbOption = DEFAULT_DB,
@@ -240,8 +307,15 @@ def experiment_command(
     differences of every strategy from the baseline."""
     exp = _load_experiment(spec)
     _check_scheduler(scheduler)
+    if replications is not None and (precision is not None or max_replications is not None):
+        fail("--replications: give either --replications or --precision, not both")
     if replications is not None:
         exp = exp.with_replications(replications)
+    if precision is not None or max_replications is not None:
+        try:
+            exp = exp.with_precision(precision, max_replications)
+        except ValueError as exc:
+            fail(f"--precision: {exc}")
     if seed is not None:
         exp = exp.with_seed(seed)
     store = ResultsStore(db)
@@ -276,6 +350,15 @@ def experiment_command(
         print(db)
         return
     _print_result(result, list(exp.metrics))
+    if result.precision is not None:
+        _print_precision(result)
+    elif (
+        "cost_total_gbp" in exp.metrics
+        and len(exp.strategies) > 1
+        and not any(s.scenario.uncertain for s in exp.strategies)
+    ):
+        _print_reduced_cost(result)
+
     _print_observed(result, store)
     console.print(
         f"{result.ran} replications run ({total - result.ran} already stored or not needed) in "

@@ -24,8 +24,9 @@ from simulation.experiments.spec import Experiment
 from simulation.observed import point_values
 from simulation.outputs import code_version
 from simulation.pool import ProgressCallback
+from simulation.precision import Reduced, paired_reduced, reduced_mean
 from simulation.runner import summarise
-from simulation.stats import mean_ci
+from simulation.stats import MeanCI, mean_ci
 from simulation.store import ResultsStore, RunRecord, StoreError
 
 TotalCallback = Callable[[int], None]
@@ -43,6 +44,8 @@ class ExperimentResult:
     ran: int = 0  # replications simulated in this call (the rest were already stored)
     where: str = ""
     notes: list[str] = field(default_factory=list)
+    # Precision runs: per strategy and metric, the reduced paired difference reached.
+    precision: pd.DataFrame | None = None
 
     def paired(self, metrics: list[str] | None = None) -> pd.DataFrame:
         """Paired differences of every strategy from the baseline."""
@@ -195,6 +198,10 @@ def _run_experiment(
     done = {rec.strategy: stored[rec.run_id] for rec in recs}
     writer = _BatchWriter(store)
 
+    if exp.precision is not None:
+        return _run_to_precision(
+            exp, store, (run_ids, done, writer), batch_size, progress, set_total, active, t0, weekly
+        )
     ran = 0
     final_n = 0
     try:
@@ -246,6 +253,155 @@ def _run_experiment(
         elapsed_seconds=time.perf_counter() - t0,
         ran=ran,
         where=active.description,
+    )
+
+
+def _tasks(
+    exp: Experiment,
+    missing: dict[int, list[int]],
+    batch_size: int | None,
+    slots: int,
+    weekly: bool,
+) -> list[Task]:
+    """Tasks running the ``missing`` replications of each strategy (by position)."""
+    n_missing = sum(len(m) for m in missing.values())
+    size = batch_size or _batch_size(n_missing, slots)
+    return [
+        Task(i, exp.strategies[i].scenario, tuple(reps[k : k + size]), exp.seed, weekly)
+        for k in range(0, max((len(m) for m in missing.values()), default=0), size)
+        for i, reps in missing.items()
+        if reps[k : k + size]
+    ]
+
+
+def _precision_edges(exp: Experiment) -> list[int]:
+    rule = exp.precision
+    assert rule is not None
+    step = rule.step or rule.min
+    edges = [rule.min]
+    while edges[-1] < rule.max:
+        edges.append(min(rule.max, edges[-1] + step))
+    return edges
+
+
+def precision_table(
+    exp: Experiment, summary: pd.DataFrame, reached: dict[str, int]
+) -> pd.DataFrame:
+    """Per strategy (not the baseline) and precision metric: the reduced paired difference
+    on the strategy's first ``reached[strategy]`` replications, its target and whether met."""
+    rule = exp.precision
+    assert rule is not None
+    target = rule.target
+    base = summary[summary["strategy"] == exp.baseline].drop(columns=["strategy"])
+    rows = []
+    for st in exp.strategies:
+        if st.name == exp.baseline:
+            continue
+        other = summary[summary["strategy"] == st.name].drop(columns=["strategy"])
+        other = other[other["replication"] < reached[st.name]]
+        for metric in rule.metrics:
+            r = paired_reduced(base, other, metric)
+            if not rule.reduce_variance:
+                plain = paired_ci(base.set_index("replication")[metric], other, metric)
+                r = Reduced(plain.n, plain.mean, plain.half_width, 1.0, "plain")
+            goal = target.target_for(reduced_mean(base, metric).mean)
+            rows.append(
+                {
+                    "strategy": st.name,
+                    "metric": metric,
+                    "n": r.n,
+                    "mean_diff": r.mean,
+                    "half_width": r.half_width,
+                    "target": goal,
+                    "met": bool(r.half_width <= goal),
+                    "variance_reduction": r.factor,
+                    "reduced_by": r.by,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def paired_ci(base: pd.Series, other: pd.DataFrame, metric: str) -> MeanCI:
+    """The plain CI of the mean paired difference ``other - base`` of ``metric``."""
+    values = other.set_index("replication")[metric]
+    common = values.index.intersection(base.index)
+    return mean_ci(values[common].to_numpy(dtype=float) - base[common].to_numpy(dtype=float))
+
+
+def _run_to_precision(
+    exp: Experiment,
+    store: ResultsStore,
+    state: tuple[dict[str, str], dict[str, set[int]], _BatchWriter],
+    batch_size: int | None,
+    progress: ProgressCallback | None,
+    set_total: TotalCallback | None,
+    active: Runner,
+    t0: float,
+    weekly: bool,
+) -> ExperimentResult:
+    """Rounds of replications for the strategies whose paired differences are not yet on
+    target (and for the baseline while any is not), up to the cap.
+
+    Which strategies run on is decided from stored results alone, round by round, so a run
+    resumed after an interruption takes the same decisions and ends with the same rows.
+    """
+    rule = exp.precision
+    assert rule is not None
+    run_ids, done, writer = state
+    reached = dict.fromkeys(run_ids, 0)
+    open_names = [s.name for s in exp.strategies if s.name != exp.baseline]
+    ran = 0
+    table = pd.DataFrame()
+    try:
+        for hi in _precision_edges(exp):
+            names = [*open_names, exp.baseline]
+            already = sum(len({r for r in done[n] if reached[n] <= r < hi}) for n in names)
+            if progress and already:
+                progress(already)
+            missing = {
+                i: sorted(set(range(reached[s.name], hi)) - done[s.name])
+                for i, s in enumerate(exp.strategies)
+                if s.name in names
+            }
+            for key, tables in active.imap_unordered(
+                _tasks(exp, missing, batch_size, active.slots, weekly)
+            ):
+                name = exp.strategies[key].name
+                writer.add(run_ids[name], tables)
+                reps = [int(r) for r in tables["summary"]["replication"]]
+                done[name].update(reps)
+                ran += len(reps)
+                if progress:
+                    progress(len(reps))
+            writer.flush()
+            for n in names:
+                reached[n] = hi
+            summary = _load_summary(store, exp, run_ids, hi)
+            table = precision_table(exp, summary, reached)
+            met = table.groupby("strategy", sort=False)["met"].all()
+            open_names = [n for n in open_names if not met.get(n, False)]
+            if not open_names:
+                break
+        # What the stopped strategies did not need, off the progress bar's total.
+        if set_total:
+            set_total(sum(reached.values()))
+    except KeyboardInterrupt:
+        with contextlib.suppress(StoreError):
+            writer.flush()
+            store.finish_runs(list(run_ids.values()), status="interrupted")
+        raise
+    store.finish_runs(list(run_ids.values()))
+    summary = _load_summary(store, exp, run_ids, max(reached.values()))
+    keep = summary["replication"] < summary["strategy"].map(reached)
+    return ExperimentResult(
+        experiment=exp,
+        replications=max(reached.values()),
+        summary=summary[keep].reset_index(drop=True),
+        run_ids=run_ids,
+        elapsed_seconds=time.perf_counter() - t0,
+        ran=ran,
+        where=active.description,
+        precision=table,
     )
 
 

@@ -18,13 +18,16 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulation.errors import Issue, ScenarioError, issues_from_validation_error
 from simulation.experiments.overrides import OPERATIONS, Override, apply_overrides, attribute_issues
 from simulation.scenario import Scenario, parse_scenario, read_yaml
+
+if TYPE_CHECKING:
+    from simulation.precision import Precision
 
 DEFAULT_METRICS: tuple[str, ...] = (
     "cost_total_gbp",
@@ -35,6 +38,12 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "out_of_city_share",
 )
 BASE_NAME = "base"
+
+
+_NO_PRECISION_WITH_UNCERTAIN = (
+    "a precision target is not available with uncertain inputs (replications sharing a "
+    "parameter draw are not independent); give replications"
+)
 
 
 class _Strict(BaseModel):
@@ -158,6 +167,54 @@ class StoppingRule(_Strict):
         return self
 
 
+class PrecisionRule(_Strict):
+    """Run rounds until every strategy's paired difference from the baseline is precise.
+
+    A strategy stops as soon as the 95% CI half-width of its reduced-variance paired difference
+    (docs/statistics.md) is within ``half_width`` for every metric listed; the baseline runs on
+    while any strategy does; nothing runs past ``max``.
+    """
+
+    half_width: str | float = Field(
+        description="Target 95% CI half-width of each paired difference: in the metric's units "
+        "(100k, 0.1m, 2500) or relative to the baseline's mean (5%)."
+    )
+    metrics: list[str] = Field(
+        default_factory=lambda: ["cost_total_gbp"],
+        min_length=1,
+        description="Metrics whose paired differences must reach the target.",
+    )
+    min: int = Field(50, ge=10, description="Replications before the target is first checked.")
+    step: int | None = Field(None, ge=1, description="Replications added per round (default min).")
+    max: int = Field(2000, ge=10, le=1_000_000, description="Cap on replications per strategy.")
+    reduce_variance: bool = Field(
+        True,
+        description="Judge the target on the reduced-variance paired difference (cost at mean "
+        "prices and control variates, docs/statistics.md); false: on the plain one.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # ``precision: 100k`` is ``precision: {half_width: 100k}``.
+        return {"half_width": data} if isinstance(data, str | int | float) else data
+
+    @model_validator(mode="after")
+    def _check(self) -> PrecisionRule:
+        from simulation.precision import parse_precision
+
+        parse_precision(self.half_width)  # ValueError names what is allowed
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
+    @property
+    def target(self) -> Precision:
+        from simulation.precision import parse_precision
+
+        return parse_precision(self.half_width)
+
+
 class ExperimentSpec(_Strict):
     """The YAML document of an experiment."""
 
@@ -165,8 +222,13 @@ class ExperimentSpec(_Strict):
     description: str = ""
     base: str = Field(description="Base config, relative to the experiment file.")
     seed: int | None = Field(None, ge=0, description="Root seed (default: the base config's).")
-    replications: int | StoppingRule = Field(
-        description="Replications per strategy, or a stopping rule."
+    replications: int | StoppingRule | None = Field(
+        None, description="Replications per strategy, or a stopping rule (or give precision)."
+    )
+    precision: PrecisionRule | None = Field(
+        None,
+        description="Instead of replications: run until every paired difference from the "
+        "baseline is within a 95% CI half-width (e.g. precision: 100k).",
     )
     include_base: bool = Field(True, description="Run the unchanged base config as 'base'.")
     baseline: str | None = Field(
@@ -183,6 +245,8 @@ class ExperimentSpec(_Strict):
     def _check(self) -> ExperimentSpec:
         if isinstance(self.replications, int) and not 1 <= self.replications <= 1_000_000:
             raise ValueError(f"replications must be 1 to 1000000 (got {self.replications})")
+        if (self.replications is None) == (self.precision is None):
+            raise ValueError("give exactly one of replications or precision")
         return self
 
 
@@ -212,10 +276,13 @@ class Experiment:
     strategies: tuple[Strategy, ...]
     spec: ExperimentSpec | None = None
     factors: tuple[FactorSpec, ...] = ()
+    precision: PrecisionRule | None = None
 
     @property
     def max_replications(self) -> int:
         """Replications per strategy if the experiment runs to its end (the cap)."""
+        if self.precision is not None:
+            return self.precision.max
         if self.stop is not None:
             return self.stop.max
         assert self.replications is not None
@@ -226,7 +293,27 @@ class Experiment:
 
     def with_replications(self, n: int) -> Experiment:
         """The same experiment with a fixed number of replications (a command-line override)."""
-        return Experiment(**{**self.__dict__, "replications": n, "stop": None})
+        return Experiment(**{**self.__dict__, "replications": n, "stop": None, "precision": None})
+
+    def with_precision(self, half_width: str | None, max_replications: int | None) -> Experiment:
+        """The same experiment run to a precision target (command-line ``--precision``), or
+        with another cap; ValueError for a bad target."""
+        rule = self.precision
+        if any(s.scenario.uncertain for s in self.strategies):
+            raise ValueError(_NO_PRECISION_WITH_UNCERTAIN)
+        if half_width is None and rule is None:
+            raise ValueError("--max-replications needs --precision (or precision: in the spec)")
+        data = rule.model_dump() if rule is not None else {}
+        if half_width is not None:
+            data["half_width"] = half_width
+        if max_replications is not None:
+            data["max"] = max_replications
+            data["min"] = min(data.get("min", 50), max_replications)
+        try:
+            new = PrecisionRule.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return Experiment(**{**self.__dict__, "replications": None, "stop": None, "precision": new})
 
     def with_seed(self, seed: int) -> Experiment:
         return Experiment(**{**self.__dict__, "seed": seed})
@@ -361,6 +448,15 @@ def parse_experiment(
                 Issue(f"metrics[{i}]", f"unknown metric '{m}' (allowed: {', '.join(known)})")
             )
     stop = spec.replications if isinstance(spec.replications, StoppingRule) else None
+    if spec.precision is not None:
+        for i, m in enumerate(spec.precision.metrics):
+            if m not in known:
+                issues.append(
+                    Issue(
+                        f"precision.metrics[{i}]",
+                        f"unknown metric '{m}' (allowed: {', '.join(known)})",
+                    )
+                )
     if stop is not None and stop.metric not in known:
         issues.append(
             Issue(
@@ -368,6 +464,8 @@ def parse_experiment(
                 f"unknown metric '{stop.metric}' (allowed: {', '.join(known)})",
             )
         )
+    if spec.precision is not None and any(s.scenario.uncertain for s in strategies):
+        issues.append(Issue("precision", _NO_PRECISION_WITH_UNCERTAIN))
     if issues:
         raise ScenarioError(issues, source)
     return Experiment(
@@ -383,6 +481,7 @@ def parse_experiment(
         strategies=tuple(strategies),
         spec=spec,
         factors=tuple(spec.sweep) + tuple(spec.grid),
+        precision=spec.precision,
     )
 
 

@@ -12,7 +12,7 @@ The package, from the bottom up:
 - :mod:`.kinds`: the kinds of unit; :mod:`.context`: what every family reads, built once;
 - the families, each a function of the context (and of what other families pass it):
   :mod:`.occupancy` (with :mod:`.voids`), :mod:`.flows`, :mod:`.market`, :mod:`.costs`,
-  :mod:`.staffing`, :mod:`.fostering`;
+  :mod:`.staffing`, :mod:`.fostering`; :mod:`.control` (what variance reduction needs);
 - :mod:`.results`: :class:`ReplicationMetrics` and the order of the summary.
 
 This runs once per replication, so it is written for speed: the step functions of every family
@@ -24,7 +24,7 @@ straightforward per-series version (:func:`step_integral`), so results are bit-f
 
 from __future__ import annotations
 
-from simulation.metrics import costs, flows, fostering, market, occupancy, staffing
+from simulation.metrics import control, costs, flows, fostering, market, occupancy, staffing
 from simulation.metrics.bins import inflation_integral
 from simulation.metrics.context import build_context
 from simulation.metrics.kinds import MARKETS, PROVISION_KINDS
@@ -78,6 +78,7 @@ def compute_metrics(scenario: Scenario, rep: Replication) -> ReplicationMetrics:
         mkt.summary,
         cost.summary,
         foster.summary,
+        control.control_summary(ctx, rep.children, cost.summary["cost_total_gbp"]),
     )
     cal = ctx.cal
     weekly: Columns = {

@@ -30,14 +30,23 @@ def retainers(ctx: Context) -> Retainers:
     """Retainers: the placement's weekly price for the days the bed was held, paid on moving in
     (at the price index of that day)."""
     log, cal = ctx.log, ctx.cal
-    ret_rows = ctx.rows[_C.RETAINER]
+    ret_rows, ret_cost = retainer_payments(ctx)
     if not len(ret_rows):  # (what binning no payments gives, for less)
         return Retainers(np.zeros(len(cal.years.edges) - 1), np.zeros(len(cal.weeks.edges) - 1))
-    ret_time = log.time[ret_rows]
-    price = _retainer_prices(ctx, ret_rows)
-    ret_cost = price / 7.0 * log.value[ret_rows] * ctx.price_index(ret_time)
-    by_year, by_week = weighted_bins(ret_time, ret_cost, [cal.years.edges, cal.weeks.edges])
+    by_year, by_week = weighted_bins(
+        log.time[ret_rows], ret_cost, [cal.years.edges, cal.weeks.edges]
+    )
     return Retainers(by_year, by_week)
+
+
+def retainer_payments(ctx: Context) -> tuple[NDArray[np.intp], Array]:
+    """The RETAINER rows of the log and the cash each one pays."""
+    log = ctx.log
+    ret_rows = ctx.rows[_C.RETAINER]
+    if not len(ret_rows):
+        return ret_rows, np.zeros(0)
+    price = _retainer_prices(ctx, ret_rows)
+    return ret_rows, price / 7.0 * log.value[ret_rows] * ctx.price_index(log.time[ret_rows])
 
 
 def _retainer_prices(ctx: Context, ret_rows: NDArray[np.intp]) -> Array:

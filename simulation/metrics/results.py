@@ -99,6 +99,11 @@ SUMMARY_COLUMNS = (
     *(f"cost_{column}" for column in FOSTER_FINANCE),
     "cost_total_gbp",
     "cost_per_year_gbp",
+    # control (variance reduction: simulation.metrics.control)
+    "cost_total_at_mean_prices_gbp",
+    "control_arrivals",
+    "control_stay_days",
+    "control_stay_spot_gbp",
 )
 
 
