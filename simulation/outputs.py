@@ -13,17 +13,34 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from simulation.atomic import atomic_dir, check_can_create
 from simulation.calendar import horizon_days, week_edges
-from simulation.runner import RunResult
+from simulation.pool import ProgressCallback
+from simulation.runner import (
+    BATCH_TABLES,
+    ID_COLUMNS,
+    RunResult,
+    iter_batches,
+    plan_run,
+    series_fan,
+    summarise,
+)
 from simulation.scenario import Scenario
 
 MARKER = ".sufficiency-results"
@@ -361,7 +378,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def run_metadata(result: RunResult) -> dict[str, Any]:
+def run_metadata(result: RunInfo) -> dict[str, Any]:
     return {
         "scenario": result.scenario.name,
         "description": result.scenario.description,
@@ -438,26 +455,259 @@ def _sheet_value(value: Any) -> Any:
     return value
 
 
-def write_xlsx(path: Path, tables: dict[str, pd.DataFrame]) -> None:
+TableSource = pd.DataFrame | Path
+"""A table to write: in memory, or a parquet file read one row group at a time."""
+
+
+def _chunks(source: TableSource) -> Iterator[pd.DataFrame]:
+    """A table in consecutive pieces: itself, or a parquet file's row groups (its empty
+    schema if it has none, so the header is still known)."""
+    if isinstance(source, pd.DataFrame):
+        yield source
+        return
+    pf = pq.ParquetFile(source)
+    if pf.num_row_groups == 0:
+        yield pf.schema_arrow.empty_table().to_pandas()
+    for i in range(pf.num_row_groups):
+        yield pf.read_row_group(i).to_pandas()
+
+
+def write_xlsx(path: Path, tables: dict[str, TableSource]) -> None:
     """One workbook, a sheet per table, streamed row by row (openpyxl's write-only mode, so
-    memory stays flat); a table longer than a sheet continues on ``<name> 2``, ``<name> 3``."""
+    memory stays flat; a parquet table is read a row group at a time); a table longer than a
+    sheet continues on ``<name> 2``, ``<name> 3``."""
     from openpyxl import Workbook
 
     per_sheet = XLSX_MAX_ROWS - 1
     book = Workbook(write_only=True)
-    for name, df in tables.items():
-        for part, first in enumerate(range(0, max(len(df), 1), per_sheet), start=1):
-            sheet = book.create_sheet(name if part == 1 else f"{name} {part}")
-            sheet.append([str(c) for c in df.columns])
-            for row in df.iloc[first : first + per_sheet].itertuples(index=False, name=None):
+    for name, source in tables.items():
+        part, rows, sheet = 0, per_sheet, None
+        for chunk in _chunks(source):
+            header = [str(c) for c in chunk.columns]
+            if sheet is None:  # a table with no rows still gets its sheet and header
+                part, rows = 1, 0
+                sheet = book.create_sheet(name)
+                sheet.append(header)
+            for row in chunk.itertuples(index=False, name=None):
+                if rows == per_sheet:
+                    part, rows = part + 1, 0
+                    sheet = book.create_sheet(f"{name} {part}")
+                    sheet.append(header)
                 sheet.append([_sheet_value(v) for v in row])
+                rows += 1
     book.save(path)
+
+
+def write_csv(path: Path, source: TableSource) -> None:
+    """A table as CSV, written a piece at a time (the same text as pandas writes at once)."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        for i, chunk in enumerate(_chunks(source)):
+            chunk.to_csv(f, index=False, header=i == 0)
+
+
+FILE_OF_BATCH = {
+    "summary": "replications",
+    "weekly": "weekly",
+    "units": "units",
+    "finance": "finance",
+}
+"""The table a batch's frame is written as (a run's ``summary`` is ``replications``)."""
+
+
+class BatchWriter:
+    """Writes a run's tables into a folder a batch at a time: each batch is one parquet row
+    group of each table (``<table>.parquet``), so nothing but the batch in hand is held.
+
+    Batches must come in replication order (as :func:`simulation.runner.iter_batches` gives
+    them); every batch has the first batch's columns.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.batches = 0
+        self._writers: dict[str, pq.ParquetWriter] = {}
+
+    def add(self, batch: dict[str, pd.DataFrame]) -> None:
+        for key, df in batch.items():
+            name = FILE_OF_BATCH[key]
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            writer = self._writers.get(name)
+            if writer is None:
+                writer = pq.ParquetWriter(self.folder / f"{name}.parquet", table.schema)
+                self._writers[name] = writer
+            elif not table.schema.equals(writer.schema, check_metadata=False):
+                table = table.cast(writer.schema)
+            writer.write_table(table)
+        self.batches += 1
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def weekly_fans_from_parquet(path: Path) -> pd.DataFrame:
+    """:func:`simulation.runner.weekly_fans` of a weekly parquet table (sorted by replication
+    and week, whole replications per row group), reading one series at a time: the same
+    numbers (the same numpy calls on the same replications x weeks matrix), holding one
+    series of every replication rather than the table."""
+    pf = pq.ParquetFile(path)
+    head = pf.read_row_group(0, columns=["replication", "week_start"]).to_pandas()
+    first = head["replication"] == head["replication"].iloc[0]
+    week_start = head.loc[first, "week_start"]
+    n_weeks = len(week_start)
+    reps = pf.metadata.num_rows // n_weeks
+    series = [c for c in pf.schema_arrow.names if c not in ID_COLUMNS]
+    frames = []
+    for name in series:
+        column = pf.read(columns=[name]).column(0).to_numpy()
+        values = np.asarray(column, dtype=float).reshape(reps, n_weeks)
+        frames.append(series_fan(name, values, week_start))
+        del column, values
+    return pd.concat(frames, ignore_index=True)
+
+
+class RunInfo(Protocol):
+    """What the metadata of a run is made of (a :class:`RunResult` or a :class:`WrittenRun`)."""
+
+    scenario: Scenario
+    seed: int
+    replications: int
+    workers: int
+    elapsed_seconds: float
+
+
+UNITS_SHOWN = ["kind", "unit", "beds", "occupancy_pct", "assumed_occupancy_pct"]
+"""The units table's columns :class:`WrittenRun` keeps (those the printed occupancy table
+reads)."""
+
+
+@dataclass
+class WrittenRun:
+    """A run written to a results folder: what the command line prints of it, without its
+    tables (they are in ``folder``)."""
+
+    folder: Path
+    scenario: Scenario
+    seed: int
+    replications: int
+    workers: int
+    elapsed_seconds: float
+    summary_stats: pd.DataFrame  # summarise() of the replications table
+    units: pd.DataFrame  # the UNITS_SHOWN columns of the units table
+
+    def stats(self) -> pd.DataFrame:
+        """Mean, sd, percentiles and 95% CI of the mean of every summary metric."""
+        return self.summary_stats
+
+
+def run_to_folder(
+    scenario: Scenario,
+    out_dir: str | Path,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+    fmt: str = "parquet",
+    progress: ProgressCallback | None = None,
+    pool: Executor | None = None,
+) -> WrittenRun:
+    """Run ``scenario`` and write every result file to ``out_dir`` atomically, each batch of
+    replications written as it comes: memory does not grow with the number of replications.
+
+    The files are those :func:`write_outputs` writes of :func:`simulation.runner.run`'s result
+    for the same arguments, with the same values. Raises as :func:`write_outputs`, and
+    :class:`ScenarioError` / ``ValueError`` as :func:`simulation.runner.plan_run`.
+    """
+    plan = plan_run(scenario, replications, seed, workers)
+    out = Path(out_dir)
+    check_format(fmt, weekly_rows(scenario, plan.replications))
+    check_out_dir(out, overwrite)
+    t0 = time.perf_counter()
+    with atomic_dir(out, overwrite=True) as tmp:
+        staging = _staging(tmp, fmt)
+        with BatchWriter(staging) as writer:
+            for batch in iter_batches(plan, pool):
+                writer.add(batch)
+                if progress:
+                    progress(len(batch["summary"]))
+        elapsed = time.perf_counter() - t0
+        written = WrittenRun(
+            out,
+            scenario,
+            plan.seed,
+            plan.replications,
+            plan.workers,
+            elapsed,
+            pd.DataFrame(),
+            pd.DataFrame(),
+        )
+        _finish(tmp, staging, fmt, written)
+    return written
+
+
+def _staging(tmp: Path, fmt: str) -> Path:
+    """Where the parquet tables go as batches come: the results folder itself, or for another
+    format a hidden folder in it, converted from and removed once the run is done."""
+    if fmt == "parquet":
+        return tmp
+    staging = tmp / ".parquet"
+    staging.mkdir()
+    return staging
+
+
+def _finish(tmp: Path, staging: Path, fmt: str, run: WrittenRun) -> None:
+    """The files made from the written tables: fans, the tables in ``fmt``, the summary,
+    metadata, scenario and marker. Fills ``run``'s statistics and units."""
+    meta = run_metadata(run)
+    (tmp / MARKER).write_text(
+        f"sufficiency {meta['code_version']}\ncreated {meta['created']}\n", encoding="utf-8"
+    )
+    stats = summarise(pd.read_parquet(staging / "replications.parquet"))
+    run.summary_stats = stats
+    run.units = pd.read_parquet(staging / "units.parquet", columns=UNITS_SHOWN)
+    fans = weekly_fans_from_parquet(staging / "weekly.parquet")
+    tables: dict[str, TableSource] = {
+        name: staging / f"{name}.parquet" for name in ("replications", "weekly", "units", "finance")
+    }
+    tables["fans"] = fans
+    if fmt == "xlsx":
+        write_xlsx(tmp / XLSX, {"summary": stats, **tables})
+    elif fmt == "csv":
+        for name, source in tables.items():
+            write_csv(tmp / f"{name}.csv", source)
+    else:
+        fans.to_parquet(tmp / "fans.parquet", index=False)
+    if staging != tmp:
+        shutil.rmtree(staging)
+    stats.to_csv(tmp / "summary.csv", index=False)
+    doc = {
+        **meta,
+        "format": fmt,
+        "metrics": {
+            row["metric"]: {k: _clean(v) for k, v in row.items() if k != "metric"}
+            for row in stats.to_dict(orient="records")
+        },
+        "config": run.scenario.to_dict(),
+    }
+    (tmp / "summary.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    (tmp / "scenario.yaml").write_text(
+        yaml.safe_dump(run.scenario.to_dict(), sort_keys=False), encoding="utf-8"
+    )
 
 
 def write_outputs(
     result: RunResult, out_dir: str | Path, overwrite: bool = False, fmt: str = "parquet"
 ) -> Path:
-    """Write every result file of ``result`` to ``out_dir`` atomically; returns the folder.
+    """Write every result file of ``result`` (a run held in memory) to ``out_dir``
+    atomically; returns the folder. The same files as :func:`run_to_folder`, through the same
+    writer (the result as one batch).
 
     ``fmt``: the tables as parquet, CSV, or sheets of one Excel workbook (:data:`FORMATS`).
 
@@ -469,38 +719,19 @@ def write_outputs(
     check_format(fmt, len(result.weekly))
     check_out_dir(out, overwrite)
     # Only an empty folder, or one of ours that --overwrite allows, gets here.
-    meta = run_metadata(result)
     with atomic_dir(out, overwrite=True) as tmp:
-        (tmp / MARKER).write_text(
-            f"sufficiency {meta['code_version']}\ncreated {meta['created']}\n", encoding="utf-8"
+        staging = _staging(tmp, fmt)
+        with BatchWriter(staging) as writer:
+            writer.add({name: getattr(result, name) for name in BATCH_TABLES})
+        written = WrittenRun(
+            out,
+            result.scenario,
+            result.seed,
+            result.replications,
+            result.workers,
+            result.elapsed_seconds,
+            pd.DataFrame(),
+            pd.DataFrame(),
         )
-        stats = result.stats()
-        tables = {
-            "replications": result.summary,
-            "weekly": result.weekly,
-            "units": result.units,
-            "finance": result.finance,
-            "fans": result.fans(),
-        }
-        if fmt == "xlsx":
-            write_xlsx(tmp / XLSX, {"summary": stats, **tables})
-        for name, df in tables.items():
-            if fmt == "parquet":
-                df.to_parquet(tmp / f"{name}.parquet", index=False)
-            elif fmt == "csv":
-                df.to_csv(tmp / f"{name}.csv", index=False)
-        stats.to_csv(tmp / "summary.csv", index=False)
-        doc = {
-            **meta,
-            "format": fmt,
-            "metrics": {
-                row["metric"]: {k: _clean(v) for k, v in row.items() if k != "metric"}
-                for row in stats.to_dict(orient="records")
-            },
-            "config": result.scenario.to_dict(),
-        }
-        (tmp / "summary.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-        (tmp / "scenario.yaml").write_text(
-            yaml.safe_dump(result.scenario.to_dict(), sort_keys=False), encoding="utf-8"
-        )
+        _finish(tmp, staging, fmt, written)
     return out
