@@ -637,6 +637,7 @@ def run_to_folder(
                 writer.add(batch)
                 if progress:
                     progress(len(batch["summary"]))
+                del batch  # written: not held while the next batch is made
         elapsed = time.perf_counter() - t0
         written = WrittenRun(
             out,

@@ -213,6 +213,7 @@ def iter_batches(
         for out in outs:
             label_batch(out, plan.scenario.name, plan.seed)
             yield out
+            del out  # not held while the next batch is made
 
 
 def run(
@@ -314,7 +315,7 @@ def series_fan(name: str, values: NDArray[np.float64], week_start: pd.Series) ->
     # All-NaN weeks (no beds of a kind yet) are expected: keep NaN, skip the warning.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        pct = np.nanpercentile(values, list(QUANTILES.values()), axis=0)
+        pct = nan_percentiles(values, list(QUANTILES.values()))
         mean = np.nanmean(values, axis=0)
     df = pd.DataFrame({"series": name, "week": np.arange(n_weeks)})
     df["week_start"] = week_start.to_numpy()
@@ -322,3 +323,20 @@ def series_fan(name: str, values: NDArray[np.float64], week_start: pd.Series) ->
     for (label, _), row in zip(QUANTILES.items(), pct, strict=True):
         df[label] = row
     return df
+
+
+def nan_percentiles(values: NDArray[np.float64], q: list[int]) -> NDArray[np.float64]:
+    """``np.nanpercentile(values, q, axis=0)``, the same numbers, faster.
+
+    numpy's nanpercentile works column by column in Python (one call per week); a column with
+    no NaN gives the same numbers through ``np.percentile`` on all such columns at once (the
+    same partition and linear interpolation, elementwise), so only columns with a NaN take the
+    slow path.
+    """
+    has_nan = np.isnan(values).any(axis=0)
+    out = np.empty((len(q), values.shape[1]))
+    if not has_nan.all():
+        out[:, ~has_nan] = np.percentile(values[:, ~has_nan], q, axis=0)
+    if has_nan.any():
+        out[:, has_nan] = np.nanpercentile(values[:, has_nan], q, axis=0)
+    return out
