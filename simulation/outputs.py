@@ -9,6 +9,7 @@ but files this tool writes) may be replaced with ``overwrite``: other folders ar
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import math
 import os
@@ -42,6 +43,7 @@ from simulation.runner import (
     summarise,
 )
 from simulation.scenario import Scenario
+from simulation.store import owner as owners
 
 MARKER = ".sufficiency-results"
 """The file that marks a folder as results of ``sufficiency run`` (holds the code version)."""
@@ -552,24 +554,39 @@ class BatchWriter:
         self.close()
 
 
+FAN_WEEKS = 52
+"""Weeks whose fans are worked out at once from a table on disk (every replication of them):
+the statistics of a week depend on that week alone, so blocks give the same numbers."""
+
+
 def weekly_fans_from_parquet(path: Path) -> pd.DataFrame:
     """:func:`simulation.runner.weekly_fans` of a weekly parquet table (sorted by replication
-    and week, whole replications per row group), reading one series at a time: the same
-    numbers (the same numpy calls on the same replications x weeks matrix), holding one
-    series of every replication rather than the table."""
+    and week, whole replications per row group), with the same numbers, holding one series of
+    every replication (read a row group at a time into one array) rather than the table, and
+    working :data:`FAN_WEEKS` weeks at a time."""
     pf = pq.ParquetFile(path)
     head = pf.read_row_group(0, columns=["replication", "week_start"]).to_pandas()
     first = head["replication"] == head["replication"].iloc[0]
     week_start = head.loc[first, "week_start"]
     n_weeks = len(week_start)
-    reps = pf.metadata.num_rows // n_weeks
+    rows = pf.metadata.num_rows
     series = [c for c in pf.schema_arrow.names if c not in ID_COLUMNS]
+    column = np.empty(rows)
     frames = []
     for name in series:
-        column = pf.read(columns=[name]).column(0).to_numpy()
-        values = np.asarray(column, dtype=float).reshape(reps, n_weeks)
-        frames.append(series_fan(name, values, week_start))
-        del column, values
+        at = 0
+        for i in range(pf.num_row_groups):
+            part = pf.read_row_group(i, columns=[name]).column(0).to_numpy()
+            column[at : at + len(part)] = part
+            at += len(part)
+        values = column.reshape(rows // n_weeks, n_weeks)
+        blocks = [
+            series_fan(name, values[:, w : w + FAN_WEEKS], week_start.iloc[w : w + FAN_WEEKS])
+            for w in range(0, n_weeks, FAN_WEEKS)
+        ]
+        fan = pd.concat(blocks, ignore_index=True)
+        fan["week"] = np.arange(n_weeks)
+        frames.append(fan)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -629,8 +646,10 @@ def run_to_folder(
     out = Path(out_dir)
     check_format(fmt, weekly_rows(scenario, plan.replications))
     check_out_dir(out, overwrite)
+    remove_abandoned(out)
     t0 = time.perf_counter()
     with atomic_dir(out, overwrite=True) as tmp:
+        _claim(tmp)
         staging = _staging(tmp, fmt)
         with BatchWriter(staging) as writer:
             for batch in iter_batches(plan, pool):
@@ -651,6 +670,38 @@ def run_to_folder(
         )
         _finish(tmp, staging, fmt, written)
     return written
+
+
+OWNER_FILE = ".owner.json"
+"""In a results folder being written: the process writing it (see
+:mod:`simulation.store.owner`), so that a folder left by a killed run can be told from one
+being written."""
+
+
+def _claim(tmp: Path) -> None:
+    me = owners.this_process()
+    doc = {"pid": me.pid, "host": me.host, "started_s": me.started_s}
+    (tmp / OWNER_FILE).write_text(json.dumps(doc), encoding="utf-8")
+
+
+def remove_abandoned(out: Path) -> list[Path]:
+    """Remove the temporary folders of ``out`` that a killed run left (SIGKILL, the
+    out-of-memory killer: nothing in the process could remove them); returns them.
+
+    Only hidden folders beside ``out`` named as :func:`simulation.atomic.atomic_dir` names
+    them, holding :data:`OWNER_FILE`, whose process has ended on this host, are removed.
+    """
+    removed = []
+    for folder in out.parent.glob(f".{glob.escape(out.name)}.*"):
+        try:
+            doc = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
+            owner = owners.Owner(int(doc["pid"]), str(doc["host"]), float(doc["started_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if owners.is_alive(owner) is False:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _staging(tmp: Path, fmt: str) -> Path:
@@ -687,6 +738,7 @@ def _finish(tmp: Path, staging: Path, fmt: str, run: WrittenRun) -> None:
         fans.to_parquet(tmp / "fans.parquet", index=False)
     if staging != tmp:
         shutil.rmtree(staging)
+    (tmp / OWNER_FILE).unlink(missing_ok=True)
     stats.to_csv(tmp / "summary.csv", index=False)
     doc = {
         **meta,
