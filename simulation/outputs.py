@@ -8,6 +8,7 @@ but files this tool writes) may be replaced with ``overwrite``: other folders ar
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import glob
 import json
@@ -546,6 +547,7 @@ class BatchWriter:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+        pa.default_memory_pool().release_unused()
 
     def __enter__(self) -> BatchWriter:
         return self
@@ -587,6 +589,8 @@ def weekly_fans_from_parquet(path: Path) -> pd.DataFrame:
         fan = pd.concat(blocks, ignore_index=True)
         fan["week"] = np.arange(n_weeks)
         frames.append(fan)
+        # Arrow's allocator keeps freed pages for reuse: hand them back to the system.
+        pa.default_memory_pool().release_unused()
     return pd.concat(frames, ignore_index=True)
 
 
@@ -651,8 +655,9 @@ def run_to_folder(
     with atomic_dir(out, overwrite=True) as tmp:
         _claim(tmp)
         staging = _staging(tmp, fmt)
-        with BatchWriter(staging) as writer:
-            for batch in iter_batches(plan, pool):
+        # closing(): an error or interrupt here (in ``progress``) stops the batches at once.
+        with BatchWriter(staging) as writer, contextlib.closing(iter_batches(plan, pool)) as it:
+            for batch in it:
                 writer.add(batch)
                 if progress:
                     progress(len(batch["summary"]))

@@ -245,11 +245,13 @@ def run(
     plan = plan_run(scenario, replications, seed, workers)
     t0 = time.perf_counter()
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in BATCH_TABLES}
-    for out in iter_batches(plan, pool):
-        for k, df in out.items():
-            parts[k].append(df)
-        if progress:
-            progress(len(out["summary"]))
+    # closing(): an error or interrupt here (in ``progress``) stops the batches at once.
+    with contextlib.closing(iter_batches(plan, pool)) as batches:
+        for out in batches:
+            for k, df in out.items():
+                parts[k].append(df)
+            if progress:
+                progress(len(out["summary"]))
     # Batches come in replication order, each sorted by replication (and week).
     frames = {k: pd.concat(dfs, ignore_index=True) for k, dfs in parts.items()}
     return RunResult(

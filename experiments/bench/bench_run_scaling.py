@@ -129,7 +129,7 @@ def main() -> None:
         "python": platform.python_version(),
         "load_average_at_start": [round(x, 1) for x in os.getloadavg()],
     }
-    for n in (int(x) for x in args.sizes.split(",")):
+    for n in (int(x) for x in args.sizes.split(",") if x):
         med = run_seconds(scenario, n, w, args.repeats)
         figures[f"run_{n}"] = {
             "1_worker_s": round(med[1], 2),

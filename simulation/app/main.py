@@ -10,8 +10,7 @@ width (so nothing is clipped from 1024 pixels up) and are cleared as soon as the
 lever changes, or a run starts. Simulations run in worker processes on every core, never in the
 server's own process, and one click's work is bounded (:func:`levers.click_budget_problem`).
 Pressing *Cancel*, or changing anything while a run goes on, stops it: Streamlit interrupts the
-page at its next progress update, and the run's worker processes are stopped (a session's
-workers are otherwise started once, on its first run, and kept for the next).
+page at its next progress update, and the run's worker processes are stopped.
 """
 
 from __future__ import annotations
@@ -23,9 +22,8 @@ import multiprocessing.forkserver
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -56,7 +54,7 @@ from simulation.plots import (
     planned_openings,
     spot_stock_fan,
 )
-from simulation.pool import ProgressCallback, new_pool, stop_pool
+from simulation.pool import ProgressCallback
 from simulation.report import png_bytes
 from simulation.runner import RunResult, run
 from simulation.scenario import Scenario, load_scenario, parse_scenario
@@ -87,37 +85,18 @@ def _warm_forkserver() -> bool:
     return True
 
 
-POOL_KEY = "worker_pool"
-
-
-def session_pool() -> ProcessPoolExecutor:
-    """This browser session's worker processes, started on its first run and kept for the
-    next ones (starting processes that import the simulation costs more than a small run).
-
-    Started from the forkserver, not forked from Streamlit's process (which runs threads that
-    a fork would copy mid-flight). Dropped with the session: a pool nobody references shuts its
-    workers down.
-    """
-    pool = st.session_state.get(POOL_KEY)
-    if pool is None:
-        multiprocessing.set_forkserver_preload(["simulation.runner"])
-        pool = new_pool(workers(), start_method="forkserver")
-        st.session_state[POOL_KEY] = pool
-    return cast(ProcessPoolExecutor, pool)
-
-
 @contextmanager
-def _stop_pool_if_stopped() -> Iterator[None]:
-    """If a run is stopped (Cancel, a change of lever: Streamlit raises in the page), end the
-    session's workers at once rather than let them finish their batches; the next run starts
-    new ones."""
+def _forkserver() -> Iterator[None]:
+    """Worker processes started from a clean server process, not forked from Streamlit's
+    (which runs threads that a fork would copy mid-flight); the process's default start
+    method is restored afterwards."""
+    before = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_forkserver_preload(["simulation.runner"])
+    multiprocessing.set_start_method("forkserver", force=True)
     try:
         yield
-    except BaseException:
-        pool = st.session_state.pop(POOL_KEY, None)
-        if pool is not None:
-            stop_pool(pool)
-        raise
+    finally:
+        multiprocessing.set_start_method(before, force=True)
 
 
 def _show_issues(exc: ScenarioError, what: str) -> None:
@@ -257,14 +236,9 @@ def cached_run(
     if key in cache:
         progress(replications)
         return cache[key]
-    with _stop_pool_if_stopped():
+    with _forkserver():
         result = run(
-            scenario,
-            replications=replications,
-            seed=seed,
-            workers=workers(),
-            progress=progress,
-            pool=session_pool(),
+            scenario, replications=replications, seed=seed, workers=workers(), progress=progress
         )
     while len(cache) >= MAX_CACHED_RUNS:
         cache.pop(next(iter(cache)))
