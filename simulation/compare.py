@@ -16,7 +16,8 @@ import pandas as pd
 
 from simulation.stats import paired_ci
 
-ID_COLUMNS = ("scenario", "replication", "seed")
+DRAW = "draw"  # a replication's parameter draw, with uncertain inputs only
+ID_COLUMNS = ("scenario", "replication", DRAW, "seed")
 COLUMNS = [
     "metric",
     "n",
@@ -95,14 +96,18 @@ def paired_differences(
     missing = [m for m in metrics if m not in baseline.columns or m not in edited.columns]
     if missing:
         raise ValueError(f"metric(s) not in both summaries: {', '.join(missing)}")
-    paired = baseline[["replication", *metrics]].merge(
-        edited[["replication", *metrics]], on="replication", suffixes=("_a", "_b")
+    # Under uncertain inputs replications sharing a parameter draw are correlated: the CI
+    # then treats each draw as one observation (the ``draw`` column, docs/model.md).
+    keys = ["replication", *(["draw"] if DRAW in baseline and DRAW in edited else [])]
+    paired = baseline[[*keys, *metrics]].merge(
+        edited[[*keys, *metrics]], on=keys, suffixes=("_a", "_b")
     )
     if paired.empty:
         raise ValueError("the two summaries share no replication numbers")
+    groups = paired[DRAW].to_numpy() if DRAW in keys else None
     rows = []
     for m in metrics:
-        p = paired_ci(paired[f"{m}_a"], paired[f"{m}_b"], confidence)
+        p = paired_ci(paired[f"{m}_a"], paired[f"{m}_b"], confidence, groups)
         if p.n == 0:
             rows.append({"metric": m, "n": 0} | dict.fromkeys(COLUMNS[2:], math.nan))
             continue

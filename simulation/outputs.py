@@ -8,24 +8,44 @@ but files this tool writes) may be replaced with ``overwrite``: other folders ar
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import glob
 import json
 import math
 import os
 import re
+import shutil
 import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from simulation.atomic import atomic_dir, check_can_create
 from simulation.calendar import horizon_days, week_edges
-from simulation.observed import check_points
-from simulation.runner import RunResult
+from simulation.observed import check_points, week_of
+from simulation.pool import ProgressCallback
+from simulation.runner import (
+    BATCH_TABLES,
+    ID_COLUMNS,
+    RunResult,
+    iter_batches,
+    plan_run,
+    series_fan,
+    summary_stats,
+)
 from simulation.scenario import Scenario
+from simulation.store import owner as owners
 
 MARKER = ".sufficiency-results"
 """The file that marks a folder as results of ``sufficiency run`` (holds the code version)."""
@@ -82,6 +102,11 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "replications": (
         ("scenario", "the scenario's name"),
         ("replication", "replication number, 0 to n-1; seeded by (seed, replication) alone"),
+        (
+            "draw",
+            "its parameter draw (configs with uncertain values only: replication // "
+            "`run.replications_per_draw`)",
+        ),
         ("seed", "the run's root seed"),
         ("children_initial", "children in residential care on the start date"),
         ("arrivals", "children entering residential care during the run"),
@@ -495,7 +520,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def run_metadata(result: RunResult) -> dict[str, Any]:
+def run_metadata(result: RunInfo) -> dict[str, Any]:
     return {
         "scenario": result.scenario.name,
         "description": result.scenario.description,
@@ -572,26 +597,329 @@ def _sheet_value(value: Any) -> Any:
     return value
 
 
-def write_xlsx(path: Path, tables: dict[str, pd.DataFrame]) -> None:
+TableSource = pd.DataFrame | Path
+"""A table to write: in memory, or a parquet file read one row group at a time."""
+
+
+def _chunks(source: TableSource) -> Iterator[pd.DataFrame]:
+    """A table in consecutive pieces: itself, or a parquet file's row groups (its empty
+    schema if it has none, so the header is still known)."""
+    if isinstance(source, pd.DataFrame):
+        yield source
+        return
+    pf = pq.ParquetFile(source)
+    if pf.num_row_groups == 0:
+        yield pf.schema_arrow.empty_table().to_pandas()
+    for i in range(pf.num_row_groups):
+        yield pf.read_row_group(i).to_pandas()
+
+
+def write_xlsx(path: Path, tables: dict[str, TableSource]) -> None:
     """One workbook, a sheet per table, streamed row by row (openpyxl's write-only mode, so
-    memory stays flat); a table longer than a sheet continues on ``<name> 2``, ``<name> 3``."""
+    memory stays flat; a parquet table is read a row group at a time); a table longer than a
+    sheet continues on ``<name> 2``, ``<name> 3``."""
     from openpyxl import Workbook
 
     per_sheet = XLSX_MAX_ROWS - 1
     book = Workbook(write_only=True)
-    for name, df in tables.items():
-        for part, first in enumerate(range(0, max(len(df), 1), per_sheet), start=1):
-            sheet = book.create_sheet(name if part == 1 else f"{name} {part}")
-            sheet.append([str(c) for c in df.columns])
-            for row in df.iloc[first : first + per_sheet].itertuples(index=False, name=None):
+    for name, source in tables.items():
+        part, rows, sheet = 0, per_sheet, None
+        for chunk in _chunks(source):
+            header = [str(c) for c in chunk.columns]
+            if sheet is None:  # a table with no rows still gets its sheet and header
+                part, rows = 1, 0
+                sheet = book.create_sheet(name)
+                sheet.append(header)
+            for row in chunk.itertuples(index=False, name=None):
+                if rows == per_sheet:
+                    part, rows = part + 1, 0
+                    sheet = book.create_sheet(f"{name} {part}")
+                    sheet.append(header)
                 sheet.append([_sheet_value(v) for v in row])
+                rows += 1
     book.save(path)
+
+
+def write_csv(path: Path, source: TableSource) -> None:
+    """A table as CSV, written a piece at a time (the same text as pandas writes at once)."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        for i, chunk in enumerate(_chunks(source)):
+            chunk.to_csv(f, index=False, header=i == 0)
+
+
+FILE_OF_BATCH = {
+    "summary": "replications",
+    "weekly": "weekly",
+    "units": "units",
+    "finance": "finance",
+}
+"""The table a batch's frame is written as (a run's ``summary`` is ``replications``)."""
+
+
+class BatchWriter:
+    """Writes a run's tables into a folder a batch at a time: each batch is one parquet row
+    group of each table (``<table>.parquet``), so nothing but the batch in hand is held.
+
+    Batches must come in replication order (as :func:`simulation.runner.iter_batches` gives
+    them); every batch has the first batch's columns.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.batches = 0
+        self._writers: dict[str, pq.ParquetWriter] = {}
+
+    def add(self, batch: dict[str, pd.DataFrame]) -> None:
+        for key, df in batch.items():
+            name = FILE_OF_BATCH[key]
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            writer = self._writers.get(name)
+            if writer is None:
+                writer = pq.ParquetWriter(self.folder / f"{name}.parquet", table.schema)
+                self._writers[name] = writer
+            elif not table.schema.equals(writer.schema, check_metadata=False):
+                table = table.cast(writer.schema)
+            writer.write_table(table)
+        self.batches += 1
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        pa.default_memory_pool().release_unused()
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+FAN_WEEKS = 52
+"""Weeks whose fans are worked out at once from a table on disk (every replication of them):
+the statistics of a week depend on that week alone, so blocks give the same numbers."""
+
+
+def weekly_fans_from_parquet(path: Path) -> pd.DataFrame:
+    """:func:`simulation.runner.weekly_fans` of a weekly parquet table (sorted by replication
+    and week, whole replications per row group), with the same numbers, holding one series of
+    every replication (read a row group at a time into one array) rather than the table, and
+    working :data:`FAN_WEEKS` weeks at a time."""
+    pf = pq.ParquetFile(path)
+    head = pf.read_row_group(0, columns=["replication", "week_start"]).to_pandas()
+    first = head["replication"] == head["replication"].iloc[0]
+    week_start = head.loc[first, "week_start"]
+    n_weeks = len(week_start)
+    rows = pf.metadata.num_rows
+    series = [c for c in pf.schema_arrow.names if c not in ID_COLUMNS]
+    column = np.empty(rows)
+    frames = []
+    for name in series:
+        at = 0
+        for i in range(pf.num_row_groups):
+            part = pf.read_row_group(i, columns=[name]).column(0).to_numpy()
+            column[at : at + len(part)] = part
+            at += len(part)
+        values = column.reshape(rows // n_weeks, n_weeks)
+        blocks = [
+            series_fan(name, values[:, w : w + FAN_WEEKS], week_start.iloc[w : w + FAN_WEEKS])
+            for w in range(0, n_weeks, FAN_WEEKS)
+        ]
+        fan = pd.concat(blocks, ignore_index=True)
+        fan["week"] = np.arange(n_weeks)
+        frames.append(fan)
+        # Arrow's allocator keeps freed pages for reuse: hand them back to the system.
+        pa.default_memory_pool().release_unused()
+    return pd.concat(frames, ignore_index=True)
+
+
+class RunInfo(Protocol):
+    """What the metadata of a run is made of (a :class:`RunResult` or a :class:`WrittenRun`)."""
+
+    scenario: Scenario
+    seed: int
+    replications: int
+    workers: int
+    elapsed_seconds: float
+
+
+UNITS_SHOWN = ["kind", "unit", "beds", "occupancy_pct", "assumed_occupancy_pct"]
+"""The units table's columns :class:`WrittenRun` keeps (those the printed occupancy table
+reads)."""
+
+
+@dataclass
+class WrittenRun:
+    """A run written to a results folder: what the command line prints of it, without its
+    tables (they are in ``folder``)."""
+
+    folder: Path
+    scenario: Scenario
+    seed: int
+    replications: int
+    workers: int
+    elapsed_seconds: float
+    summary_stats: pd.DataFrame  # runner.summary_stats() of the replications table
+    units: pd.DataFrame  # the UNITS_SHOWN columns of the units table
+    observed: pd.DataFrame | None = None  # the observed points' check (observed.csv)
+
+    def stats(self) -> pd.DataFrame:
+        """Mean, sd, percentiles and 95% CI of the mean of every summary metric."""
+        return self.summary_stats
+
+
+def run_to_folder(
+    scenario: Scenario,
+    out_dir: str | Path,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+    fmt: str = "parquet",
+    progress: ProgressCallback | None = None,
+    pool: Executor | None = None,
+) -> WrittenRun:
+    """Run ``scenario`` and write every result file to ``out_dir`` atomically, each batch of
+    replications written as it comes: memory does not grow with the number of replications.
+
+    The files are those :func:`write_outputs` writes of :func:`simulation.runner.run`'s result
+    for the same arguments, with the same values. Raises as :func:`write_outputs`, and
+    :class:`ScenarioError` / ``ValueError`` as :func:`simulation.runner.plan_run`.
+    """
+    plan = plan_run(scenario, replications, seed, workers)
+    out = Path(out_dir)
+    check_format(fmt, weekly_rows(scenario, plan.replications))
+    check_out_dir(out, overwrite)
+    remove_abandoned(out)
+    t0 = time.perf_counter()
+    with atomic_dir(out, overwrite=True) as tmp:
+        _claim(tmp)
+        staging = _staging(tmp, fmt)
+        # closing(): an error or interrupt here (in ``progress``) stops the batches at once.
+        with BatchWriter(staging) as writer, contextlib.closing(iter_batches(plan, pool)) as it:
+            for batch in it:
+                writer.add(batch)
+                if progress:
+                    progress(len(batch["summary"]))
+                del batch  # written: not held while the next batch is made
+        elapsed = time.perf_counter() - t0
+        written = WrittenRun(
+            out,
+            scenario,
+            plan.seed,
+            plan.replications,
+            plan.workers,
+            elapsed,
+            pd.DataFrame(),
+            pd.DataFrame(),
+        )
+        _finish(tmp, staging, fmt, written)
+    return written
+
+
+OWNER_FILE = ".owner.json"
+"""In a results folder being written: the process writing it (see
+:mod:`simulation.store.owner`), so that a folder left by a killed run can be told from one
+being written."""
+
+
+def _claim(tmp: Path) -> None:
+    me = owners.this_process()
+    doc = {"pid": me.pid, "host": me.host, "started_s": me.started_s}
+    (tmp / OWNER_FILE).write_text(json.dumps(doc), encoding="utf-8")
+
+
+def remove_abandoned(out: Path) -> list[Path]:
+    """Remove the temporary folders of ``out`` that a killed run left (SIGKILL, the
+    out-of-memory killer: nothing in the process could remove them); returns them.
+
+    Only hidden folders beside ``out`` named as :func:`simulation.atomic.atomic_dir` names
+    them, holding :data:`OWNER_FILE`, whose process has ended on this host, are removed.
+    """
+    removed = []
+    for folder in out.parent.glob(f".{glob.escape(out.name)}.*"):
+        try:
+            doc = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
+            owner = owners.Owner(int(doc["pid"]), str(doc["host"]), float(doc["started_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if owners.is_alive(owner) is False:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _staging(tmp: Path, fmt: str) -> Path:
+    """Where the parquet tables go as batches come: the results folder itself, or for another
+    format a hidden folder in it, converted from and removed once the run is done."""
+    if fmt == "parquet":
+        return tmp
+    staging = tmp / ".parquet"
+    staging.mkdir()
+    return staging
+
+
+def _observed_weeks(staging: Path, scenario: Scenario) -> pd.DataFrame:
+    """The weekly table's rows and series that the observed points need, read alone."""
+    weeks = sorted({week_of(scenario, p.date) for p in scenario.observed})
+    metrics = sorted({p.metric for p in scenario.observed})
+    return pd.read_parquet(
+        staging / "weekly.parquet",
+        columns=["replication", "week", *metrics],
+        filters=[("week", "in", weeks)],
+    )
+
+
+def _finish(tmp: Path, staging: Path, fmt: str, run: WrittenRun) -> None:
+    """The files made from the written tables: fans, the tables in ``fmt``, the summary,
+    metadata, scenario and marker. Fills ``run``'s statistics and units."""
+    meta = run_metadata(run)
+    (tmp / MARKER).write_text(
+        f"sufficiency {meta['code_version']}\ncreated {meta['created']}\n", encoding="utf-8"
+    )
+    stats = summary_stats(pd.read_parquet(staging / "replications.parquet"), run.scenario)
+    run.summary_stats = stats
+    if run.scenario.observed:
+        run.observed = check_points(run.scenario, _observed_weeks(staging, run.scenario))
+        run.observed.to_csv(tmp / "observed.csv", index=False)
+    run.units = pd.read_parquet(staging / "units.parquet", columns=UNITS_SHOWN)
+    fans = weekly_fans_from_parquet(staging / "weekly.parquet")
+    tables: dict[str, TableSource] = {
+        name: staging / f"{name}.parquet" for name in ("replications", "weekly", "units", "finance")
+    }
+    tables["fans"] = fans
+    if fmt == "xlsx":
+        write_xlsx(tmp / XLSX, {"summary": stats, **tables})
+    elif fmt == "csv":
+        for name, source in tables.items():
+            write_csv(tmp / f"{name}.csv", source)
+    else:
+        fans.to_parquet(tmp / "fans.parquet", index=False)
+    if staging != tmp:
+        shutil.rmtree(staging)
+    (tmp / OWNER_FILE).unlink(missing_ok=True)
+    stats.to_csv(tmp / "summary.csv", index=False)
+    doc = {
+        **meta,
+        "format": fmt,
+        "metrics": {
+            row["metric"]: {k: _clean(v) for k, v in row.items() if k != "metric"}
+            for row in stats.to_dict(orient="records")
+        },
+        "config": run.scenario.to_dict(),
+    }
+    (tmp / "summary.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    (tmp / "scenario.yaml").write_text(
+        yaml.safe_dump(run.scenario.to_dict(), sort_keys=False), encoding="utf-8"
+    )
 
 
 def write_outputs(
     result: RunResult, out_dir: str | Path, overwrite: bool = False, fmt: str = "parquet"
 ) -> Path:
-    """Write every result file of ``result`` to ``out_dir`` atomically; returns the folder.
+    """Write every result file of ``result`` (a run held in memory) to ``out_dir``
+    atomically; returns the folder. The same files as :func:`run_to_folder`, through the same
+    writer (the result as one batch).
 
     ``fmt``: the tables as parquet, CSV, or sheets of one Excel workbook (:data:`FORMATS`).
 
@@ -603,40 +931,19 @@ def write_outputs(
     check_format(fmt, len(result.weekly))
     check_out_dir(out, overwrite)
     # Only an empty folder, or one of ours that --overwrite allows, gets here.
-    meta = run_metadata(result)
     with atomic_dir(out, overwrite=True) as tmp:
-        (tmp / MARKER).write_text(
-            f"sufficiency {meta['code_version']}\ncreated {meta['created']}\n", encoding="utf-8"
+        staging = _staging(tmp, fmt)
+        with BatchWriter(staging) as writer:
+            writer.add({name: getattr(result, name) for name in BATCH_TABLES})
+        written = WrittenRun(
+            out,
+            result.scenario,
+            result.seed,
+            result.replications,
+            result.workers,
+            result.elapsed_seconds,
+            pd.DataFrame(),
+            pd.DataFrame(),
         )
-        stats = result.stats()
-        tables = {
-            "replications": result.summary,
-            "weekly": result.weekly,
-            "units": result.units,
-            "finance": result.finance,
-            "fans": result.fans(),
-        }
-        if fmt == "xlsx":
-            write_xlsx(tmp / XLSX, {"summary": stats, **tables})
-        for name, df in tables.items():
-            if fmt == "parquet":
-                df.to_parquet(tmp / f"{name}.parquet", index=False)
-            elif fmt == "csv":
-                df.to_csv(tmp / f"{name}.csv", index=False)
-        stats.to_csv(tmp / "summary.csv", index=False)
-        doc = {
-            **meta,
-            "format": fmt,
-            "metrics": {
-                row["metric"]: {k: _clean(v) for k, v in row.items() if k != "metric"}
-                for row in stats.to_dict(orient="records")
-            },
-            "config": result.scenario.to_dict(),
-        }
-        (tmp / "summary.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-        (tmp / "scenario.yaml").write_text(
-            yaml.safe_dump(result.scenario.to_dict(), sort_keys=False), encoding="utf-8"
-        )
-        if result.scenario.observed:
-            check_points(result.scenario, result.weekly).to_csv(tmp / "observed.csv", index=False)
+        _finish(tmp, staging, fmt, written)
     return out

@@ -1,10 +1,13 @@
 """Run a function over many items, in this process or in a pool of local processes.
 
-The one process-pool loop of the tool: :func:`simulation.runner.run` maps replication batches
-through :func:`process_map`, and the experiments' :class:`~simulation.experiments.executor.Runner`
-feeds its own long-lived pool through :func:`imap_unordered`. Results come back in the order
-they finish; callers that need an order sort by the keys in the results (every replication is
-seeded by ``(seed, replication)`` alone, so where it ran never changes what it returns).
+The one process-pool loop of the tool: :func:`simulation.runner.iter_batches` maps replication
+batches through :func:`ordered_map` (in a pool it makes, or one the caller keeps: the app keeps
+one for its whole server, see :func:`new_pool`), and the experiments'
+:class:`~simulation.experiments.executor.Runner` feeds its own long-lived pool through
+:func:`imap_unordered`. :func:`imap_unordered` and :func:`process_map` yield results in the
+order they finish; :func:`imap_ordered` and :func:`ordered_map` in the order of the items,
+holding at most ``window`` results at once (every replication is seeded by
+``(seed, replication)`` alone, so where it ran never changes what it returns).
 
 Stopping: pools made by :func:`new_pool` have workers that ignore SIGINT (Ctrl-C is the
 parent's to handle: it raises :class:`KeyboardInterrupt` there, and :func:`process_map` then
@@ -14,10 +17,12 @@ by themselves when their parent dies (killed, or by the OOM killer), so no worke
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from typing import TypeVar
@@ -70,10 +75,16 @@ def worker_init(owner: int) -> None:
     ).start()
 
 
-def new_pool(workers: int) -> ProcessPoolExecutor:
-    """A process pool whose workers leave Ctrl-C to this process and die with it."""
+def new_pool(workers: int, start_method: str | None = None) -> ProcessPoolExecutor:
+    """A process pool whose workers leave Ctrl-C to this process and die with it.
+
+    ``start_method`` (``"fork"``, ``"forkserver"``, ``"spawn"``; default: the process's) is
+    given to this pool alone: a threaded server (the app) starts its workers from a forkserver
+    without changing how anything else in the process starts processes.
+    """
+    context = None if start_method is None else multiprocessing.get_context(start_method)
     return ProcessPoolExecutor(
-        max_workers=workers, initializer=worker_init, initargs=(os.getpid(),)
+        max_workers=workers, mp_context=context, initializer=worker_init, initargs=(os.getpid(),)
     )
 
 
@@ -114,6 +125,61 @@ def imap_unordered(
             yield fut.result()
 
 
+def imap_ordered(
+    pool: Executor, fn: Callable[[T], R], items: Iterable[T], window: int
+) -> Generator[R, None, None]:
+    """``fn(item)`` for every item, run by ``pool``, yielded in the order of ``items``.
+
+    At most ``window`` calls are submitted and not yet yielded, so at most ``window`` results
+    are held at once, whatever the order they finish in. If the loop ends early (the caller
+    closes this generator, or an error) the calls not started are cancelled; calls already
+    running finish in their worker and are dropped (a pool the caller keeps stays usable).
+    """
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= max(1, window):
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for fut in pending:
+            fut.cancel()
+
+
+def ordered_map(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    workers: int,
+    window: int,
+    pool: Executor | None = None,
+) -> Generator[R, None, None]:
+    """``fn(item)`` for every item, in the order of ``items``, at most ``window`` held at once.
+
+    Runs in ``pool`` if one is given (left running for its owner), else in this process if
+    ``workers <= 1``, else in a new pool of ``workers`` processes that is shut down at the end
+    (stopped at once, as :func:`process_map`'s, if the loop ends early).
+    """
+    if pool is not None:
+        yield from imap_ordered(pool, fn, items, window)
+        return
+    if workers <= 1:
+        for item in items:
+            yield fn(item)
+        return
+    own = new_pool(workers)
+    finished = False
+    try:
+        yield from imap_ordered(own, fn, items, window)
+        finished = True
+    finally:
+        if finished:
+            own.shutdown(wait=True)
+        else:
+            stop_pool(own)
+
+
 def process_map(
     fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None
 ) -> Generator[R, None, None]:
@@ -142,8 +208,10 @@ def process_map(
 
 __all__ = [
     "ProgressCallback",
+    "imap_ordered",
     "imap_unordered",
     "new_pool",
+    "ordered_map",
     "process_map",
     "stop_pool",
     "worker_init",

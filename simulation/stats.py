@@ -85,19 +85,31 @@ class PairedCI:
     p_b_lower: float
 
 
-def paired_ci(a: ArrayLike, b: ArrayLike, confidence: float = DEFAULT_CONFIDENCE) -> PairedCI:
-    """The CI of the mean of ``b - a`` over the pairs in which neither value is NaN."""
+def paired_ci(
+    a: ArrayLike,
+    b: ArrayLike,
+    confidence: float = DEFAULT_CONFIDENCE,
+    groups: ArrayLike | None = None,
+) -> PairedCI:
+    """The CI of the mean of ``b - a`` over the pairs in which neither value is NaN; with
+    ``groups`` (each pair's parameter draw, under uncertain inputs), a CI that allows for pairs
+    of one draw being correlated (:func:`grouped_mean_ci`)."""
     x = np.asarray(a, dtype=float)
     y = np.asarray(b, dtype=float)
     ok = ~(np.isnan(x) | np.isnan(y))
     x, y = x[ok], y[ok]
     if len(x) == 0:
         return PairedCI(0, math.nan, math.nan, _EMPTY, math.nan)
+    diff = (
+        _ci(y - x, confidence)
+        if groups is None
+        else grouped_mean_ci(y - x, np.asarray(groups)[ok], confidence)
+    )
     return PairedCI(
         n=len(x),
         a_mean=float(np.mean(x)),
         b_mean=float(np.mean(y)),
-        diff=_ci(y - x, confidence),
+        diff=diff,
         p_b_lower=float(np.mean(y < x)),
     )
 

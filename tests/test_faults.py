@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from simulation.cli import main
@@ -180,16 +181,17 @@ def test_disk_full_midway_leaves_nothing_half_written(
 ) -> None:
     out = ours if existing else ours.parent / "new"
     before = snapshot(ours)
-    real = pd.DataFrame.to_parquet
+    real = pq.ParquetWriter.write_table
     calls = []
 
-    def full_on_third(self: pd.DataFrame, path: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(path)
+    # A run writes each batch as it comes: the disk fills on the third table written.
+    def full_on_third(self: pq.ParquetWriter, table: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(table)
         if len(calls) == 3:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real(self, path, *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "weekly.parquet")
+        return real(self, table, *args, **kwargs)
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_on_third)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full_on_third)
     capsys.readouterr()
     assert main([*QUICK, "-s", "9", "-o", str(out), "--overwrite"]) == 2
     err = one_error_line(capsys)
@@ -298,7 +300,12 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
         for pid in kids:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-    assert list(tmp_path.iterdir()) == []
+    # Nothing in place of the results; the hidden folder the killed run was writing into is
+    # removed by the next run to the same place (its writer is gone).
+    left = list(tmp_path.iterdir())
+    assert all(p.name.startswith(".out.") for p in left)
+    assert main(["run", MINIMAL, "-n", "2", "-w", "1", "-q", "-o", str(tmp_path / "out")]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 @needs_proc

@@ -254,3 +254,28 @@ def test_app_levers_keep_uncertain_values() -> None:
     rate = next(v for v in busier.uncertain if v.path.endswith("arrivals_per_year")).dist
     stay = next(v for v in busier.uncertain if v.path.endswith("length_of_stay_days.mean")).dist
     assert (rate.mean, rate.cv, stay.mean, stay.cv) == (9, 0.3, 730, 0.1)
+
+
+def test_paired_differences_treat_a_parameter_draw_as_one_observation() -> None:
+    """Under uncertain inputs the replications table carries each replication's draw, and a
+    paired comparison's CI is the t interval of the draws' mean differences (balanced draws),
+    not of replications that share a draw as if they were independent."""
+    from simulation import compare
+    from simulation.stats import mean_ci
+
+    base = parse_scenario(_uncertain(_minimal()))
+    more = copy.deepcopy(_uncertain(_minimal()))
+    more["provision"]["homes"][0]["beds"] += 1
+    a = run(base, replications=12, seed=5, workers=1).summary
+    b = run(parse_scenario(more), replications=12, seed=5, workers=1).summary
+    assert list(a["draw"]) == [r // 2 for r in range(12)]
+    row = compare.paired_differences(a, b, ["cost_total_gbp"]).iloc[0]
+    d = (b["cost_total_gbp"] - a["cost_total_gbp"]).groupby(a["draw"]).mean()
+    by_draw = mean_ci(d.to_numpy())
+    assert row["mean_diff"] == pytest.approx(by_draw.mean)
+    assert row["ci_high"] - row["mean_diff"] == pytest.approx(by_draw.half_width)
+    # Without the draw column the same pairs read as 12 independent ones: another interval.
+    naive = compare.paired_differences(
+        a.drop(columns="draw"), b.drop(columns="draw"), ["cost_total_gbp"]
+    ).iloc[0]
+    assert naive["ci_high"] - naive["mean_diff"] != pytest.approx(by_draw.half_width)

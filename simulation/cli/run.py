@@ -36,7 +36,6 @@ from simulation.cli.common import (
 from simulation.cli.observed import observed_table
 from simulation.errors import ScenarioError
 from simulation.kinds import BED_KINDS, KINDS
-from simulation.observed import check_points
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click import exceptions as click_exc
@@ -45,14 +44,16 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 from simulation.outputs import (
     OUTPUT_FILES,
     OutputDirError,
+    WrittenRun,
     check_format,
     check_out_dir,
     code_version,
     outputs_reference,
+    run_to_folder,
     weekly_rows,
-    write_outputs,
 )
-from simulation.runner import RunResult, run
+from simulation.pool import ProgressCallback
+from simulation.runner import RunResult
 from simulation.scenario import Scenario, load_scenario
 from simulation.schema_doc import config_reference
 from simulation.uncertain import replications_per_draw
@@ -107,7 +108,7 @@ def _table(title: str, caption: str = "") -> Table:
     )
 
 
-def summary_table(result: RunResult, wide: bool = False) -> Table:
+def summary_table(result: RunResult | WrittenRun, wide: bool = False) -> Table:
     """The headline metrics over the whole run: mean, the 95% CI of the mean and the P5-P95
     range (``wide``: every percentile, the CI's ends and the standard deviation)."""
     stats = result.stats().set_index("metric")
@@ -167,7 +168,7 @@ def summary_table(result: RunResult, wide: bool = False) -> Table:
     return table
 
 
-def units_table(result: RunResult, wide: bool = False) -> Table | None:
+def units_table(result: RunResult | WrittenRun, wide: bool = False) -> Table | None:
     """Occupancy of each home and block contract against the business case's assumption."""
     units = result.units[result.units["kind"].isin(BED_KINDS)]
     if units.empty:
@@ -219,11 +220,30 @@ def _check_out(out_dir: Path, overwrite: bool) -> None:
         fail_write("--out", out_dir, exc)
 
 
-def _write(result: RunResult, out_dir: Path, overwrite: bool, fmt: str) -> Path:
-    """Write the results; a write that fails (a full disk) leaves nothing and exits 2."""
+def _run_to_folder(
+    scenario: Scenario,
+    out_dir: Path,
+    overwrite: bool,
+    fmt: str,
+    progress: ProgressCallback,
+    replications: int,
+    seed: int | None,
+    workers: int,
+) -> WrittenRun:
+    """Run and write each batch as it comes; a write that fails (a full disk) leaves nothing
+    and exits 2."""
     existed = out_dir.exists()
     try:
-        return write_outputs(result, out_dir, overwrite=overwrite, fmt=fmt)
+        return run_to_folder(
+            scenario,
+            out_dir,
+            replications=replications,
+            seed=seed,
+            workers=workers,
+            overwrite=overwrite,
+            fmt=fmt,
+            progress=progress,
+        )
     except OutputDirError as exc:  # changed during the run
         fail(f"--out: {exc}")
     except OSError as exc:
@@ -280,8 +300,8 @@ def run_command(
     _check_out(out_dir, overwrite)
     try:
         with progress_bar(f"Simulating {scenario.name}", n, quiet) as (advance, _):
-            result = run(scenario, replications=n, seed=seed, workers=workers, progress=advance)
-        written = _write(result, out_dir, overwrite, fmt)
+            result = _run_to_folder(scenario, out_dir, overwrite, fmt, advance, n, seed, workers)
+        written = result.folder
     except KeyboardInterrupt:
         kept = " (the existing folder is unchanged)" if out_dir.exists() else ""
         interrupted(f"nothing was written{kept}")
@@ -290,10 +310,10 @@ def run_command(
         homes = units_table(result, wide)
         if homes is not None:
             console.print(homes)
-        if scenario.observed:
+        if result.observed is not None:
             console.print(
                 observed_table(
-                    check_points(scenario, result.weekly),
+                    result.observed,
                     "Published outcomes against the simulation (observed.csv)",
                 )
             )

@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from simulation.scenario import Scenario
 from simulation.store import owner as owners
@@ -487,32 +490,94 @@ class ResultsStore:
             ).df()
 
     def export(self, table: str, run_ids: Sequence[str], out: Path, fmt: str) -> int:
-        """Write a table (or ``runs``) for some runs to CSV or parquet; returns rows written."""
-        with self.reading() as con:
-            if table == "runs":
-                query = "SELECT * FROM runs WHERE list_contains(?, run_id) ORDER BY position"
-            elif table in DATA_TABLES:
-                if not _has_table(con, table):
-                    raise StoreError(f"no {table} rows stored")
-                keys = ", ".join(f"t.{k}" for k in KEYS[table][1:])
-                query = (
-                    "SELECT r.experiment, r.strategy, t.* FROM "
-                    f"{table} t JOIN runs r USING (run_id) WHERE list_contains(?, t.run_id) "
-                    f"ORDER BY r.position, t.run_id, {keys}"
-                )
-            else:
-                allowed = ", ".join(("runs", *DATA_TABLES))
-                raise StoreError(f"unknown table '{table}' (allowed: {allowed})")
-            rel = con.execute(query, [list(run_ids)])
-            df = rel.df()
+        """Write a table (or ``runs``) for some runs to CSV or parquet; returns rows written.
+
+        Streamed: DuckDB sorts (spilling to a temporary folder beside ``out`` past
+        :data:`EXPORT_MEMORY`) and hands the rows over :data:`EXPORT_ROWS` at a time, each
+        piece written as it comes (a parquet row group, or CSV lines as pandas writes them),
+        so memory does not grow with the table. Written to a temporary file renamed onto
+        ``out`` when complete: never a half-written export.
+        """
+        if table == "runs":
+            query = "SELECT * FROM runs WHERE list_contains(?, run_id) ORDER BY position"
+        elif table in DATA_TABLES:
+            keys = ", ".join(f"t.{k}" for k in KEYS[table][1:])
+            query = (
+                "SELECT r.experiment, r.strategy, t.* FROM "
+                f"{table} t JOIN runs r USING (run_id) WHERE list_contains(?, t.run_id) "
+                f"ORDER BY r.position, t.run_id, {keys}"
+            )
+        else:
+            allowed = ", ".join(("runs", *DATA_TABLES))
+            raise StoreError(f"unknown table '{table}' (allowed: {allowed})")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
-        if fmt == "csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
+        with (
+            self.reading() as con,
+            tempfile.TemporaryDirectory(prefix=f".{out.name}.spill-", dir=out.parent) as spill,
+        ):
+            if table != "runs" and not _has_table(con, table):
+                raise StoreError(f"no {table} rows stored")
+            con.execute(f"SET temp_directory = '{_sql_text(spill)}'")
+            con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")
+            if table == "runs":  # one row a run: as pandas gets it from DuckDB at once
+                frame = con.execute(query, [list(run_ids)]).df()
+                reader = pa.Table.from_pandas(frame, preserve_index=False).to_reader()
+            else:  # a relation streams (a DB-API result is materialised first)
+                relation = con.sql(query, params=[list(run_ids)])
+                reader = relation.to_arrow_reader(EXPORT_ROWS)
+            try:
+                rows = _write_pieces(reader, tmp, fmt)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         tmp.replace(out)  # atomic: never a half-written export
-        return len(df)
+        return rows
+
+
+EXPORT_ROWS = 100_000
+"""Rows an export writes at a time."""
+EXPORT_MEMORY = "256MB"
+"""DuckDB's memory for an export's sort; past it, the sort spills to disk."""
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _frames(reader: pa.RecordBatchReader) -> Iterator[pd.DataFrame]:
+    """The stream's pieces as pandas frames (one empty frame if it has no rows, so the
+    header or schema is still known)."""
+    empty = True
+    for batch in reader:
+        empty = False
+        yield batch.to_pandas()
+    if empty:
+        yield reader.schema.empty_table().to_pandas()
+
+
+def _write_pieces(reader: pa.RecordBatchReader, path: Path, fmt: str) -> int:
+    """Write a stream of record batches as one CSV or parquet file, a piece at a time, with
+    pandas' types and text (what writing the whole table from pandas gives)."""
+    rows = 0
+    if fmt == "csv":
+        with path.open("w", encoding="utf-8", newline="") as f:
+            for i, df in enumerate(_frames(reader)):
+                df.to_csv(f, index=False, header=i == 0)
+                rows += len(df)
+        return rows
+    writer: pq.ParquetWriter | None = None
+    try:
+        for df in _frames(reader):
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+            rows += len(df)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
