@@ -98,7 +98,7 @@ def paired_differences(
         raise ValueError(f"metric(s) not in both summaries: {', '.join(missing)}")
     # Under uncertain inputs replications sharing a parameter draw are correlated: the CI
     # then treats each draw as one observation (the ``draw`` column, docs/model.md).
-    keys = ["replication", *(["draw"] if DRAW in baseline and DRAW in edited else [])]
+    keys = ["replication", *([DRAW] if DRAW in baseline and DRAW in edited else [])]
     paired = baseline[[*keys, *metrics]].merge(
         edited[[*keys, *metrics]], on=keys, suffixes=("_a", "_b")
     )
