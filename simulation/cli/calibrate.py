@@ -8,6 +8,7 @@ to temporary paths and are moved into place only when complete.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -276,27 +277,21 @@ def calibrate_command(
             )
         vacancies = VacancySettings(homes)
     try:
-        text, scenario = render(
+        write = functools.partial(
+            render,
             cal,
             scenario_name,
             horizon_years=horizon_years,
             report_dir=report_dir.name if report else None,
-            vacancies=vacancies,
             point_estimates=point_estimates,
         )
+        text, scenario = write(vacancies=vacancies)
         if vacancies is not None:
             fit = _fit_vacancies(cal, scenario, vacancies.homes, fit_replications, workers)
             vacancies = VacancySettings(
                 vacancies.homes, (fit.match_probability, fit.repair_probability, fit.note())
             )
-            text, _ = render(
-                cal,
-                scenario_name,
-                horizon_years=horizon_years,
-                report_dir=report_dir.name if report else None,
-                vacancies=vacancies,
-                point_estimates=point_estimates,
-            )
+            text, _ = write(vacancies=vacancies)
     except ScenarioError as exc:
         fail(exc.one_line())
     try:

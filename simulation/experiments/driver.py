@@ -212,23 +212,8 @@ def _run_experiment(
             missing = {
                 i: sorted(set(range(lo, hi)) - done[s.name]) for i, s in enumerate(exp.strategies)
             }
-            n_missing = sum(len(m) for m in missing.values())
-            size = batch_size or _batch_size(n_missing, active.slots)
-            tasks = [
-                Task(i, exp.strategies[i].scenario, tuple(reps[k : k + size]), exp.seed, weekly)
-                for k in range(0, max((len(m) for m in missing.values()), default=0), size)
-                for i, reps in missing.items()
-                if reps[k : k + size]
-            ]
-            for key, tables in active.imap_unordered(tasks):
-                name = exp.strategies[key].name
-                writer.add(run_ids[name], tables)
-                reps = [int(r) for r in tables["summary"]["replication"]]
-                done[name].update(reps)
-                ran += len(reps)
-                if progress:
-                    progress(len(reps))
-            writer.flush()
+            tasks = _tasks(exp, missing, batch_size, active.slots, weekly)
+            ran += _store_tasks(exp, active, tasks, (run_ids, done, writer), progress)
             final_n = hi
             if exp.stop is not None and hi < exp.stop.max:
                 summary = _load_summary(store, exp, run_ids, hi)
@@ -272,6 +257,29 @@ def _tasks(
         for i, reps in missing.items()
         if reps[k : k + size]
     ]
+
+
+def _store_tasks(
+    exp: Experiment,
+    active: Runner,
+    tasks: list[Task],
+    state: tuple[dict[str, str], dict[str, set[int]], _BatchWriter],
+    progress: ProgressCallback | None,
+) -> int:
+    """Run ``tasks``, store each batch as it comes and note its replications as done; returns
+    how many replications ran."""
+    run_ids, done, writer = state
+    ran = 0
+    for key, tables in active.imap_unordered(tasks):
+        name = exp.strategies[key].name
+        writer.add(run_ids[name], tables)
+        reps = [int(r) for r in tables["summary"]["replication"]]
+        done[name].update(reps)
+        ran += len(reps)
+        if progress:
+            progress(len(reps))
+    writer.flush()
+    return ran
 
 
 def _precision_edges(exp: Experiment) -> list[int]:
@@ -363,17 +371,8 @@ def _run_to_precision(
                 for i, s in enumerate(exp.strategies)
                 if s.name in names
             }
-            for key, tables in active.imap_unordered(
-                _tasks(exp, missing, batch_size, active.slots, weekly)
-            ):
-                name = exp.strategies[key].name
-                writer.add(run_ids[name], tables)
-                reps = [int(r) for r in tables["summary"]["replication"]]
-                done[name].update(reps)
-                ran += len(reps)
-                if progress:
-                    progress(len(reps))
-            writer.flush()
+            tasks = _tasks(exp, missing, batch_size, active.slots, weekly)
+            ran += _store_tasks(exp, active, tasks, (run_ids, done, writer), progress)
             for n in names:
                 reached[n] = hi
             summary = _load_summary(store, exp, run_ids, hi)
