@@ -44,7 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # 5. Metrics derived from the event log.
     ("metrics",),
     # 6. Monte Carlo runs, comparisons, result files and the experiment store.
-    ("runner", "compare", "observed", "outputs", "store", "precision"),
+    ("runner", "compare", "observed", "outputs", "store", "precision", "findings"),
     # 7. Experiments and calibration, built on runs.
     ("experiments", "calibration"),
     # 8. The faces: how numbers read (display), figures, the report, the app, the command line,
