@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import erlang_b as erlang_b_reference
+from helpers import exponential, pool_config, scenario
 from scipy import special, stats
 
 from simulation.errors import ScenarioError
@@ -29,8 +31,6 @@ from simulation.queueing import (
     overflow_variance,
     servers_for_blocking,
 )
-from tests.helpers import erlang_b as erlang_b_reference
-from tests.helpers import exponential, pool_config, scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = ROOT / "configs" / "minimal.yaml"
