@@ -676,6 +676,9 @@ class BatchWriter:
         self.folder = folder
         self.batches = 0
         self._writers: dict[str, pq.ParquetWriter] = {}
+        # The files are opened here, not by the writers: a writer whose close fails (a full
+        # disk) leaves the file it opened itself open, and the folder could not be cleaned up.
+        self._files: list[pa.NativeFile] = []
         self._held: dict[str, list[pa.Table]] = {}
 
     def add(self, batch: dict[str, pd.DataFrame]) -> None:
@@ -684,7 +687,8 @@ class BatchWriter:
             table = pa.Table.from_pandas(df, preserve_index=False)
             writer = self._writers.get(name)
             if writer is None:
-                writer = pq.ParquetWriter(self.folder / f"{name}.parquet", table.schema)
+                self._files.append(pa.OSFile(str(self.folder / f"{name}.parquet"), "wb"))
+                writer = pq.ParquetWriter(self._files[-1], table.schema)
                 self._writers[name] = writer
             elif not table.schema.equals(writer.schema, check_metadata=False):
                 table = table.cast(writer.schema)
@@ -717,6 +721,12 @@ class BatchWriter:
                 writer.close()
             except BaseException as exc:
                 error = error or exc
+        for file in self._files:
+            try:
+                file.close()
+            except BaseException as exc:
+                error = error or exc
+        self._files.clear()
         self._writers.clear()
         self._held.clear()
         pa.default_memory_pool().release_unused()

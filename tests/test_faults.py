@@ -210,8 +210,11 @@ def test_real_full_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert main(["run", MINIMAL, "-n", "20", "-w", "1", "-q", "-o", str(full / "out")]) == 2
         assert "no space left on device" in one_error_line(capsys)
         assert list(full.iterdir()) == []
+        # Nothing under it is still open (a file left open makes the unmount fail as busy).
+        unmount = subprocess.run(["umount", str(full)], capture_output=True, text=True)
+        assert unmount.returncode == 0, unmount.stderr
     finally:
-        subprocess.run(["umount", str(full)], check=False)
+        subprocess.run(["umount", str(full)], check=False, capture_output=True)
 
 
 # -- Ctrl-C and a killed parent ----------------------------------------------------------------

@@ -186,6 +186,39 @@ def test_ifa_search_time_and_price_and_carer_deregistration():
     assert summary["foster_carers_end"] == 0
 
 
+@pytest.mark.parametrize("find_probability", [0.0, 1.0])
+def test_a_search_going_on_at_18_ends_there(find_probability: float) -> None:
+    """A child planned for family care at 17.99, with no carer and an IFA search of 7 days,
+    turns 18 about 3.7 days in: the search stops then and nothing follows (no residential
+    placement for want of a foster placement, no foster placement after 18). A child of 17
+    searches its 7 days and goes on as before."""
+    need = {
+        "arrivals_per_year": 0,
+        "length_of_stay_days": fixed(300),
+        "age_at_entry_years": fixed(17.99),
+        "scheduled_arrivals": [day(10)],
+    }
+    cfg = base_config({"a": need}, homes=[{"name": "H", "beds": 1, "needs": ["a"]}])
+    cfg["fostering"] = fostering(
+        0,
+        fixed(100),
+        ifa={
+            "find_probability": find_probability,
+            "search_days": fixed(7),
+            "placement_days": fixed(50),
+            "weekly_price_gbp": fixed(800),
+        },
+    )
+    kinds = (K.FAMILY_PLAN, K.NO_FOSTER, K.ARRIVE, K.PLACE, K.EXIT, K.FOSTER_PLACE)
+    rep = simulate(scenario(cfg), 0)
+    assert [(t, k) for t, k, *_ in rows(rep, kinds)] == [(10.0, K.FAMILY_PLAN)]
+    cfg["demand"]["needs"]["a"]["age_at_entry_years"] = fixed(17.0)
+    rep = simulate(scenario(cfg), 0)
+    after = [(t, k) for t, k, *_ in rows(rep, kinds)]
+    expected = K.FOSTER_PLACE if find_probability else K.NO_FOSTER
+    assert after[:2] == [(10.0, K.FAMILY_PLAN), (17.0, expected)]
+
+
 def test_family_plan_share_by_age_band():
     """Under 10: all planned for family care; 10 to 14: none; 14 and over: the need's share."""
     cfg = pool_config(2, 200, fixed(30), horizon_years=2, age_at_entry=5.0)

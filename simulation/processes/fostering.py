@@ -142,17 +142,19 @@ class FosterCare:
         if self.free:
             self._to_in_house(child, from_residential=False)
         elif self.has_ifa:
-            p.env.timeout(self.draws.ifa_search_days[child]).callbacks.append(
-                partial(self._ifa_search_ends, child)
-            )
+            # A search still going on at 18 ends then: the young person leaves care.
+            search_days = self._days(child, self.draws.ifa_search_days[child])
+            p.env.timeout(search_days).callbacks.append(partial(self._ifa_search_ends, child))
         else:
             self._no_foster(child)
 
     def _ifa_search_ends(self, child: int, _event: simpy.Event) -> None:
+        p = self.placements
+        if p.env.now >= p.children.age_out_at[child]:
+            return  # aged out while searching: no foster or residential placement follows
         if not self.draws.ifa_found[child]:
             self._no_foster(child)
             return
-        p = self.placements
         now, need = p.env.now, p.children.need[child]
         days = self._days(child, self.draws.ifa_days[child])
         price = self.draws.ifa_price[child]
