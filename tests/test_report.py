@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from simulation import display, load_scenario, run
+from simulation import display, findings, load_scenario, run
 from simulation import report as report_mod
+from simulation.report import pdf as report_pdf
 from simulation.cli import main
 from simulation.outputs import write_outputs
 
@@ -55,14 +56,16 @@ def test_report_of_a_results_folder(
     text = out.read_text(encoding="utf-8")
     parser = ResourceCollector()
     parser.feed(text)
-    # Every section, in order (the occupancy answer only with --occupancy, published outcomes
-    # only with observed points).
+    # The summary first, the evidence, the appendix, provenance last (the occupancy answer only
+    # with --occupancy, published outcomes only with observed points).
     expected = [s for s in report_mod.SECTIONS if s not in ("occupancy", "observed")]
     assert parser.sections == expected
+    assert parser.sections[0] == "summary" and parser.sections[-2:] == ["appendix", "provenance"]
     for sid in expected:
         assert f">{report_mod.SECTIONS[sid]}</h2>" in text
-    # Figures embedded as data URIs; nothing fetched from anywhere.
-    assert parser.images == 5
+    # Figures embedded as data URIs, each in a <figure> with its caption as text; nothing
+    # fetched from anywhere.
+    assert parser.images == 5 and text.count("<figcaption>") == 5
     assert parser.urls, "expected the embedded images"
     assert all(u.startswith("data:image/png;base64,") for u in parser.urls), parser.urls
     assert not re.search(r"https?://|url\(|@import", text)
@@ -71,15 +74,106 @@ def test_report_of_a_results_folder(
         assert html.escape(display.metric_label(metric)) in text
     assert "95% CI of the mean" in text and "P5 to P95" in text
     # Totals in £m beside their period and price basis; shares as percentages; no "-0".
-    assert re.search(r"<td>Total cost</td><td>£\d+\.\dm</td>", text)
+    assert re.search(
+        r"<td>Total cost</td><td data-key='headline.cost_total_gbp.mean'>£\d+\.\dm<", text
+    )
     assert "Totals over 1 Apr 2023 to 31 Mar 2033 (10 years); nominal prices" in text
-    assert re.search(r"<td>Child-days out of city</td><td>\d+\.\d%</td>", text)
+    assert re.search(r"<td>Child-days out of city</td><td[^>]*>\d+\.\d%</td>", text)
     assert ">-0<" not in text and " -0 " not in text and "-0.0%" not in text
     needs = text.split("Demand by need")[1].split("</table>")[0]
     assert "<td>Emotional and behavioural (EBD)</td>" in needs and "<td>ebd</td>" not in needs
     assert "seed 11" in text and "<dt>Code version</dt>" in text
-    assert "Doe Bank Lane short stay" in text and "start_date: &#x27;2023-04-01&#x27;" in text
-    assert "Planned dates only" not in text  # captions are inside the PNGs, not the HTML
+    # The config in a collapsed appendix, after the evidence.
+    appendix = text[text.index("<section id='appendix'>") :]
+    assert "<details><summary>The full configuration" in appendix
+    assert "start_date: &#x27;2023-04-01&#x27;" in appendix
+    assert "start_date: &#x27;2023-04-01&#x27;" not in text[: text.index("<section id='appendix'>")]
+    # The captions are text beside the images, not drawn into them.
+    assert "Bands: P5-P95 and P25-P75 across 4 replications" in text
+
+
+class KeyedText(HTMLParser):
+    """The text of every element with a ``data-key``, and whether it is in the summary."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.section = ""
+        self.open: list[str] = []  # keys of the keyed elements being read
+        self.text: dict[str, str] = {}
+        self.summary: dict[str, str] = {}
+        self.evidence: dict[str, list[str]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "section":
+            self.section = str(a.get("id"))
+        if a.get("data-key"):
+            key = str(a["data-key"])
+            self.open.append(key)
+            self.text[key] = ""
+
+    def handle_data(self, data: str) -> None:
+        for key in self.open:
+            self.text[key] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("span", "td", "dd") and self.open:
+            key = self.open.pop()
+            if self.section == "summary":
+                self.summary[key] = self.text[key]
+            else:
+                self.evidence.setdefault(key, []).append(self.text[key])
+
+
+def keyed(text: str) -> KeyedText:
+    parser = KeyedText()
+    parser.feed(text)
+    return parser
+
+
+def test_every_summary_number_is_a_table_cell(results_dir: Path) -> None:
+    """Each number the summary quotes is marked with its source and reads exactly as the table
+    cell it comes from; and the cells hold the run's numbers."""
+    data = report_mod.load_results(results_dir)
+    page = keyed(report_mod.render_html(data))
+    assert len(page.summary) >= 30, page.summary
+    for key, value in page.summary.items():
+        assert key in page.evidence, f"the summary's {key} is in no table"
+        assert value in page.evidence[key], (key, value, page.evidence[key])
+    # What the brief asks for, all there: occupancy per home against its business case, spot,
+    # out of city, total cost with its range, cost by financial year, the main driver of the
+    # risk, the precision of the mean, the run period and price basis.
+    wanted = [
+        "headline.internal_occupancy_pct.mean",
+        "home.0.mean",
+        "home.0.range",
+        "home.0.reach",
+        "home.0.case",
+        "headline.spot_stock_mean.mean",
+        "headline.out_of_city_share.mean",
+        "headline.cost_total_gbp.mean",
+        "headline.cost_total_gbp.range",
+        "headline.cost_total_gbp.half",
+        "plan.period",
+        "plan.prices",
+    ]
+    assert set(wanted) <= set(page.summary)
+    assert any(k.startswith("year.") for k in page.summary)
+    assert any(k.startswith("risk.") for k in page.summary)
+    # The cells are the run's numbers, formatted by display.
+    cost = data.summary["cost_total_gbp"]
+    assert page.summary["headline.cost_total_gbp.mean"] == display.money(cost.mean())
+    assert page.summary["headline.cost_total_gbp.range"] == (
+        f"{display.money(cost.quantile(0.05), like=cost.mean())} to "
+        f"{display.money(cost.quantile(0.95), like=cost.mean())}"
+    )
+    gravel = data.units[data.units["unit"] == "Gravel Hill"]["occupancy_pct"]
+    assert page.summary["home.0.mean"] == display.percent(gravel.mean())
+    assert page.summary["plan.period"] == "1 Apr 2023 to 31 Mar 2033 (10 years)"
+    # The largest share of the spread: the risk sentence names the first row of the table.
+    drivers = findings.cost_risk_drivers(data.summary)
+    top = f"risk.{drivers['part'].iloc[0]}.share"
+    assert page.summary[top] == display.share(drivers["share_of_variance"].iloc[0], 0)
 
 
 def test_report_runs_a_config_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,7 +214,7 @@ def test_pdf_without_an_engine_says_so(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(report_mod, "find_pdf_engine", lambda: None)
+    monkeypatch.setattr(report_pdf, "find_pdf_engine", lambda: None)
     assert main(["report", str(results_dir), "--pdf"]) == 1
     err = capsys.readouterr().err
     assert "no PDF engine found" in err and "print it to PDF" in err
