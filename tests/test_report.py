@@ -11,9 +11,9 @@ import pytest
 
 from simulation import display, findings, load_scenario, run
 from simulation import report as report_mod
-from simulation.report import pdf as report_pdf
 from simulation.cli import main
 from simulation.outputs import write_outputs
+from simulation.report import pdf as report_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
 COVENTRY = ROOT / "configs" / "coventry-2023.yaml"
@@ -260,3 +260,59 @@ def test_report_adds_the_occupancy_answer_when_asked(tmp_path: Path) -> None:
     # Six new-home sizes, 1 to 6 beds, one row each after the header.
     sizes = section[section.index("A new home for") :]
     assert len(re.findall(r"<tr><td>\d</td>", sizes)) == 6
+
+
+STRATEGY_SPEC = ROOT / "experiments" / "coventry-2023-strategy.yaml"
+
+
+def test_report_of_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`experiment SPEC --report FILE`: the summary first, every number in it a table cell; one
+    table of every strategy against the baseline; the forest plot; the spec in the appendix."""
+    out = tmp_path / "exp.html"
+    db = tmp_path / "results.duckdb"
+    args = ["experiment", str(STRATEGY_SPEC), "-n", "2", "-w", "1", "--db", str(db), "-q"]
+    assert main([*args, "--report", str(out)]) == 0
+    assert str(out) in capsys.readouterr().err
+    text = out.read_text(encoding="utf-8")
+    parser = ResourceCollector()
+    parser.feed(text)
+    assert parser.sections == ["summary", "paired", "costs", "forest", "appendix", "provenance"]
+    assert parser.images == 1 and all(u.startswith("data:image/png") for u in parser.urls)
+    page = keyed(text)
+    for key, value in page.summary.items():
+        assert value in page.evidence.get(key, []), (key, value)
+    # Each of the three strategies against the baseline: cost difference, its CI, P(cheaper).
+    for i in (1, 2, 3):
+        for part in ("diff", "ci", "better"):
+            assert f"paired.{i}.cost_total_gbp.{part}" in page.summary
+        assert f"paired.{i}.spot_placements.diff" in page.summary
+        assert f"paired.{i}.out_of_city_share.diff" in page.summary
+    # Building none of the new homes costs more in every future (the spec's measured +£22m).
+    assert page.summary["paired.1.cost_total_gbp.diff"].startswith("+£")
+    assert page.summary["paired.1.cost_total_gbp.better"] == "0%"
+    # Each future has exactly one cheapest strategy.
+    cheapest = [int(page.evidence[f"cost.{i}.cheapest"][0].rstrip("%")) for i in range(4)]
+    assert sum(cheapest) == 100
+    assert "<details><summary>The experiment spec (YAML)" in text
+    assert "name: coventry-2023-strategy" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["experiment", str(STRATEGY_SPEC), "--report", "{tmp}/r.txt"], "should end in .html"),
+        (["experiment", str(STRATEGY_SPEC), "--report", "/proc/r.html"], "cannot write"),
+        (["report", str(STRATEGY_SPEC), "--occupancy", "10"], "not to an experiment spec"),
+        (["report", str(STRATEGY_SPEC), "-o", "{tmp}/r.pdf"], "should end in .html"),
+    ],
+)
+def test_experiment_report_bad_input_before_any_run(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert (
+        main([*args, "--db", str(tmp_path / "db.duckdb")] if args[0] == "experiment" else args) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "db.duckdb").exists()  # nothing simulated, nothing stored

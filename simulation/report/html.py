@@ -114,7 +114,7 @@ FIG_WIDTH_IN = 5.8
 FIG_DPI = 100
 
 
-def fit(fig: Figure, height_scale: float = 0.72, min_height_in: float = 2.5) -> Figure:
+def fit(fig: Figure, height_scale: float = 0.66, min_height_in: float = 2.3) -> Figure:
     """A figure drawn at the report's column width (:func:`simulation.plots.drawn_at`) made
     shorter, to keep the page short (long bars such as the openings' keep their height)."""
     width, height = fig.get_size_inches()
