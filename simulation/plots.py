@@ -227,7 +227,7 @@ def occupancy_fan(
         else:
             ax.plot([], [], " ", label="No assumed occupancy in the config")
         ax.set_title(f"{KIND_LABELS[kind]}: occupancy, week by week", loc="left", fontsize=11)
-        ax.set_ylabel("Occupancy (% of usable beds)")
+        ax.set_ylabel("Occupancy (%)" if fig_width_in() < 7.0 else "Occupancy (% of usable beds)")
         ax.set_ylim(max(0.0, float(np.nanmin(q["p5"])) - 10.0), 102.0)
         _date_axis(ax)
         ax.legend(loc="lower right", fontsize=SMALL_PT, framealpha=0.9)
@@ -378,6 +378,7 @@ def home_openings(
     plan = planned.reset_index(drop=True)
     n = len(plan)
     fig, ax = plt.subplots(figsize=(fig_width_in(), 0.9 + 0.42 * n))
+    narrow = fig_width_in() < 7.0
     y = np.arange(n)[::-1]
     close = (
         pd.to_datetime(plan["close_date"])
@@ -401,13 +402,14 @@ def home_openings(
             ax.plot(
                 _num(bar_start), yi, marker="D", color=OKABE_ITO["black"], markersize=6, zorder=3
             )
-            ax.annotate(
-                pd.Timestamp(opens).strftime("%b %Y"),
-                (_num(bar_start), yi),
-                xytext=(6, 5),
-                textcoords="offset points",
-                fontsize=SMALL_PT,
-            )
+            if not narrow:  # (a narrow chart has no room; its page lists the dates)
+                ax.annotate(
+                    pd.Timestamp(opens).strftime("%b %Y"),
+                    (_num(bar_start), yi),
+                    xytext=(6, 5),
+                    textcoords="offset points",
+                    fontsize=SMALL_PT,
+                )
     if openings is not None and len(openings):
         _require(openings, "openings", ["replication", "unit", "opened_date"])
         pos = dict(zip(plan["unit"], y, strict=True))
@@ -446,7 +448,10 @@ def home_openings(
     ax.set_xlabel("Date")
     _date_axis(ax)
     ax.grid(False, axis="y")
-    ax.legend(loc="lower right", fontsize=SMALL_PT, framealpha=0.9)
+    if narrow:  # under the chart, not over its bars
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=SMALL_PT)
+    else:
+        ax.legend(loc="lower right", fontsize=SMALL_PT, framealpha=0.9)
     _caption(fig, text, bottom=0.06 if n > 4 else 0.1, show=caption)
     return fig
 

@@ -179,6 +179,13 @@ def _summary(data: ExperimentData, paired: pd.DataFrame, nums: Numbers) -> str:
             "the means."
         )
     )
+    covered = [
+        f"{esc(name)}: {nums.span(f'observed.{i}.coverage')}"
+        for i, name in enumerate(_strategies(data))
+        if f"observed.{i}.coverage" in nums
+    ]
+    if covered:
+        items.append("<strong>Against published figures:</strong> " + "; ".join(covered) + ".")
     n = data.result.replications
     lede = (
         f"<p>{esc(exp.description)} Each of {len(exp.strategies) - 1} strategies is set against "

@@ -63,7 +63,8 @@ def _homes_item(homes: pd.DataFrame, nums: Numbers) -> str:
         if r["kind"] != "internal" or f"home.{i}.mean" not in nums:
             continue
         reach = (
-            f", {nums.span(f'home.{i}.reach')} of futures reach its {nums.span(f'home.{i}.case')}"
+            f" against {nums.span(f'home.{i}.case')}, reached in "
+            f"{nums.span(f'home.{i}.reach')} of futures"
             if f"home.{i}.reach" in nums and nums.text[f"home.{i}.reach"] != display.DASH
             else ""
         )
@@ -75,7 +76,8 @@ def _homes_item(homes: pd.DataFrame, nums: Numbers) -> str:
         "<strong>Council homes</strong> are "
         f"{nums.span('headline.internal_occupancy_pct.mean')} full on average "
         f"{_range(nums, 'headline.internal_occupancy_pct.range')}. Each home's mean occupancy "
-        f"(P5 to P95) against its business case:<ul class='homes'>{''.join(lines)}</ul>"
+        "(P5 to P95) against its business case, and the share of futures reaching it:"
+        f"<ul class='homes'>{''.join(lines)}</ul>"
     )
 
 
