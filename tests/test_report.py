@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 
 from simulation import display, findings, load_scenario, run
 from simulation import report as report_mod
@@ -316,3 +317,43 @@ def test_experiment_report_bad_input_before_any_run(
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
     assert not (tmp_path / "db.duckdb").exists()  # nothing simulated, nothing stored
+
+
+def _minimal_uncertain(tmp_path: Path) -> Path:
+    data = yaml.safe_load((ROOT / "configs" / "minimal.yaml").read_text(encoding="utf-8"))
+    data["run"].update(replications=12, horizon_years=1, replications_per_draw=3)
+    data["demand"]["needs"]["ebd"]["arrivals_per_year"] = {"dist": "gamma", "mean": 6, "cv": 0.3}
+    path = tmp_path / "uncertain.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("case", ["uncertain", "hindcast"])
+def test_summary_of_uncertain_inputs_fostering_and_published_points(
+    case: str, tmp_path: Path
+) -> None:
+    """With uncertain inputs the summary splits the spread of total cost into inputs against
+    chance; with a fostering section it counts children in residential care for want of a
+    foster placement; with observed points it says how many the simulated range covers. Each
+    number as its table cell says it."""
+    if case == "uncertain":
+        scenario = load_scenario(_minimal_uncertain(tmp_path))
+        result = run(scenario, workers=1)
+        wanted = ["split.cost_total_gbp.share", "split.cost_total_gbp.ci"]
+    else:
+        scenario = load_scenario(ROOT / "configs" / "coventry-2017-hindcast.yaml")
+        result = run(scenario, replications=2, workers=1)
+        wanted = ["headline.want_of_foster_children.mean", "observed.coverage"]
+    page = keyed(report_mod.render_html(report_mod.from_result(result)))
+    assert set(wanted) <= set(page.summary)
+    for key, value in page.summary.items():
+        assert value in page.evidence.get(key, []), (key, value)
+    if case == "uncertain":
+        assert "draw" in result.summary.columns
+        share = page.summary["split.cost_total_gbp.share"]
+        assert share.endswith("%") and 0 <= int(share.rstrip("%")) <= 100
+    else:
+        assert re.fullmatch(
+            r"\d of 5 published points inside the simulated P5-P95",
+            page.summary["observed.coverage"],
+        )
