@@ -69,7 +69,7 @@ def report_command(
             "--out",
             "-o",
             help="HTML file to write (default: report.html in the results folder, or "
-            "<config name>-report.html here for a config). Replaced if it exists.",
+            "<name>-report.html here for a config or an experiment spec). Replaced if it exists.",
         ),
     ] = None,
     pdf: Annotated[
