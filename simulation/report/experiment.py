@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulation import display
+from simulation import compare, display
 from simulation.atomic import write_text_atomic
 from simulation.experiments.driver import ExperimentResult
 from simulation.observed import check_values
@@ -71,15 +71,32 @@ def _strategies(data: ExperimentData) -> list[str]:
     return [s.name for s in data.result.experiment.strategies]
 
 
+def p_higher(data: ExperimentData) -> dict[tuple[str, str], float]:
+    """Per (strategy, metric): the share of pairs in which the strategy is higher than the
+    baseline (ties are neither lower nor higher), by the tool's one pairing rule."""
+    summary = data.result.summary
+    baseline = data.result.experiment.baseline
+    base = summary[summary["strategy"] == baseline]
+    out: dict[tuple[str, str], float] = {}
+    for name, grp in summary.groupby("strategy", sort=False):
+        if name == baseline:
+            continue
+        table = compare.paired_differences(base, grp, data.metrics)
+        for r in table.to_dict("records"):
+            out[(str(name), str(r["metric"]))] = float(r["p_edited_higher"])
+    return out
+
+
 def _paired_section(data: ExperimentData, paired: pd.DataFrame, nums: Numbers) -> str:
     exp = data.result.experiment
+    higher = p_higher(data)
     rows = []
     for i, name in enumerate(_strategies(data)):
         for r in paired[paired["strategy"] == name].to_dict("records"):
             m = str(r["metric"])
             like = r["baseline_mean"]
             key = f"paired.{i}.{m}"
-            better = display.p_better(m, r["p_lower"], 1.0 - r["p_lower"])
+            better = display.p_better(m, r["p_lower"], higher[(name, m)])
             rows.append(
                 [
                     td(name),
@@ -106,8 +123,8 @@ def _paired_section(data: ExperimentData, paired: pd.DataFrame, nums: Numbers) -
         "strategy's replication r saw the same children as the baseline's. Difference: the "
         "strategy's mean minus the baseline's (an interval that excludes 0 is a real "
         "difference). P(better): the share of pairs in which the strategy is better (lower or "
-        "higher, as the metric reads; for a cost, P(cheaper)). Percentages differ in points. "
-        "P(better) counts ties as not better.</p>"
+        "higher, as the metric reads; for a cost, P(cheaper); a tie is not better; – where "
+        "neither way is better). Percentages differ in points.</p>"
     )
 
 
@@ -136,7 +153,7 @@ def _costs_section(data: ExperimentData, nums: Numbers) -> str:
     )
 
 
-def _summary(data: ExperimentData, paired: pd.DataFrame, nums: Numbers) -> str:
+def _summary(data: ExperimentData, nums: Numbers) -> str:
     exp = data.result.experiment
     scenario = exp.strategies[0].scenario
     base = exp.baseline
@@ -312,7 +329,7 @@ def render_experiment_html(data: ExperimentData) -> str:
         "appendix": appendix("The experiment spec (YAML)", _spec_text(data)),
         "provenance": _provenance(data),
     }
-    bodies["summary"] = _summary(data, paired, nums)
+    bodies["summary"] = _summary(data, nums)
     sections = [
         section(sid, title, body) for sid, title in SECTIONS.items() if (body := bodies[sid])
     ]

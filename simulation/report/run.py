@@ -416,7 +416,7 @@ def observed_html(checks: pd.DataFrame, nums: Numbers, key: str, caption: str = 
     )
 
 
-def _figures_section(data: RunData, scenario: Scenario | None, nums: Numbers) -> str:
+def _figures_section(data: RunData, nums: Numbers) -> str:
     with drawn_at(FIG_WIDTH_IN):
         figs = standard_figures(
             data.weekly,
@@ -545,7 +545,7 @@ def render_html(data: RunData) -> str:
         "openings": _openings_section(data, nums),
         "occupancy": occupancy_section(data.occupancy),
         "observed": _observed_section(data, nums),
-        "figures": _figures_section(data, scenario, nums),
+        "figures": _figures_section(data, nums),
         "appendix": _scenario_brief(data, scenario, nums)
         + appendix(
             "The full configuration, as validated (YAML)",
@@ -553,7 +553,7 @@ def render_html(data: RunData) -> str:
         ),
         "provenance": _provenance_section(data),
     }
-    bodies["summary"] = sentences.run_summary(data, scenario, homes, stats, nums)
+    bodies["summary"] = sentences.run_summary(data, scenario, homes, nums)
     sections = [
         section(sid, title, body)
         for sid, title in SECTIONS.items()

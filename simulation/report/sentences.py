@@ -31,7 +31,6 @@ def run_summary(
     data: RunData,
     scenario: Scenario | None,
     homes: pd.DataFrame,
-    stats: pd.DataFrame,
     nums: Numbers,
 ) -> str:
     """The summary at the top of the run report: one paragraph and a short list, in words."""
@@ -40,7 +39,7 @@ def run_summary(
         _homes_item(homes, nums),
         _spot_item(nums),
         _cost_item(data, scenario, nums),
-        _risk_item(data, scenario, nums),
+        _risk_item(data, nums),
         _openings_item(nums),
         _foster_item(nums),
         _observed_item(nums),
@@ -131,7 +130,7 @@ def _cost_item(data: RunData, scenario: Scenario | None, nums: Numbers) -> str:
     return text
 
 
-def _risk_item(data: RunData, scenario: Scenario | None, nums: Numbers) -> str:
+def _risk_item(data: RunData, nums: Numbers) -> str:
     drivers = findings.cost_risk_drivers(data.summary)
     shown = [p for p in drivers["part"] if f"risk.{p}.share" in nums]
     if not shown:
