@@ -82,8 +82,8 @@ def drawn_at(width_in: float) -> Iterator[None]:
         _WIDTH_IN.reset(token)
 
 
-# The smallest text in a figure: 9 pt still reads at about 9 pt when a 9-inch figure is shown
-# 60 rem wide (the report) or in a column of the app.
+# The smallest text in a figure (legends, annotations, captions). The report draws its figures
+# at the width it shows them (drawn_at), so this reads at about 9 pt there.
 SMALL_PT = 9.0
 
 

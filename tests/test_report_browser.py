@@ -97,8 +97,14 @@ def test_experiment_report_is_accessible(browser: Any, tmp_path: Path) -> None:
         assert page.eval_on_selector("main section", "s => s.id") == "summary"
         levels = heading_levels(page)
         assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), levels
-        alts = page.eval_on_selector_all("img", "is => is.map(i => i.alt)")
-        assert alts and all(a.strip() for a in alts)
+        images = page.eval_on_selector_all(
+            "img",
+            "is => is.map(i => [i.alt, i.naturalWidth, i.getBoundingClientRect().width])",
+        )
+        assert images
+        for alt, natural, shown in images:
+            assert alt.strip().startswith("Total cost against"), alt
+            assert SMALL_PT * FIG_DPI / 72 * shown / natural >= MIN_TEXT_PX, (alt, shown, natural)
         problems = serious(axe_violations(page))
         assert not problems, problems
     finally:
