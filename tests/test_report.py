@@ -7,6 +7,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -357,3 +358,36 @@ def test_summary_of_uncertain_inputs_fostering_and_published_points(
             r"\d of 5 published points inside the simulated P5-P95",
             page.summary["observed.coverage"],
         )
+
+
+def test_p_better_counts_no_tie_and_p_lowest_one_strategy_per_future() -> None:
+    """P(better) of a metric where higher is better is the share of pairs strictly higher (a
+    tie is not better); each future has exactly one cheapest strategy."""
+    from simulation.experiments.driver import ExperimentResult
+    from simulation.experiments.spec import load_experiment
+    from simulation.report.experiment import ExperimentData, p_higher, p_lowest
+
+    exp = load_experiment(STRATEGY_SPEC)
+    names = [s.name for s in exp.strategies]
+    rows = []
+    for r in range(4):
+        for k, name in enumerate(names):
+            occupancy = 80.0 if name == exp.baseline or r < 2 else 80.0 + r  # ties in r = 0, 1
+            rows.append(
+                {
+                    "strategy": name,
+                    "replication": r,
+                    "cost_total_gbp": 1e6 * (10 + ((k + r) % len(names))),
+                    "spot_placements": 5.0,
+                    "out_of_city_share": 0.3,
+                    "internal_occupancy_pct": occupancy,
+                    "children_waiting_mean": 1.0,
+                }
+            )
+    result = ExperimentResult(exp, 4, pd.DataFrame(rows), {})
+    higher = p_higher(ExperimentData(result))
+    assert higher[(names[1], "internal_occupancy_pct")] == 0.5  # 2 higher, 2 ties, of 4
+    assert higher[(names[1], "spot_placements")] == 0.0  # all ties
+    lowest = p_lowest(result.summary)
+    assert lowest.sum() == pytest.approx(1.0) and list(lowest.index) == names
+    assert lowest.tolist() == [0.25] * 4  # the cheapest rotates through the four
