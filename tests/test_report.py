@@ -306,6 +306,10 @@ def test_report_of_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[s
         (["experiment", str(STRATEGY_SPEC), "--report", "/proc/r.html"], "cannot write"),
         (["report", str(STRATEGY_SPEC), "--occupancy", "10"], "not to an experiment spec"),
         (["report", str(STRATEGY_SPEC), "-o", "{tmp}/r.pdf"], "should end in .html"),
+        (
+            ["report", str(ROOT / "experiments" / "optimise-coventry.yaml")],
+            "an optimiser spec: run 'sufficiency optimise",
+        ),
     ],
 )
 def test_experiment_report_bad_input_before_any_run(

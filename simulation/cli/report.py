@@ -160,6 +160,11 @@ def _is_experiment_spec(path: Path) -> bool:
         doc = read_yaml(path)
     except ScenarioError:
         return False  # reported as a config's error, one line
+    if isinstance(doc, dict) and "search" in doc and "objective" in doc:
+        fail(
+            f"{path}: an optimiser spec: run 'sufficiency optimise {path}' (report takes a "
+            "results folder, a scenario or an experiment spec)"
+        )
     return isinstance(doc, dict) and bool({"strategies", "grid", "sweep"} & set(doc))
 
 

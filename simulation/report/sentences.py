@@ -46,7 +46,8 @@ def run_summary(
         _precision_item(n, nums),
     ]
     lede = (
-        f"<p>What this plan achieves over {nums.span('plan.period')}, in {n} simulated futures "
+        f"<p>What this plan achieves over {nums.span('plan.period')}, in {n} simulated "
+        f"future{'' if n == 1 else 's'} "
         "(each a possible run of the same years with different children arriving and "
         f"staying). Costs are in {nums.span('plan.prices')}.</p>"
     )
@@ -54,8 +55,13 @@ def run_summary(
     return lede + f"<ul>{body}</ul>"
 
 
+def _known(nums: Numbers, key: str) -> bool:
+    """Whether a table holds ``key`` with a value (not a dash: no council home open, say)."""
+    return nums.text.get(key, display.DASH) not in (display.DASH, "±" + display.DASH)
+
+
 def _homes_item(homes: pd.DataFrame, nums: Numbers) -> str:
-    if "headline.internal_occupancy_pct.mean" not in nums:
+    if not _known(nums, "headline.internal_occupancy_pct.mean"):
         return ""
     lines = []
     for i, r in enumerate(homes.to_dict("records")):
@@ -81,7 +87,7 @@ def _homes_item(homes: pd.DataFrame, nums: Numbers) -> str:
 
 
 def _spot_item(nums: Numbers) -> str:
-    if "headline.spot_stock_mean.mean" not in nums:
+    if not _known(nums, "headline.spot_stock_mean.mean"):
         return ""
     text = (
         "<strong>Spot placements:</strong> on average "
@@ -194,6 +200,8 @@ def _observed_item(nums: Numbers) -> str:
 
 
 def _precision_item(n: int, nums: Numbers) -> str:
+    if not _known(nums, "headline.cost_total_gbp.half"):
+        return ""  # one replication: no interval
     return (
         "<strong>Precision:</strong> from these "
         f"{n} futures the mean total cost is known to {nums.span('headline.cost_total_gbp.half')}"
