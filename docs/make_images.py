@@ -1,11 +1,13 @@
-"""Regenerate the images in docs/: two report figures and a screenshot of the what-if app.
+"""Regenerate the images in docs/: two report figures, a screenshot of the what-if app and one
+of the top of a run report.
 
     make images                         # or: python docs/make_images.py [--figures-only]
 
 The screenshot needs Chromium (/usr/bin/chromium) and Playwright (the dev extra). The figures
 come from Coventry 2023 with the config's replications and seed; the screenshot is of the app
 at 1366x768 after moving EBD home 2's opening from April 2026 to April 2030 and running 50
-pairs. tests/test_make_images.py runs the figures part, so the script cannot rot.
+pairs; the report's is of the top of Coventry 2023's run report at 1366x768.
+tests/test_make_images.py runs the figures part, so the script cannot rot.
 """
 
 from __future__ import annotations
@@ -79,7 +81,33 @@ def screenshot() -> None:
         proc.wait(timeout=20)
 
 
+def report_screenshot(out: Path = DOCS / "report.png", replications: int | None = None) -> Path:
+    """The top of Coventry 2023's run report at 1366x768 (the config's replications and seed),
+    as the reader first sees it: the summary."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    from simulation.report import from_result, write_report
+
+    scenario = load_scenario(ROOT / "configs" / "coventry-2023.yaml")
+    result = run(scenario, replications=replications, workers=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        page_path = write_report(from_result(result), Path(tmp) / "report.html")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"],
+            )
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(page_path.as_uri())
+            page.screenshot(path=str(out))
+            browser.close()
+    return out
+
+
 if __name__ == "__main__":
     figures()
     if "--figures-only" not in sys.argv[1:]:
         screenshot()
+        report_screenshot()

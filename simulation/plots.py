@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,28 @@ def kind_colour(kind: str) -> str:
 
 
 FIG_WIDTH_IN = 9.0
+_WIDTH_IN: ContextVar[float] = ContextVar("figure_width_in", default=FIG_WIDTH_IN)
+
+
+def fig_width_in() -> float:
+    """The width new figures are drawn at (:data:`FIG_WIDTH_IN` unless :func:`drawn_at`)."""
+    return _WIDTH_IN.get()
+
+
+@contextlib.contextmanager
+def drawn_at(width_in: float) -> Iterator[None]:
+    """Draw the figures made inside at ``width_in`` inches (a column of a page, say), with as
+    many date ticks as fit. Per thread: the app draws in several at once."""
+    token = _WIDTH_IN.set(width_in)
+    try:
+        yield
+    finally:
+        _WIDTH_IN.reset(token)
+
+
+# The smallest text in a figure (legends, annotations, captions). The report draws its figures
+# at the width it shows them (drawn_at), so this reads at about 9 pt there.
+SMALL_PT = 9.0
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -92,7 +115,9 @@ def _gbp_millions(x: float, _pos: int | None = None) -> str:
 
 
 def _date_axis(ax: Any) -> None:
-    locator = mdates.AutoDateLocator(minticks=5, maxticks=12)
+    # About one labelled tick per inch and a bit, so the labels never run into each other.
+    most = max(4, min(12, round(ax.figure.get_figwidth() * 1.2)))
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=most)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.grid(True, axis="both", color="#dddddd", linewidth=0.6)
@@ -112,10 +137,18 @@ def _num(when: Any) -> float:
     return float(mdates.date2num(pd.Timestamp(when).to_datetime64()))
 
 
-def _caption(fig: Figure, text: str, bottom: float = 0.04, right: float = 1.0) -> None:
+def _caption(
+    fig: Figure, text: str, bottom: float = 0.04, right: float = 1.0, show: bool = True
+) -> None:
     """Write the caption under the axes and lay the figure out above it (``bottom``: the share
-    of the height kept for it; ``right``: where the axes end, leaving room for a legend)."""
-    fig.text(0.01, 0.005, text, ha="left", va="bottom", fontsize=8, color="#444444", wrap=True)
+    of the height kept for it; ``right``: where the axes end, leaving room for a legend).
+    ``show=False``: no caption in the image (a page that prints it as text beside it)."""
+    if not show:
+        fig.tight_layout(rect=(0, 0, right, 1))
+        return
+    fig.text(
+        0.01, 0.005, text, ha="left", va="bottom", fontsize=SMALL_PT, color="#444444", wrap=True
+    )
     fig.tight_layout(rect=(0, bottom, right, 1))
 
 
@@ -155,7 +188,10 @@ def assumed_occupancy(units: pd.DataFrame, kind: str) -> float:
 
 
 def occupancy_fan(
-    weekly: pd.DataFrame, units: pd.DataFrame, kinds: Sequence[str] = BED_KINDS
+    weekly: pd.DataFrame,
+    units: pd.DataFrame,
+    kinds: Sequence[str] = BED_KINDS,
+    caption: bool = True,
 ) -> Figure:
     """Weekly occupancy fan (P5-P95, P25-P75, median) per provision type with beds.
 
@@ -174,7 +210,7 @@ def occupancy_fan(
             "weekly has no occupancy data (no council homes or block contracts were open)"
         )
     fig, axes = plt.subplots(
-        len(present), 1, figsize=(FIG_WIDTH_IN, 3.4 * len(present)), sharex=True, squeeze=False
+        len(present), 1, figsize=(fig_width_in(), 3.4 * len(present)), sharex=True, squeeze=False
     )
     for ax, kind in zip(axes[:, 0], present, strict=True):
         q = _quantiles(weekly, f"{kind}_occupancy_pct")
@@ -191,27 +227,30 @@ def occupancy_fan(
         else:
             ax.plot([], [], " ", label="No assumed occupancy in the config")
         ax.set_title(f"{KIND_LABELS[kind]}: occupancy, week by week", loc="left", fontsize=11)
-        ax.set_ylabel("Occupancy (% of usable beds)")
+        ax.set_ylabel("Occupancy (%)" if fig_width_in() < 7.0 else "Occupancy (% of usable beds)")
         ax.set_ylim(max(0.0, float(np.nanmin(q["p5"])) - 10.0), 102.0)
         _date_axis(ax)
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+        ax.legend(loc="lower right", fontsize=SMALL_PT, framealpha=0.9)
     axes[-1, 0].set_xlabel("Week starting")
     _caption(
         fig,
         f"Bands: P5-P95 and P25-P75 across {_n_reps(weekly)} replications; line: median. "
         "Occupancy = children living there / usable beds in the week.",
+        show=caption,
     )
     return fig
 
 
-def spot_stock_fan(weekly: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Figure:
+def spot_stock_fan(
+    weekly: pd.DataFrame, baseline: pd.DataFrame | None = None, caption: bool = True
+) -> Figure:
     """Children placed on the spot market, week by week: P5-P95, P25-P75 and median.
 
     With ``baseline`` (another run's weekly data), its median is drawn as a dashed line.
     """
     _require(weekly, "weekly", ["replication", "week_start", "children_spot"])
     q = _quantiles(weekly, "children_spot")
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 3.8))
+    fig, ax = plt.subplots(figsize=(fig_width_in(), 3.8))
     _fan(ax, q, KIND_COLOURS["spot"], "Children in spot")
     if baseline is not None:
         _require(baseline, "baseline", ["replication", "week_start", "children_spot"])
@@ -229,19 +268,19 @@ def spot_stock_fan(weekly: pd.DataFrame, baseline: pd.DataFrame | None = None) -
     ax.set_xlabel("Week starting")
     ax.set_ylim(bottom=0)
     _date_axis(ax)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
-    _caption(fig, f"Bands across {_n_reps(weekly)} replications.")
+    ax.legend(loc="upper right", fontsize=SMALL_PT, framealpha=0.9)
+    _caption(fig, f"Bands across {_n_reps(weekly)} replications.", show=caption)
     return fig
 
 
-def placement_mix(weekly: pd.DataFrame) -> Figure:
+def placement_mix(weekly: pd.DataFrame, caption: bool = True) -> Figure:
     """Stacked mean number of children by placement type over time (plus those waiting)."""
     # Every kind the run has a weekly series for (unregistered placements too), then waiting.
     kinds = [*(k for k in KIND_NAMES if f"children_{k}" in weekly.columns), "waiting"]
     _require(weekly, "weekly", ["week_start", *[f"children_{k}" for k in (*BED_KINDS, "waiting")]])
     mean = weekly.groupby("week_start", sort=True)[[f"children_{k}" for k in kinds]].mean()
     x = pd.to_datetime(mean.index).to_numpy()
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 4.2))
+    fig, ax = plt.subplots(figsize=(fig_width_in(), 4.2))
     ax.stackplot(
         x,
         *[mean[f"children_{k}"].to_numpy() for k in kinds],
@@ -257,8 +296,14 @@ def placement_mix(weekly: pd.DataFrame) -> Figure:
     ax.set_ylim(bottom=0)
     _date_axis(ax)
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    _caption(fig, f"Mean of {_n_reps(weekly)} replications; layers stack to children in care.")
+    ax.legend(
+        handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=SMALL_PT
+    )
+    _caption(
+        fig,
+        f"Mean of {_n_reps(weekly)} replications; layers stack to children in care.",
+        show=caption,
+    )
     return fig
 
 
@@ -310,6 +355,7 @@ def home_openings(
     start_date: dt.date | str,
     end_date: dt.date | str,
     openings: pd.DataFrame | None = None,
+    caption: bool = True,
 ) -> Figure:
     """Planned opening date of each home against the simulated opening-date distribution.
 
@@ -331,7 +377,8 @@ def home_openings(
     start, end = pd.Timestamp(start_date), pd.Timestamp(end_date)
     plan = planned.reset_index(drop=True)
     n = len(plan)
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 0.9 + 0.42 * n))
+    fig, ax = plt.subplots(figsize=(fig_width_in(), 0.9 + 0.42 * n))
+    narrow = fig_width_in() < 7.0
     y = np.arange(n)[::-1]
     close = (
         pd.to_datetime(plan["close_date"])
@@ -355,13 +402,14 @@ def home_openings(
             ax.plot(
                 _num(bar_start), yi, marker="D", color=OKABE_ITO["black"], markersize=6, zorder=3
             )
-            ax.annotate(
-                pd.Timestamp(opens).strftime("%b %Y"),
-                (_num(bar_start), yi),
-                xytext=(6, 5),
-                textcoords="offset points",
-                fontsize=7.5,
-            )
+            if not narrow:  # (a narrow chart has no room; its page lists the dates)
+                ax.annotate(
+                    pd.Timestamp(opens).strftime("%b %Y"),
+                    (_num(bar_start), yi),
+                    xytext=(6, 5),
+                    textcoords="offset points",
+                    fontsize=SMALL_PT,
+                )
     if openings is not None and len(openings):
         _require(openings, "openings", ["replication", "unit", "opened_date"])
         pos = dict(zip(plan["unit"], y, strict=True))
@@ -384,12 +432,10 @@ def home_openings(
         ax.plot([], [], color=OKABE_ITO["orange"], linewidth=5, label="Simulated P25-P75")
         ax.plot([], [], color=OKABE_ITO["orange"], linewidth=1.5, label="Simulated P5-P95")
         ax.plot([], [], "o", color=OKABE_ITO["vermillion"], label="Simulated median")
-        caption = (
-            f"Simulated opening dates across {_n_reps(openings)} replications against the plan."
-        )
+        text = f"Simulated opening dates across {_n_reps(openings)} replications against the plan."
     else:
         ax.plot([], [], "D", color=OKABE_ITO["black"], label="Planned opening")
-        caption = (
+        text = (
             "Planned dates only: no simulated opening dates were given to this chart (homes "
             "with project stages can open later than planned). Shaded bar: the home's plan."
         )
@@ -402,19 +448,22 @@ def home_openings(
     ax.set_xlabel("Date")
     _date_axis(ax)
     ax.grid(False, axis="y")
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
-    _caption(fig, caption, bottom=0.06 if n > 4 else 0.1)
+    if narrow:  # under the chart, not over its bars
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=SMALL_PT)
+    else:
+        ax.legend(loc="lower right", fontsize=SMALL_PT, framealpha=0.9)
+    _caption(fig, text, bottom=0.06 if n > 4 else 0.1, show=caption)
     return fig
 
 
-def cost_by_year(finance: pd.DataFrame, column: str = "total_gbp") -> Figure:
+def cost_by_year(finance: pd.DataFrame, column: str = "total_gbp", caption: bool = True) -> Figure:
     """Cost per UK financial year: mean bars with P5-P95 whiskers across replications."""
     _require(finance, "finance", ["financial_year", column])
     g = finance.groupby("financial_year", sort=True)[column]
     mean = g.mean()
     p5, p95 = g.quantile(0.05), g.quantile(0.95)
     x = np.arange(len(mean))
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 4.0))
+    fig, ax = plt.subplots(figsize=(fig_width_in(), 4.0))
     ax.bar(x, mean.to_numpy(), color=OKABE_ITO["sky_blue"], edgecolor=OKABE_ITO["blue"], width=0.7)
     ax.errorbar(
         x,
@@ -426,7 +475,14 @@ def cost_by_year(finance: pd.DataFrame, column: str = "total_gbp") -> Figure:
         linewidth=1.2,
     )
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{fy}" for fy in mean.index], rotation=0, fontsize=8)
+    # Years side by side while they fit (about 0.8 inch each), else slanted.
+    slant = len(mean) * 0.8 > fig.get_figwidth()
+    ax.set_xticklabels(
+        [f"{fy}" for fy in mean.index],
+        rotation=35 if slant else 0,
+        ha="right" if slant else "center",
+        fontsize=SMALL_PT,
+    )
     ax.yaxis.set_major_formatter(FuncFormatter(_gbp_millions))
     what = "Total cost" if column == "total_gbp" else column.replace("_gbp", "").replace("_", " ")
     ax.set_title(
@@ -440,6 +496,7 @@ def cost_by_year(finance: pd.DataFrame, column: str = "total_gbp") -> Figure:
         fig,
         f"Bars: mean of {_n_reps(finance)} replications; whiskers: P5-P95. "
         "A part year at either end of the run is shown as simulated.",
+        show=caption,
     )
     return fig
 
@@ -448,6 +505,7 @@ def paired_forest(
     comparison: pd.DataFrame,
     labels: Mapping[str, str] | None = None,
     title: str = "Edited minus baseline (paired replications)",
+    caption: bool = True,
 ) -> Figure:
     """Forest plot of paired differences, as % of the baseline mean, with 95% CIs.
 
@@ -467,7 +525,7 @@ def paired_forest(
     hi = 100.0 * df["ci_high"] / base
     names = [(labels or {}).get(m, m) for m in df["metric"]]
     y = np.arange(len(df))[::-1]
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 1.2 + 0.45 * len(df)))
+    fig, ax = plt.subplots(figsize=(fig_width_in(), 1.2 + 0.45 * len(df)))
     ax.axvline(0.0, color=OKABE_ITO["black"], linewidth=1.0)
     lo_f, hi_f = lo.fillna(mid), hi.fillna(mid)
     ax.errorbar(
@@ -488,10 +546,10 @@ def paired_forest(
             xytext=(6, 0),
             textcoords="offset points",
             va="center",
-            fontsize=8,
+            fontsize=SMALL_PT,
         )
     ax.set_yticks(y)
-    ax.set_yticklabels(names, fontsize=8.5)
+    ax.set_yticklabels(names, fontsize=SMALL_PT)
     ax.set_xlabel("Difference (% of the baseline mean), with 95% confidence interval")
     ax.set_title(title, loc="left", fontsize=11)
     ax.grid(True, axis="x", color="#dddddd", linewidth=0.6)
@@ -503,6 +561,69 @@ def paired_forest(
         "Right: the mean difference in the metric's own units.",
         bottom=0.05,
         right=0.82,
+        show=caption,
+    )
+    return fig
+
+
+def strategy_forest(
+    paired: pd.DataFrame,
+    metrics: Sequence[str],
+    baseline: str = "the baseline",
+    caption: bool = True,
+) -> Figure:
+    """Each strategy's paired difference from the baseline, one panel per metric in its own
+    unit, with 95% CIs (an experiment of any number of strategies).
+
+    ``paired`` has :data:`simulation.experiments.paired.PAIRED_COLUMNS` (``strategy``,
+    ``metric``, ``mean_diff``, ``ci_low``, ``ci_high``, ``n``).
+    """
+    _require(paired, "paired", ["strategy", "metric", "mean_diff", "ci_low", "ci_high"])
+    shown = [m for m in metrics if m in set(paired["metric"])]
+    if not shown:
+        raise ValueError("paired has none of the metrics asked for")
+    names = list(dict.fromkeys(paired["strategy"]))
+    fig, axes = plt.subplots(
+        len(shown),
+        1,
+        figsize=(fig_width_in(), 0.7 + (0.35 * len(names) + 0.55) * len(shown)),
+        squeeze=False,
+    )
+    y = np.arange(len(names))[::-1]
+    for ax, metric in zip(axes[:, 0], shown, strict=True):
+        rows = paired[paired["metric"] == metric].set_index("strategy").reindex(names)
+        unit = display.metric_info(metric).unit
+        k = 100.0 if unit == "share" else 1.0  # a share's difference in points
+        mid = k * rows["mean_diff"].to_numpy(dtype=float)
+        lo = k * rows["ci_low"].fillna(rows["mean_diff"]).to_numpy(dtype=float)
+        hi = k * rows["ci_high"].fillna(rows["mean_diff"]).to_numpy(dtype=float)
+        ax.axvline(0.0, color=OKABE_ITO["black"], linewidth=1.0)
+        ax.errorbar(
+            mid,
+            y,
+            xerr=np.vstack([mid - lo, hi - mid]),
+            fmt="o",
+            color=OKABE_ITO["blue"],
+            capsize=3,
+            markersize=5,
+        )
+        ax.set_yticks(y)
+        ax.set_yticklabels(names, fontsize=SMALL_PT)
+        points = " (percentage points)" if unit in ("pct", "share") else ""
+        label = display.metric_label(metric, with_unit=not points) + points
+        ax.set_title(label, loc="left", fontsize=10)
+        if unit == "gbp":
+            ax.xaxis.set_major_formatter(FuncFormatter(_gbp_millions))
+        ax.grid(True, axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        ax.tick_params(axis="x", labelsize=SMALL_PT)
+    n = int(paired["n"].max()) if "n" in paired.columns else 0
+    _caption(
+        fig,
+        f"Each strategy minus {baseline}, paired on the same {n} replication seeds; bars: 95% "
+        "confidence intervals. Left of the line: lower than the baseline.",
+        bottom=0.06,
+        show=caption,
     )
     return fig
 
@@ -526,7 +647,7 @@ def tornado(
     df = df.sort_values("swing", ascending=True).reset_index(drop=True)
     base = float(df["base"].iloc[0])
     y = np.arange(len(df))
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 1.2 + 0.5 * len(df)))
+    fig, ax = plt.subplots(figsize=(fig_width_in(), 1.2 + 0.5 * len(df)))
     ax.barh(
         y,
         df["low"] - base,
@@ -552,7 +673,7 @@ def tornado(
     ax.set_title(f"Sensitivity of {metric_label.lower()}", loc="left", fontsize=11)
     ax.grid(True, axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    ax.legend(loc="lower right", fontsize=SMALL_PT, framealpha=0.9)
     base_txt = _gbp_millions(base) if money else f"{base:,.1f}"
     _caption(fig, f"Vertical line: the base case ({base_txt}).", bottom=0.05)
     return fig
@@ -566,31 +687,37 @@ def standard_figures(
     start_date: dt.date | str,
     end_date: dt.date | str,
     openings: pd.DataFrame | None = None,
+    captions: bool = True,
 ) -> dict[str, tuple[str, Figure]]:
     """The figures of one run, by file stem: ``{stem: (title, figure)}``.
 
-    Figures whose data the run lacks (no council homes, say) are left out.
+    Figures whose data the run lacks (no council homes, say) are left out. ``captions=False``
+    leaves the captions out of the images (the report prints them as text).
     """
+    c = captions
     out: dict[str, tuple[str, Figure]] = {}
     with contextlib.suppress(ValueError):  # no council homes or block contracts
-        out["fan-occupancy"] = ("Occupancy fans", occupancy_fan(weekly, units))
-    out["fan-spot"] = ("Children in spot placements", spot_stock_fan(weekly))
-    out["placement-mix"] = ("Children by placement type", placement_mix(weekly))
+        out["fan-occupancy"] = ("Occupancy fans", occupancy_fan(weekly, units, caption=c))
+    out["fan-spot"] = ("Children in spot placements", spot_stock_fan(weekly, caption=c))
+    out["placement-mix"] = ("Children by placement type", placement_mix(weekly, caption=c))
     planned = planned_openings(config)
     if len(planned):
         out["home-openings"] = (
             "Home openings",
-            home_openings(planned, start_date, end_date, openings),
+            home_openings(planned, start_date, end_date, openings, caption=c),
         )
-    out["cost-by-year"] = ("Cost per financial year", cost_by_year(finance))
+    out["cost-by-year"] = ("Cost per financial year", cost_by_year(finance, caption=c))
     return out
 
 
 __all__ = [
+    "FIG_WIDTH_IN",
     "KIND_COLOURS",
     "OKABE_ITO",
     "assumed_occupancy",
     "cost_by_year",
+    "drawn_at",
+    "fig_width_in",
     "home_openings",
     "occupancy_fan",
     "paired_forest",
@@ -599,6 +726,7 @@ __all__ = [
     "save_figure",
     "spot_stock_fan",
     "standard_figures",
+    "strategy_forest",
     "tornado",
 ]
 
@@ -644,7 +772,7 @@ def frontier_figure(
     name = objective_label.replace("(£)", "").strip()
     ax.set_ylabel(f"{name} (£ million)" if money else name)
     ax.set_title("Candidates: cost against risk (blue: within the limit)", loc="left")
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="best", fontsize=SMALL_PT)
     _caption(
         fig,
         "Each point is a shortlisted candidate's mean over common random numbers, with 95% "

@@ -150,3 +150,40 @@ def test_missing_columns_are_named(small_run: RunResult) -> None:
 
 def test_palette_is_okabe_ito() -> None:
     assert set(plots.KIND_COLOURS.values()) <= set(plots.OKABE_ITO.values())
+
+
+def test_strategy_forest_one_panel_per_metric_in_its_own_unit(tmp_path: Path) -> None:
+    paired = pd.DataFrame(
+        {
+            "strategy": ["a", "b", "a", "b"],
+            "metric": ["cost_total_gbp"] * 2 + ["out_of_city_share"] * 2,
+            "n": 10,
+            "mean_diff": [2.0e6, -1.0e6, 0.05, -0.02],
+            "ci_low": [1.0e6, -2.0e6, 0.03, -0.04],
+            "ci_high": [3.0e6, 0.5e6, 0.07, 0.0],
+        }
+    )
+    fig = plots.strategy_forest(paired, ["cost_total_gbp", "out_of_city_share"], caption=False)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == [
+        "Total cost (£)",
+        "Child-days out of city (percentage points)",
+    ]
+    # A share's difference is drawn in points: 0.05 -> 5.
+    lo, hi = fig.axes[1].get_xlim()
+    assert lo < -2 and hi > 7
+    assert not fig.texts  # no caption drawn into the image when the page prints it
+    assert_png(plots.save_figure(fig, tmp_path / "strategies.png"), 8_000)
+    with pytest.raises(ValueError, match="none of the metrics"):
+        plots.strategy_forest(paired, ["moves"])
+
+
+def test_figures_drawn_at_a_column_width(small_run: RunResult) -> None:
+    with plots.drawn_at(5.8):
+        narrow = plots.cost_by_year(small_run.finance, caption=False)
+    wide = plots.cost_by_year(small_run.finance)
+    assert narrow.get_figwidth() == pytest.approx(5.8)
+    assert wide.get_figwidth() == pytest.approx(plots.FIG_WIDTH_IN)
+    assert wide.texts and not narrow.texts  # the caption, in the image only when asked
+    # Ten financial years do not fit side by side in 5.8 inches: they are slanted.
+    assert narrow.axes[0].get_xticklabels()[0].get_rotation() == pytest.approx(35)
+    assert wide.axes[0].get_xticklabels()[0].get_rotation() == pytest.approx(0)

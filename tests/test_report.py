@@ -7,12 +7,15 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 
-from simulation import display, load_scenario, run
+from simulation import display, findings, load_scenario, run
 from simulation import report as report_mod
 from simulation.cli import main
 from simulation.outputs import write_outputs
+from simulation.report import pdf as report_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
 COVENTRY = ROOT / "configs" / "coventry-2023.yaml"
@@ -55,14 +58,16 @@ def test_report_of_a_results_folder(
     text = out.read_text(encoding="utf-8")
     parser = ResourceCollector()
     parser.feed(text)
-    # Every section, in order (the occupancy answer only with --occupancy, published outcomes
-    # only with observed points).
+    # The summary first, the evidence, the appendix, provenance last (the occupancy answer only
+    # with --occupancy, published outcomes only with observed points).
     expected = [s for s in report_mod.SECTIONS if s not in ("occupancy", "observed")]
     assert parser.sections == expected
+    assert parser.sections[0] == "summary" and parser.sections[-2:] == ["appendix", "provenance"]
     for sid in expected:
         assert f">{report_mod.SECTIONS[sid]}</h2>" in text
-    # Figures embedded as data URIs; nothing fetched from anywhere.
-    assert parser.images == 5
+    # Figures embedded as data URIs, each in a <figure> with its caption as text; nothing
+    # fetched from anywhere.
+    assert parser.images == 5 and text.count("<figcaption>") == 5
     assert parser.urls, "expected the embedded images"
     assert all(u.startswith("data:image/png;base64,") for u in parser.urls), parser.urls
     assert not re.search(r"https?://|url\(|@import", text)
@@ -71,15 +76,106 @@ def test_report_of_a_results_folder(
         assert html.escape(display.metric_label(metric)) in text
     assert "95% CI of the mean" in text and "P5 to P95" in text
     # Totals in £m beside their period and price basis; shares as percentages; no "-0".
-    assert re.search(r"<td>Total cost</td><td>£\d+\.\dm</td>", text)
+    assert re.search(
+        r"<td>Total cost</td><td data-key='headline.cost_total_gbp.mean'>£\d+\.\dm<", text
+    )
     assert "Totals over 1 Apr 2023 to 31 Mar 2033 (10 years); nominal prices" in text
-    assert re.search(r"<td>Child-days out of city</td><td>\d+\.\d%</td>", text)
+    assert re.search(r"<td>Child-days out of city</td><td[^>]*>\d+\.\d%</td>", text)
     assert ">-0<" not in text and " -0 " not in text and "-0.0%" not in text
     needs = text.split("Demand by need")[1].split("</table>")[0]
     assert "<td>Emotional and behavioural (EBD)</td>" in needs and "<td>ebd</td>" not in needs
     assert "seed 11" in text and "<dt>Code version</dt>" in text
-    assert "Doe Bank Lane short stay" in text and "start_date: &#x27;2023-04-01&#x27;" in text
-    assert "Planned dates only" not in text  # captions are inside the PNGs, not the HTML
+    # The config in a collapsed appendix, after the evidence.
+    appendix = text[text.index("<section id='appendix'>") :]
+    assert "<details><summary>The full configuration" in appendix
+    assert "start_date: &#x27;2023-04-01&#x27;" in appendix
+    assert "start_date: &#x27;2023-04-01&#x27;" not in text[: text.index("<section id='appendix'>")]
+    # The captions are text beside the images, not drawn into them.
+    assert "Bands: P5-P95 and P25-P75 across 4 replications" in text
+
+
+class KeyedText(HTMLParser):
+    """The text of every element with a ``data-key``, and whether it is in the summary."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.section = ""
+        self.open: list[str] = []  # keys of the keyed elements being read
+        self.text: dict[str, str] = {}
+        self.summary: dict[str, str] = {}
+        self.evidence: dict[str, list[str]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "section":
+            self.section = str(a.get("id"))
+        if a.get("data-key"):
+            key = str(a["data-key"])
+            self.open.append(key)
+            self.text[key] = ""
+
+    def handle_data(self, data: str) -> None:
+        for key in self.open:
+            self.text[key] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("span", "td", "dd") and self.open:
+            key = self.open.pop()
+            if self.section == "summary":
+                self.summary[key] = self.text[key]
+            else:
+                self.evidence.setdefault(key, []).append(self.text[key])
+
+
+def keyed(text: str) -> KeyedText:
+    parser = KeyedText()
+    parser.feed(text)
+    return parser
+
+
+def test_every_summary_number_is_a_table_cell(results_dir: Path) -> None:
+    """Each number the summary quotes is marked with its source and reads exactly as the table
+    cell it comes from; and the cells hold the run's numbers."""
+    data = report_mod.load_results(results_dir)
+    page = keyed(report_mod.render_html(data))
+    assert len(page.summary) >= 30, page.summary
+    for key, value in page.summary.items():
+        assert key in page.evidence, f"the summary's {key} is in no table"
+        assert value in page.evidence[key], (key, value, page.evidence[key])
+    # What the brief asks for, all there: occupancy per home against its business case, spot,
+    # out of city, total cost with its range, cost by financial year, the main driver of the
+    # risk, the precision of the mean, the run period and price basis.
+    wanted = [
+        "headline.internal_occupancy_pct.mean",
+        "home.0.mean",
+        "home.0.range",
+        "home.0.reach",
+        "home.0.case",
+        "headline.spot_stock_mean.mean",
+        "headline.out_of_city_share.mean",
+        "headline.cost_total_gbp.mean",
+        "headline.cost_total_gbp.range",
+        "headline.cost_total_gbp.half",
+        "plan.period",
+        "plan.prices",
+    ]
+    assert set(wanted) <= set(page.summary)
+    assert any(k.startswith("year.") for k in page.summary)
+    assert any(k.startswith("risk.") for k in page.summary)
+    # The cells are the run's numbers, formatted by display.
+    cost = data.summary["cost_total_gbp"]
+    assert page.summary["headline.cost_total_gbp.mean"] == display.money(cost.mean())
+    assert page.summary["headline.cost_total_gbp.range"] == (
+        f"{display.money(cost.quantile(0.05), like=cost.mean())} to "
+        f"{display.money(cost.quantile(0.95), like=cost.mean())}"
+    )
+    gravel = data.units[data.units["unit"] == "Gravel Hill"]["occupancy_pct"]
+    assert page.summary["home.0.mean"] == display.percent(gravel.mean())
+    assert page.summary["plan.period"] == "1 Apr 2023 to 31 Mar 2033 (10 years)"
+    # The largest share of the spread: the risk sentence names the first row of the table.
+    drivers = findings.cost_risk_drivers(data.summary)
+    top = f"risk.{drivers['part'].iloc[0]}.share"
+    assert page.summary[top] == display.share(drivers["share_of_variance"].iloc[0], 0)
 
 
 def test_report_runs_a_config_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,7 +216,7 @@ def test_pdf_without_an_engine_says_so(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(report_mod, "find_pdf_engine", lambda: None)
+    monkeypatch.setattr(report_pdf, "find_pdf_engine", lambda: None)
     assert main(["report", str(results_dir), "--pdf"]) == 1
     err = capsys.readouterr().err
     assert "no PDF engine found" in err and "print it to PDF" in err
@@ -166,3 +262,136 @@ def test_report_adds_the_occupancy_answer_when_asked(tmp_path: Path) -> None:
     # Six new-home sizes, 1 to 6 beds, one row each after the header.
     sizes = section[section.index("A new home for") :]
     assert len(re.findall(r"<tr><td>\d</td>", sizes)) == 6
+
+
+STRATEGY_SPEC = ROOT / "experiments" / "coventry-2023-strategy.yaml"
+
+
+def test_report_of_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`experiment SPEC --report FILE`: the summary first, every number in it a table cell; one
+    table of every strategy against the baseline; the forest plot; the spec in the appendix."""
+    out = tmp_path / "exp.html"
+    db = tmp_path / "results.duckdb"
+    args = ["experiment", str(STRATEGY_SPEC), "-n", "2", "-w", "1", "--db", str(db), "-q"]
+    assert main([*args, "--report", str(out)]) == 0
+    assert str(out) in capsys.readouterr().err
+    text = out.read_text(encoding="utf-8")
+    parser = ResourceCollector()
+    parser.feed(text)
+    assert parser.sections == ["summary", "paired", "costs", "forest", "appendix", "provenance"]
+    assert parser.images == 1 and all(u.startswith("data:image/png") for u in parser.urls)
+    page = keyed(text)
+    for key, value in page.summary.items():
+        assert value in page.evidence.get(key, []), (key, value)
+    # Each of the three strategies against the baseline: cost difference, its CI, P(cheaper).
+    for i in (1, 2, 3):
+        for part in ("diff", "ci", "better"):
+            assert f"paired.{i}.cost_total_gbp.{part}" in page.summary
+        assert f"paired.{i}.spot_placements.diff" in page.summary
+        assert f"paired.{i}.out_of_city_share.diff" in page.summary
+    # Building none of the new homes costs more in every future (the spec's measured +£22m).
+    assert page.summary["paired.1.cost_total_gbp.diff"].startswith("+£")
+    assert page.summary["paired.1.cost_total_gbp.better"] == "0%"
+    # Each future has exactly one cheapest strategy.
+    cheapest = [int(page.evidence[f"cost.{i}.cheapest"][0].rstrip("%")) for i in range(4)]
+    assert sum(cheapest) == 100
+    assert "<details><summary>The experiment spec (YAML)" in text
+    assert "name: coventry-2023-strategy" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["experiment", str(STRATEGY_SPEC), "--report", "{tmp}/r.txt"], "should end in .html"),
+        (["experiment", str(STRATEGY_SPEC), "--report", "/proc/r.html"], "cannot write"),
+        (["report", str(STRATEGY_SPEC), "--occupancy", "10"], "not to an experiment spec"),
+        (["report", str(STRATEGY_SPEC), "-o", "{tmp}/r.pdf"], "should end in .html"),
+        (
+            ["report", str(ROOT / "experiments" / "optimise-coventry.yaml")],
+            "an optimiser spec: run 'sufficiency optimise",
+        ),
+    ],
+)
+def test_experiment_report_bad_input_before_any_run(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert (
+        main([*args, "--db", str(tmp_path / "db.duckdb")] if args[0] == "experiment" else args) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "db.duckdb").exists()  # nothing simulated, nothing stored
+
+
+def _minimal_uncertain(tmp_path: Path) -> Path:
+    data = yaml.safe_load((ROOT / "configs" / "minimal.yaml").read_text(encoding="utf-8"))
+    data["run"].update(replications=12, horizon_years=1, replications_per_draw=3)
+    data["demand"]["needs"]["ebd"]["arrivals_per_year"] = {"dist": "gamma", "mean": 6, "cv": 0.3}
+    path = tmp_path / "uncertain.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("case", ["uncertain", "hindcast"])
+def test_summary_of_uncertain_inputs_fostering_and_published_points(
+    case: str, tmp_path: Path
+) -> None:
+    """With uncertain inputs the summary splits the spread of total cost into inputs against
+    chance; with a fostering section it counts children in residential care for want of a
+    foster placement; with observed points it says how many the simulated range covers. Each
+    number as its table cell says it."""
+    if case == "uncertain":
+        scenario = load_scenario(_minimal_uncertain(tmp_path))
+        result = run(scenario, workers=1)
+        wanted = ["split.cost_total_gbp.share", "split.cost_total_gbp.ci"]
+    else:
+        scenario = load_scenario(ROOT / "configs" / "coventry-2017-hindcast.yaml")
+        result = run(scenario, replications=2, workers=1)
+        wanted = ["headline.want_of_foster_children.mean", "observed.coverage"]
+    page = keyed(report_mod.render_html(report_mod.from_result(result)))
+    assert set(wanted) <= set(page.summary)
+    for key, value in page.summary.items():
+        assert value in page.evidence.get(key, []), (key, value)
+    if case == "uncertain":
+        assert "draw" in result.summary.columns
+        share = page.summary["split.cost_total_gbp.share"]
+        assert share.endswith("%") and 0 <= int(share.rstrip("%")) <= 100
+    else:
+        assert re.fullmatch(
+            r"\d of 5 published points inside the simulated P5-P95",
+            page.summary["observed.coverage"],
+        )
+
+
+def test_p_better_counts_no_tie_and_p_lowest_one_strategy_per_future() -> None:
+    """P(better) of a metric where higher is better is the share of pairs strictly higher (a
+    tie is not better); each future has exactly one cheapest strategy."""
+    from simulation.experiments.driver import ExperimentResult
+    from simulation.experiments.spec import load_experiment
+    from simulation.report.experiment import ExperimentData, p_higher, p_lowest
+
+    exp = load_experiment(STRATEGY_SPEC)
+    names = [s.name for s in exp.strategies]
+    rows = []
+    for r in range(4):
+        for k, name in enumerate(names):
+            occupancy = 80.0 if name == exp.baseline or r < 2 else 80.0 + r  # ties in r = 0, 1
+            rows.append(
+                {
+                    "strategy": name,
+                    "replication": r,
+                    "cost_total_gbp": 1e6 * (10 + ((k + r) % len(names))),
+                    "spot_placements": 5.0,
+                    "out_of_city_share": 0.3,
+                    "internal_occupancy_pct": occupancy,
+                    "children_waiting_mean": 1.0,
+                }
+            )
+    result = ExperimentResult(exp, 4, pd.DataFrame(rows), {})
+    higher = p_higher(ExperimentData(result))
+    assert higher[(names[1], "internal_occupancy_pct")] == 0.5  # 2 higher, 2 ties, of 4
+    assert higher[(names[1], "spot_placements")] == 0.0  # all ties
+    lowest = p_lowest(result.summary)
+    assert lowest.sum() == pytest.approx(1.0) and list(lowest.index) == names
+    assert lowest.tolist() == [0.25] * 4  # the cheapest rotates through the four

@@ -253,6 +253,31 @@ def _print_observed(result: ExperimentResult, store: ResultsStore) -> None:
     console.print(Group(*parts))
 
 
+def check_report_file(path: Path, option: str) -> None:
+    """Fail (one line, exit 2) unless an HTML report can be written at ``path``."""
+    if path.suffix.lower() not in (".html", ".htm"):
+        fail(f"{option}: {path} should end in .html")
+    check_output_file(path, option)
+
+
+def _write_experiment_report(
+    result: ExperimentResult, store: ResultsStore | None, path: Path, where: str
+) -> None:
+    """The experiment's HTML report, with the published points when the store has the weekly
+    series (``store`` None: none were stored)."""
+    from simulation.report.experiment import ExperimentData, write_experiment_report
+
+    try:
+        values = observed_values(result, store) if store is not None else {}
+    except StoreError as exc:
+        fail(str(exc))
+    try:
+        written = write_experiment_report(ExperimentData(result, values, where), path)
+    except OSError as exc:
+        fail_write("--report", path, exc, " (nothing was written)")
+    print(written, file=sys.stderr)
+
+
 def _load_experiment(spec: Path) -> Experiment:
     try:
         return load_experiment(spec)
@@ -302,11 +327,21 @@ def experiment_command(
         int | None, typer.Option("--batch-size", min=1, help="Replications per task.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write an HTML report of the experiment here (a summary in words, every "
+            "strategy against the baseline, the forest plot, the spec). Replaced if it exists.",
+        ),
+    ] = None,
 ) -> None:
     """Run an experiment into the results store (resuming it if interrupted); print paired
     differences of every strategy from the baseline."""
     exp = _load_experiment(spec)
     _check_scheduler(scheduler)
+    if report is not None:
+        check_report_file(report, "--report")
     if replications is not None and (precision is not None or max_replications is not None):
         fail("--replications: give either --replications or --precision, not both")
     if replications is not None:
@@ -346,6 +381,8 @@ def experiment_command(
     except KeyboardInterrupt:
         again = shlex.join(["sufficiency", *sys.argv[1:]])
         interrupted(f"every finished batch is kept in {db}; to resume, run again: {again}")
+    if report is not None:
+        _write_experiment_report(result, store, report, str(db))
     if quiet:
         print(db)
         return

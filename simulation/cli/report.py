@@ -58,7 +58,8 @@ def report_command(
         Path,
         typer.Argument(
             help="A results folder of 'sufficiency run' (or its name under results/), "
-            "or a scenario YAML to run first.",
+            "a scenario YAML to run first, or an experiment spec (experiments/*.yaml) to run "
+            "first: its report sets every strategy against the baseline.",
             show_default=False,
         ),
     ],
@@ -68,7 +69,7 @@ def report_command(
             "--out",
             "-o",
             help="HTML file to write (default: report.html in the results folder, or "
-            "<config name>-report.html here for a config). Replaced if it exists.",
+            "<name>-report.html here for a config or an experiment spec). Replaced if it exists.",
         ),
     ] = None,
     pdf: Annotated[
@@ -95,12 +96,18 @@ def report_command(
         ),
     ] = None,
 ) -> None:
-    """Write a self-contained HTML report (figures, headline numbers, config, seed)."""
+    """Write a self-contained HTML report: a summary in plain English, then the tables and
+    figures it rests on, the config and seed (of a run, or of an experiment's strategies)."""
     from simulation import report
     from simulation.runner import run
 
     path = _resolve_target(target)
-    if path.is_dir():
+    is_spec = path.is_file() and _is_experiment_spec(path)
+    if is_spec:
+        if occupancy is not None:
+            fail("--occupancy applies to a scenario, not to an experiment spec")
+        written = _experiment_report(path, out, pdf, replications, seed, workers)
+    elif path.is_dir():
         if replications is not None or seed is not None:
             fail("--replications/--seed apply to a config, not to a results folder")
         try:
@@ -123,12 +130,13 @@ def report_command(
         except KeyboardInterrupt:
             interrupted()
         data = report.from_result(result)
-    if occupancy is not None:
-        data.occupancy = _occupancy(data, occupancy, workers)
-    try:
-        written = report.write_report(data, html_path)
-    except OSError as exc:
-        fail_write("--out", html_path, exc, " (nothing was written)")
+    if not is_spec:
+        if occupancy is not None:
+            data.occupancy = _occupancy(data, occupancy, workers)
+        try:
+            written = report.write_report(data, html_path)
+        except OSError as exc:
+            fail_write("--out", html_path, exc, " (nothing was written)")
     print(written)
     if pdf:
         pdf_path = written.with_suffix(".pdf")
@@ -141,6 +149,76 @@ def report_command(
             print(f"error: --pdf: {exc}", file=sys.stderr)
             raise typer.Exit(1) from None
         print(f"{pdf_path} ({engine})")
+
+
+def _is_experiment_spec(path: Path) -> bool:
+    """Whether a YAML file is an experiment spec (it names strategies, a grid or a sweep)."""
+    from simulation.errors import ScenarioError
+    from simulation.scenario import read_yaml
+
+    try:
+        doc = read_yaml(path)
+    except ScenarioError:
+        return False  # reported as a config's error, one line
+    if isinstance(doc, dict) and "search" in doc and "objective" in doc:
+        fail(
+            f"{path}: an optimiser spec: run 'sufficiency optimise {path}' (report takes a "
+            "results folder, a scenario or an experiment spec)"
+        )
+    return isinstance(doc, dict) and bool({"strategies", "grid", "sweep"} & set(doc))
+
+
+def _experiment_report(
+    spec: Path,
+    out: Path | None,
+    pdf: bool,
+    replications: int | None,
+    seed: int | None,
+    workers: int,
+) -> Path:
+    """Run the experiment in a store of its own (gone afterwards) and write its report."""
+    import tempfile
+
+    from simulation.cli.experiments import _load_experiment
+    from simulation.experiments.driver import observed_values, run_experiment
+    from simulation.report.experiment import ExperimentData, write_experiment_report
+    from simulation.store import ResultsStore, StoreError
+
+    exp = _load_experiment(spec)
+    html_path = out or Path(f"{exp.name}-report.html")
+    _check_html(html_path, pdf)  # before the run, not after it
+    if replications is not None:
+        exp = exp.with_replications(replications)
+    if seed is not None:
+        exp = exp.with_seed(seed)
+    observed = any(st.scenario.observed for st in exp.strategies)
+    total = exp.max_replications * len(exp.strategies)
+    with tempfile.TemporaryDirectory(prefix="sufficiency-report-") as tmp:
+        store = ResultsStore(Path(tmp) / "results.duckdb")
+        try:
+            with progress_bar(f"Experiment {exp.name}", total, False, on=err_console) as (
+                advance,
+                set_total,
+            ):
+                result = run_experiment(
+                    exp,
+                    store,
+                    workers=workers,
+                    weekly=observed,  # the weekly series only for the published points
+                    progress=advance,
+                    set_total=set_total,
+                )
+            values = observed_values(result, store) if observed else {}
+        except StoreError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            interrupted()
+        finally:
+            store.close()
+    try:
+        return write_experiment_report(ExperimentData(result, values), html_path)
+    except OSError as exc:
+        fail_write("--out", html_path, exc, " (nothing was written)")
 
 
 def _occupancy(data: Any, replications: int, workers: int) -> Any:
