@@ -13,21 +13,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-import io
 import json
-import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
-import pandas as pd
-import yaml
-
 from simulation.display import uk_date
 from simulation.errors import Issue, ScenarioError
-from simulation.outputs import write_outputs
-from simulation.runner import RunResult
 from simulation.scenario import (
     MAX_CHILDREN_PER_REPLICATION,
     Scenario,
@@ -292,20 +284,3 @@ def run_key(config: Mapping[str, Any], replications: int, seed: int) -> str:
     """A stable key for caching a run of ``config``."""
     blob = json.dumps({"c": config, "n": replications, "s": seed}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
-
-
-def scenario_yaml(scenario: Scenario) -> str:
-    """A scenario as YAML text (what the page offers for download)."""
-    return yaml.safe_dump(scenario.to_dict(), sort_keys=False, allow_unicode=True)
-
-
-def results_zip(baseline: RunResult, edited: RunResult, comparison: pd.DataFrame) -> bytes:
-    """Both runs' result folders (as ``sufficiency run`` writes them) and the comparison, zipped."""
-    buf = io.BytesIO()
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for label, result in (("baseline", baseline), ("edited", edited)):
-            folder = write_outputs(result, Path(tmp) / label)
-            for f in sorted(folder.iterdir()):
-                z.write(f, f"{label}/{f.name}")
-        z.writestr("comparison.csv", comparison.to_csv(index=False))
-    return buf.getvalue()
