@@ -8,7 +8,6 @@ percentages and shares in percent (their differences in points). Strategies keep
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -64,21 +63,20 @@ def scale(metric: str) -> tuple[float, str]:
 
 
 def forest(table: pd.DataFrame) -> go.Figure:
-    """Each strategy minus the baseline, with its paired 95% CI, one panel per metric
-    (``table``: :func:`simulation.app.strategies.comparison`)."""
+    """Each strategy minus the baseline, with its paired 95% CI, one panel per metric, each
+    with its own unit (``table``: :func:`simulation.app.strategies.comparison`)."""
     metrics = list(dict.fromkeys(table["metric"]))
     names = list(dict.fromkeys(table["strategy"]))
-    cols = 2 if len(metrics) > 1 else 1
-    rows = math.ceil(len(metrics) / cols)
+    rows = len(metrics)
+    panel_px, gap_px = 40 + 34 * len(names), 120  # the gap holds an axis title and a panel title
+    plot_px = rows * panel_px + (rows - 1) * gap_px
     fig = make_subplots(
         rows=rows,
-        cols=cols,
+        cols=1,
         subplot_titles=[display.metric_label(m) for m in metrics],
-        horizontal_spacing=0.18,
-        vertical_spacing=min(0.5 / rows, 0.12) if rows > 1 else 0.1,
+        vertical_spacing=gap_px / plot_px if rows > 1 else 0.0,
     )
     for k, m in enumerate(metrics):
-        r, c = k // cols + 1, k % cols + 1
         factor, unit = scale(m)
         sub = table[table["metric"] == m].set_index("strategy").reindex(names)
         for i, name in enumerate(names):
@@ -89,32 +87,31 @@ def forest(table: pd.DataFrame) -> go.Figure:
                     x=[mean],
                     y=[name],
                     mode="markers",
-                    marker={"size": 10, "color": colour(i + 1)},
+                    marker={"size": 11, "color": colour(i + 1)},
                     error_x={
                         "type": "data",
                         "symmetric": False,
                         "array": [float(row["ci_high"]) * factor - mean],
                         "arrayminus": [mean - float(row["ci_low"]) * factor],
                         "thickness": 2,
+                        "width": 6,
                     },
                     name=name,
                     legendgroup=name,
-                    showlegend=k == 0,
+                    showlegend=False,
                     hovertemplate=f"{name}: %{{x:,.3g}} {unit}<extra></extra>",
                 ),
-                row=r,
-                col=c,
+                row=k + 1,
+                col=1,
             )
-        fig.add_vline(x=0, line={"color": "#555555", "dash": "dash", "width": 1}, row=r, col=c)
-        fig.update_xaxes(title_text=f"Difference ({unit})", row=r, col=c)
-        fig.update_yaxes(autorange="reversed", row=r, col=c)
-    for annotation in fig.layout.annotations:  # the panel titles
-        annotation.font = {"size": FONT_PX}
-    return _layout(
-        fig,
-        "Each strategy minus the baseline: mean and paired 95% CI",
-        height=110 + rows * (70 + 40 * len(names)),
-    )
+        fig.add_vline(x=0, line={"color": "#555555", "dash": "dash", "width": 1}, row=k + 1, col=1)
+        fig.update_xaxes(title_text=f"Difference ({unit})", row=k + 1, col=1)
+        fig.update_yaxes(autorange="reversed", row=k + 1, col=1)
+    for annotation in fig.layout.annotations:  # the panel titles, above each panel on the left
+        annotation.update(font={"size": FONT_PX, "weight": "bold"}, x=0, xanchor="left")
+    fig = _layout(fig, "Each strategy minus the baseline: mean and paired 95% CI", plot_px + 150)
+    fig.update_layout(margin={"l": 150, "r": 30, "t": 90, "b": 70})
+    return fig
 
 
 def cost_by_year(table: pd.DataFrame, basis: str) -> go.Figure:
@@ -141,8 +138,10 @@ def cost_by_year(table: pd.DataFrame, basis: str) -> go.Figure:
             )
         )
     fig.update_xaxes(title_text="Financial year (April to March)")
-    fig.update_yaxes(title_text=f"Cost in the year (£ million, {basis})", rangemode="tozero")
-    return _layout(fig, "Cost by financial year: mean and 5th to 95th percentile", 460)
+    fig.update_yaxes(title_text="Cost in the year (£ million)", rangemode="tozero")
+    fig = _layout(fig, "Cost by financial year: mean and 5th to 95th percentile", 480)
+    fig.update_layout(title_subtitle={"text": f"In {basis}.", "font": {"size": TICK_PX}})
+    return fig
 
 
 def fan(results: Mapping[str, RunResult], column: str, title: str, axis: str) -> go.Figure | None:

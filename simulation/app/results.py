@@ -100,7 +100,14 @@ def show_results(out: dict[str, Any], base: Base, replications: int, seed: int) 
     baseline = strategies[0].name
     period = display.run_period(base.scenario)
     st.subheader("Every strategy against the baseline")
-    st.markdown("\n".join(f"- {headline(table, v.name, baseline, period)}" for v in strategies[1:]))
+    st.markdown(
+        "\n".join(
+            f"- {headline(table, v.name, baseline, period)}"
+            if v.changes
+            else f"- **{v.name}** has no changes: it is the baseline, and differs by nothing."
+            for v in strategies[1:]
+        )
+    )
     first = next(iter(results.values()))
     st.caption(
         f"{first.replications} paired replications of each strategy, seed {first.seed}, on "
@@ -132,7 +139,7 @@ def downloads(out: dict[str, Any], base: Base) -> None:
     st.subheader("Downloads")
     tables = out["tables"]
     stem = file_stem(base.scenario.name)
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2 = st.columns(2)
     c1.download_button(
         "Comparison (CSV)",
         tables["comparison_csv"],
@@ -149,7 +156,7 @@ def downloads(out: dict[str, Any], base: Base) -> None:
         key="download_years_csv",
         on_click="ignore",
     )
-    c3.download_button(
+    c1.download_button(
         "Both tables (xlsx)",
         tables["xlsx"],
         f"{stem}-comparison.xlsx",
@@ -157,7 +164,7 @@ def downloads(out: dict[str, Any], base: Base) -> None:
         key="download_xlsx",
         on_click="ignore",
     )
-    c4.download_button(
+    c2.download_button(
         "Figures (HTML)",
         _lazy(
             lambda: charts.figures_html(out["figures"], f"{base.scenario.name}: strategies"),
@@ -174,7 +181,7 @@ def downloads(out: dict[str, Any], base: Base) -> None:
         "**Each strategy's config** (the original file's comments kept, its changes "
         "listed at the top, set to the replications and seed run):"
     )
-    cols = st.columns(min(4, len(out["yaml"])))
+    cols = st.columns(min(2, len(out["yaml"])))
     for i, (name, text) in enumerate(out["yaml"].items()):
         cols[i % len(cols)].download_button(
             f"YAML: {name}",
