@@ -215,6 +215,25 @@ def test_a_shipped_experiment_lists_its_fixed_strategies() -> None:
     listing = next(m.value for m in at.markdown if "(the baseline)" in m.value)
     assert listing.startswith("- **base** (the baseline)")
     assert "**framework ends Dec 2024**: provision.framework.end: set 2025-01-01" in listing
-    # No lever is offered: the strategies are fixed.
+    # No lever is offered: the strategies are fixed. An optimiser's spec is not offered.
     assert not [n for n in at.number_input if ":home:" in str(n.key)]
-    assert "run" in [b.key for b in at.button]
+    assert "optimise-coventry.yaml" not in at.sidebar.selectbox(key="experiment_name").options
+    # Run: every strategy against the experiment's baseline, on the experiment's seed.
+    at.number_input(key="replications").set_value(2).run()
+    at.button(key="run").click().run()
+    assert not at.exception and not at.error
+    last = at.session_state["last"]
+    assert list(last["results"]) == [
+        "base",
+        "no new homes",
+        "no slippage",
+        "framework ends Dec 2024",
+    ]
+    assert {r.seed for r in last["results"].values()} == {20231123}
+    assert set(last["comparison"]["strategy"]) == {
+        "no new homes",
+        "no slippage",
+        "framework ends Dec 2024",
+    }
+    assert any(m.value.startswith("- **no new homes** minus base, total cost") for m in at.markdown)
+    assert "# Changes from the original config:" in last["yaml"]["framework ends Dec 2024"]

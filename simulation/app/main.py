@@ -100,10 +100,21 @@ def experiments_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "experiments"
 
 
+def is_strategy_experiment(path: Path) -> bool:
+    """A spec of strategies (``strategies``, ``grid`` or ``sweep``), not, say, an optimiser's."""
+    try:
+        data = parse_yaml(path.read_text(encoding="utf-8"), path.name)
+    except (OSError, ScenarioError):
+        return False
+    return isinstance(data, dict) and any(k in data for k in ("strategies", "grid", "sweep"))
+
+
 def shipped_experiments() -> dict[str, Path]:
     """Shipped experiment specs by file name (the browser sees and sends names only)."""
     folder = experiments_dir()
-    return {p.name: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+    if not folder.is_dir():
+        return {}
+    return {p.name: p for p in sorted(folder.glob("*.yaml")) if is_strategy_experiment(p)}
 
 
 @st.cache_resource(show_spinner="Loading the experiment…", max_entries=4)
