@@ -9,7 +9,8 @@ Every problem is shown in the page as a message, never as a traceback.
 The levers live in the sidebar, one tab per variant, with *Run* above them; the results take
 the page's whole width (so nothing is clipped from 1024 pixels up) and are cleared as soon as
 the base, a variant or a lever changes, or a run starts. Simulations run in worker processes on
-every core, never in the server's own process, and one click's work is bounded
+every core, never in the server's own process (one pool per browser session, kept between
+runs: :mod:`simulation.app.workers`), and one click's work is bounded
 (:func:`levers.click_budget_problem`). Pressing *Cancel*, or changing anything while a run goes
 on, stops it: Streamlit interrupts the page at its next progress update, and the run's worker
 processes are stopped. A second tab explains the method.
@@ -22,8 +23,6 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ from simulation.app.strategies import (
     lever_variant,
     name_problem,
 )
+from simulation.app.workers import SessionPool
 from simulation.errors import ScenarioError
 from simulation.experiments.spec import Experiment, load_experiment
 from simulation.pool import ProgressCallback
@@ -75,20 +75,6 @@ def _warm_forkserver() -> bool:
     multiprocessing.set_forkserver_preload(["simulation.runner"])
     threading.Thread(target=multiprocessing.forkserver.ensure_running, daemon=True).start()
     return True
-
-
-@contextmanager
-def _forkserver() -> Iterator[None]:
-    """Worker processes started from a clean server process, not forked from Streamlit's
-    (which runs threads that a fork would copy mid-flight); the process's default start
-    method is restored afterwards."""
-    before = multiprocessing.get_start_method(allow_none=True)
-    multiprocessing.set_forkserver_preload(["simulation.runner"])
-    multiprocessing.set_start_method("forkserver", force=True)
-    try:
-        yield
-    finally:
-        multiprocessing.set_start_method(before, force=True)
 
 
 def _show_issues(exc: ScenarioError, what: str) -> None:
@@ -258,20 +244,38 @@ def describe_strategies(strategies: list[Variant], experiment: Experiment | None
     st.markdown("\n".join(lines))
 
 
+def session_pool() -> SessionPool:
+    """This browser session's worker processes (started at its first run)."""
+    pool: SessionPool = st.session_state.setdefault("pool", SessionPool(workers()))
+    return pool
+
+
 def cached_run(
     scenario: Scenario, replications: int, seed: int, progress: ProgressCallback
 ) -> RunResult:
-    """Run (in worker processes), or reuse a run of the same config, replications and seed
-    from this session."""
+    """Run (in the session's worker processes), or reuse a run of the same config,
+    replications and seed from this session."""
     cache: dict[str, RunResult] = st.session_state.setdefault("runs", {})
     key = run_key(scenario.to_dict(), replications, seed)
     if key in cache:
         progress(replications)
         return cache[key]
-    with _forkserver():
+    workers_ = session_pool()
+    try:
         result = run(
-            scenario, replications=replications, seed=seed, workers=workers(), progress=progress
+            scenario,
+            replications=replications,
+            seed=seed,
+            workers=workers_.workers,
+            progress=progress,
+            pool=workers_.acquire(),
         )
+    except BaseException:
+        # Cancel, a change of settings (Streamlit stops the page in ``progress``) or a failure:
+        # the workers stop now, with whatever they had queued.
+        workers_.stop()
+        raise
+    workers_.release()
     while len(cache) >= MAX_CACHED_RUNS:
         cache.pop(next(iter(cache)))
     cache[key] = result
