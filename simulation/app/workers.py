@@ -1,7 +1,8 @@
 """One process pool per browser session, kept between runs and stopped at once on Cancel.
 
-Starting a pool costs each run its worker processes' start (about 60 ms a run on 2 cores with
-the simulation preloaded in the forkserver; a comparison of N strategies is N runs). A session's
+Starting a pool costs each run its worker processes' start (60 to 80 ms a run on 2 cores with
+the simulation preloaded in the forkserver, ``experiments/bench/bench_app_pool.py``; a comparison
+of N strategies is N runs). A session's
 pool is kept while it is used, and stopped:
 
 - at once when a run is interrupted (Cancel, or any change while a run goes on: Streamlit stops
