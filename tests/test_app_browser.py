@@ -228,10 +228,17 @@ def test_three_strategies_compared_downloads_accessibility_and_cancel(app_url: s
             set_number(page, ".st-key-replications", "400")  # a progress update each ~2 s
             page.wait_for_timeout(1000)
             run_button.click()
-            page.get_by_text(re.compile(r"Simulating the baseline")).wait_for(timeout=60_000)
+            # The progress shows under Run, with Cancel, and where the results will be.
+            sidebar = page.get_by_test_id("stSidebarUserContent")
+            sidebar.get_by_text(re.compile(r"Simulating the baseline")).wait_for(timeout=60_000)
+            main = page.get_by_test_id("stMainBlockContainer")
+            assert main.get_by_text(re.compile(r"Simulating the baseline")).count() == 1
             assert len(simulation_workers()) >= 2, [cmdline(p) for p in simulation_workers()]
+            cancel = page.get_by_role("button", name="Cancel")
+            box = cancel.bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 768, box
             started = time.monotonic()
-            page.get_by_role("button", name="Cancel").click()
+            cancel.click()
             page.get_by_text("The run was cancelled: nothing was kept.").wait_for(timeout=30_000)
             assert time.monotonic() - started < 15
             assert page.get_by_text(re.compile("minus Baseline")).count() == 0

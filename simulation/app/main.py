@@ -282,11 +282,16 @@ def cached_run(
     return result
 
 
-def run_all(strategies: list[Variant], replications: int, seed: int) -> dict[str, Any]:
-    """Run every strategy with common random numbers, showing progress and a Cancel button
-    where the results will appear; then compare each with the baseline (the first)."""
-    st.button("Cancel", key="cancel", help="Stop this run; nothing is kept.")
-    bar = st.progress(0.0, text="Starting the worker processes…")
+def run_all(
+    strategies: list[Variant], replications: int, seed: int, beside_run: Any
+) -> dict[str, Any]:
+    """Run every strategy with common random numbers, then compare each with the baseline (the
+    first). The progress shows both under Run (``beside_run``, with Cancel), where the click
+    was, and where the results will appear."""
+    with beside_run.container():
+        st.button("Cancel", key="cancel", help="Stop this run; nothing is kept.", width="stretch")
+        bars = [st.progress(0.0, text="Starting the worker processes…")]
+    bars.append(st.progress(0.0, text="Starting the worker processes…"))
     n = len(strategies)
     results: dict[str, RunResult] = {}
     for step, variant in enumerate(strategies):
@@ -298,13 +303,15 @@ def run_all(strategies: list[Variant], replications: int, seed: int) -> dict[str
         def tick(k: int, who: str = who, step: int = step, done: list[int] = done) -> None:
             # Each update is also where Streamlit stops the page if Cancel was pressed.
             done[0] += k
-            bar.progress(
-                min(1.0, (step + done[0] / replications) / n),
-                text=f"Simulating {who} (step {step + 1} of {n}): "
-                f"{done[0]}/{replications} replications",
-            )
+            for bar in bars:
+                bar.progress(
+                    min(1.0, (step + done[0] / replications) / n),
+                    text=f"Simulating {who} (step {step + 1} of {n}): "
+                    f"{done[0]}/{replications} replications",
+                )
 
         results[variant.name] = cached_run(variant.scenario, replications, seed, tick)
+    beside_run.empty()  # no Cancel once the run is over
     table = comparison(results, strategies[0].name)
     return {"results": results, "comparison": table, "strategies": strategies}
 
@@ -349,6 +356,7 @@ def compare_page() -> None:
         experiment.seed if experiment else base.scenario.run.seed, base.sid
     )
     run_slot = st.sidebar.container()  # Run sits above the variants' levers, filled below
+    progress_slot = st.sidebar.empty()  # and its progress and Cancel just under it
     strategies = experiment_strategies(base) if experiment else variant_editors(base)
     st.markdown(f"**{base.scenario.name}** — {base.scenario.description}")
     st.caption(
@@ -381,7 +389,7 @@ def compare_page() -> None:
         if problem is not None:
             st.error(problem)
         else:
-            start_run(results, base, strategies, replications, seed, request)
+            start_run(results, progress_slot, base, strategies, replications, seed, request)
     last = st.session_state.get("last")
     if last is not None and st.session_state.get("last_request") != request:
         # A result of other settings is never shown beside these ones.
@@ -402,6 +410,7 @@ def compare_page() -> None:
 
 def start_run(
     results: Any,
+    progress: Any,
     base: Base,
     strategies: list[Variant],
     replications: int,
@@ -414,7 +423,7 @@ def start_run(
     st.session_state["running"] = True  # still set on the next page if this run is stopped
     try:
         with results.container():
-            out = run_all(strategies, replications, seed)
+            out = run_all(strategies, replications, seed, progress)
     except ScenarioError as exc:
         st.session_state.pop("running", None)
         _show_issues(exc, "The scenario cannot be run")

@@ -26,8 +26,8 @@ from simulation.app.strategies import (
     costs_by_year_display,
     csv_bytes,
     file_stem,
+    report_html,
     results_zip,
-    strategy_report_html,
     xlsx_bytes,
 )
 from simulation.runner import RunResult
@@ -196,7 +196,7 @@ def downloads(out: dict[str, Any], base: Base) -> None:
     chosen = str(c1.selectbox("Report of", list(results), key="report_of"))
     c1.download_button(
         f"Report: {chosen} (HTML)",
-        _lazy(lambda: strategy_report_html(results[chosen]), f"report:{chosen}", out),
+        _lazy(lambda: report_html(results, chosen), f"report:{chosen}", out),
         f"{file_stem(chosen) or 'strategy'}-report.html",
         "text/html",
         key="download_report",

@@ -355,10 +355,10 @@ def results_zip(results: Mapping[str, RunResult], table: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def strategy_report_html(result: RunResult) -> str:
-    """The HTML report offered for download: one strategy's run report (the one place to
-    switch to a report of every strategy when there is one)."""
-    return render_html(from_result(result))
+def report_html(results: Mapping[str, RunResult], strategy: str) -> str:
+    """The HTML report offered for download. Today: the run report of ``strategy``; this is
+    the one place to switch to a report of every strategy in ``results``."""
+    return render_html(from_result(results[strategy]))
 
 
 __all__ = [
