@@ -30,9 +30,9 @@ from simulation.scenario import (
 
 MAX_UPLOAD_BYTES = 1_000_000
 MAX_CHILDREN_PER_CLICK = 40 * MAX_CHILDREN_PER_REPLICATION
-"""The work one click of *Run* may ask for: children simulated over both runs and every
-replication (the estimate ``validate`` bounds per replication, times the replications, for the
-baseline and the edited scenario). 2,000,000 is about a minute of one core: Coventry 2023's
+"""The work one click of *Run* may ask for: children simulated over every strategy and every
+replication (the estimate ``validate`` bounds per replication, times the replications, summed
+over the baseline and the variants). 2,000,000 is about a minute of one core: Coventry 2023's
 1,000 paired replications, or 20 of a scenario at the per-replication budget."""
 # Parameters of every distribution kind that scale with the variable (lengths in days):
 # multiplying them all by k multiplies every draw, hence the mean, by k.
