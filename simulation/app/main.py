@@ -190,7 +190,11 @@ def variant_editors(base: Base) -> list[Variant] | None:
         disabled=len(ids) >= MAX_VARIANTS,
         help=f"Up to {MAX_VARIANTS} variants, each with its own lever values.",
     )
-    names = [str(st.session_state.get(f"variant:{vid}:name", f"Variant {vid}")) for vid in ids]
+    # Tab labels: the names typed so far (a tab needs a label even while its name is empty).
+    names = [
+        str(st.session_state.get(f"variant:{vid}:name", "")).strip() or f"Variant {vid}"
+        for vid in ids
+    ]
     out = [baseline_variant(base.raw, base.scenario)]
     problems: list[tuple[str, ScenarioError]] = []
     with st.sidebar:
