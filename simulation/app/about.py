@@ -4,7 +4,7 @@ where they come from. A summary that points to the full documents in ``docs/``."
 from __future__ import annotations
 
 ABOUT_MARKDOWN = """
-## What the simulation does
+### What the simulation does
 
 Each **replication** plays out one possible future of a plan, day by day from the config's
 start date to its horizon: the children already in residential care on the start date, new
@@ -15,7 +15,7 @@ placements break down, staff leave and are replaced, and prices rise. Every resu
 void beds, spot placements, children placed out of the city, waiting, cost by financial year)
 is counted from the log of those events. A run repeats this many times and reports the spread.
 
-## What it leaves out
+### What it leaves out
 
 Kinship care, supported accommodation and secure homes appear only as the routes children leave
 by, not as places with beds. Short-breaks homes for disabled children are outside the model.
@@ -26,7 +26,7 @@ of stay is drawn when it arrives, whatever happens to it afterwards. The full li
 assumptions a reviewer should weigh, is in the model description (`docs/model.md`, sections
 *Key assumptions* and *What the model does not do*).
 
-## Strategies and the baseline
+### Strategies and the baseline
 
 The **baseline** is the config as it is. Each **variant** is the same config with some levers
 changed (or, for an experiment from `experiments/`, with the experiment's overrides). All of them
@@ -35,7 +35,7 @@ same children, with the same needs, stays and ages (**common random numbers**). 
 between a variant and the baseline, replication by replication, is then due to the changes alone,
 and much of the chance variation cancels out.
 
-## How to read the numbers
+### How to read the numbers
 
 - **Difference (95% CI)**: the variant's mean minus the baseline's, with a 95% confidence
   interval from the paired differences (Student t). The interval says how precisely the runs
@@ -56,7 +56,7 @@ and much of the chance variation cancels out.
   otherwise).
 - Differences of a percentage are in **percentage points**.
 
-## Where the numbers come from
+### Where the numbers come from
 
 Every number in a shipped config cites its source (document, body, date and section) or says
 *assumption* and what it rests on. The published sources behind the defaults (council reports,
