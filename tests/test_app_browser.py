@@ -219,11 +219,15 @@ def test_three_strategies_compared_downloads_accessibility_and_cancel(app_url: s
             page.get_by_role("heading", name="How to read the numbers").wait_for()
             assert not serious(axe_violations(page))
             page.get_by_role("tab", name="Compare strategies").click()
-            # A change of lever clears the results at once.
-            page.get_by_role("tab", name="Variant 1").click()
-            set_number(page, f"{KEY}-v1-home-8-beds", "5")
+            # A change of scenario clears the results at once (a lever's too: tests/test_app.py).
+            page.locator(".st-key-config_name").click()
+            page.get_by_role("option", name="minimal.yaml").click()
             page.get_by_text(re.compile("The settings changed")).wait_for(timeout=30_000)
             assert page.locator("[data-testid=stTable]").count() == 0
+            assert page.get_by_text(re.compile("minus Baseline")).count() == 0
+            page.locator(".st-key-config_name").click()
+            page.get_by_role("option", name="coventry-2023.yaml").click()
+            page.locator(f"{KEY}-v1-home-8-beds").wait_for(state="attached")
             # A long run runs in worker processes (not the server), and Cancel stops it.
             set_number(page, ".st-key-replications", "400")  # a progress update each ~2 s
             page.wait_for_timeout(1000)
