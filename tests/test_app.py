@@ -73,6 +73,14 @@ def test_opening_date_changes_the_result() -> None:
     # The cost by financial year: one column per strategy, ten financial years.
     years = at.table[1].value
     assert list(years.columns) == ["Baseline", "Variant 1"] and len(years) == 10
+    # The new homes' openings: EBD home 2 planned four years apart, never open before its plan.
+    openings = at.table[2].value.reset_index()
+    ebd2 = openings[openings["Home"] == "EBD home 2"].set_index("Strategy")
+    assert ebd2.loc["Baseline", "Planned opening"] == "1 Apr 2026"
+    assert ebd2.loc["Variant 1", "Planned opening"] == "1 Apr 2030"
+    simulated = ebd2.loc["Variant 1", "Simulated opening: median (5th to 95th percentile)"]
+    assert int(simulated.split(" (")[0].split()[-1]) >= 2030
+    assert set(openings["Strategy"]) == {"Baseline", "Variant 1"}
     # Downloads: the tables, the figures, each strategy's YAML, a report, the result files.
     labels = [d.label for d in at.get("download_button")]
     for label in ("Comparison (CSV)", "Both tables (xlsx)", "Figures (HTML)", "YAML: Variant 1"):

@@ -26,6 +26,8 @@ from simulation.app.strategies import (
     costs_by_year_display,
     csv_bytes,
     file_stem,
+    opening_dates_by_strategy,
+    opening_dates_display,
     report_html,
     results_zip,
     xlsx_bytes,
@@ -69,6 +71,7 @@ def prepare(out: dict[str, Any], base: Base, replications: int, seed: int) -> No
             figures.append((title, fig))
     numbers = comparison_download(table)
     out["tables"] = {
+        "openings": opening_dates_display(opening_dates_by_strategy(results)),
         "comparison": comparison_display(table),
         "years": costs_by_year_display(years),
         "comparison_csv": csv_bytes(numbers),
@@ -127,6 +130,14 @@ def show_results(out: dict[str, Any], base: Base, replications: int, seed: int) 
         "days simulated."
     )
     st.table(tables["years"])
+    if len(tables["openings"]):
+        st.subheader("New homes: planned and simulated opening")
+        st.caption(
+            "Each home that opens during the run: its planned date, and the date it opened "
+            "across the replications in which it opened by the end (project stages slip, so "
+            "most open late); the last column is the share of replications in which it opened."
+        )
+        st.table(tables["openings"].set_index(tables["openings"].columns[0]))
     st.subheader("Figures")
     for i, (_, fig) in enumerate(out["figures"]):
         st.plotly_chart(fig, theme=None, key=f"figure:{i}", config={"displaylogo": False})

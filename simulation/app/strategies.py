@@ -31,8 +31,9 @@ from simulation.app.levers import Edits, apply_levers, changed_levers, current_l
 from simulation.compare import paired_differences
 from simulation.experiments.overrides import Override, apply_overrides
 from simulation.experiments.spec import Experiment
-from simulation.findings import cost_by_year
+from simulation.findings import cost_by_year, opening_dates
 from simulation.outputs import write_outputs
+from simulation.plots import openings_from_units
 from simulation.report import from_result, render_html
 from simulation.runner import RunResult
 from simulation.scenario import Scenario, parse_scenario
@@ -326,6 +327,48 @@ def costs_by_year_display(table: pd.DataFrame) -> pd.DataFrame:
     wide.index.name = "Financial year"
     wide.columns.name = None
     return wide
+
+
+def opening_dates_by_strategy(results: Mapping[str, RunResult]) -> pd.DataFrame:
+    """Each strategy's new homes: planned against simulated opening
+    (:func:`findings.opening_dates`), one row per strategy and home that opens during the run;
+    empty if none does."""
+    parts = []
+    for name, result in results.items():
+        start = result.scenario.run.start_date
+        table = opening_dates(openings_from_units(result.units, start))
+        table.insert(0, "strategy", name)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+OPENING_COLUMNS = (
+    "Home",
+    "Strategy",
+    "Planned opening",
+    "Simulated opening: median (5th to 95th percentile)",
+    "Open by the end",
+)
+
+
+def opening_dates_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`opening_dates_by_strategy` as text, each home's strategies together."""
+    if table.empty:
+        return pd.DataFrame(columns=list(OPENING_COLUMNS))
+    order = {u: i for i, u in enumerate(dict.fromkeys(table["unit"]))}
+    rows = []
+    for rec in sorted(table.to_dict("records"), key=lambda r: order[r["unit"]]):
+        spread = display.interval(display.uk_date(rec["p5_date"]), display.uk_date(rec["p95_date"]))
+        rows.append(
+            (
+                str(rec["unit"]),
+                str(rec["strategy"]),
+                display.uk_date(rec["planned_date"]),
+                f"{display.uk_date(rec['median_date'])} ({spread})",
+                display.share(rec["opened_share"], decimals=0),
+            )
+        )
+    return pd.DataFrame(rows, columns=list(OPENING_COLUMNS))
 
 
 def csv_bytes(table: pd.DataFrame) -> bytes:
