@@ -134,8 +134,9 @@ def show_results(out: dict[str, Any], base: Base, replications: int, seed: int) 
         st.subheader("New homes: planned and simulated opening")
         st.caption(
             "Each home that opens during the run: its planned date, and the date it opened "
-            "across the replications in which it opened by the end (project stages slip, so "
-            "most open late); the last column is the share of replications in which it opened."
+            "across the replications in which it opened by the end (its project stages can "
+            "slip, so it can open after its plan); the last column is the share of replications "
+            "in which it opened."
         )
         st.table(tables["openings"].set_index(tables["openings"].columns[0]))
     st.subheader("Figures")
