@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from simulation import load_scenario, plots, run
 
@@ -40,6 +41,9 @@ def figures(out: Path = DOCS, replications: int | None = None) -> list[Path]:
 
 
 def screenshot() -> None:
+    """The app at 1366x768 comparing three strategies of Coventry 2023 (50 replications each):
+    the baseline, EBD home 2 opening in April 2030 instead of April 2026, and the in-city block
+    contract at 14 beds instead of 11; scrolled to the comparison."""
     from playwright.sync_api import sync_playwright
 
     proc = subprocess.Popen(
@@ -49,6 +53,14 @@ def screenshot() -> None:
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{PORT}"
+    key = ".st-key-shipped-coventry-2023-yaml"
+
+    def name_variant(page: Any, vid: int, name: str) -> None:
+        box = page.locator(f".st-key-variant-{vid}-name input")
+        box.fill(name)
+        box.press("Enter")
+        page.get_by_role("tab", name=name).wait_for(timeout=30_000)
+
     try:
         for _ in range(200):
             try:
@@ -63,16 +75,28 @@ def screenshot() -> None:
             )
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.goto(url)
-            button = page.get_by_role("button", name="Run baseline and edited")
+            button = page.get_by_role("button", name="Run all strategies")
             button.wait_for(timeout=60_000)
-            page.locator(".st-key-shipped-coventry-2023-yaml-home-8-open [data-type=year]").click()
+            page.locator(f"{key}-v1-home-8-open [data-type=year]").click()
             page.keyboard.type("2030")
             page.get_by_role("heading", name="sufficiency: what if?").click()
             page.get_by_text("EBD home 2: opens 1 Apr 2030").wait_for(timeout=30_000)
+            name_variant(page, 1, "EBD home 2 in 2030")
+            page.get_by_role("button", name="Add a variant").click()
+            page.get_by_role("tab", name="Variant 2").click()
+            name_variant(page, 2, "Block of 14 beds")
+            page.get_by_role("tab", name="Block of 14 beds").click()
+            page.get_by_text("Block contracts: beds").nth(1).click()
+            beds = page.locator(f"{key}-v2-block-0-beds input")
+            beds.fill("14")
+            beds.press("Enter")
+            page.get_by_text("14 beds (was 11)").wait_for(timeout=30_000)
             button.click()
-            page.get_by_role("button", name="Download the results (zip)").wait_for(timeout=120_000)
+            page.get_by_role("button", name="All result files (zip)").wait_for(timeout=300_000)
             page.wait_for_timeout(1500)
-            page.locator("[data-testid=stMain]").evaluate("e => e.scrollTo(0, 0)")
+            page.get_by_role("heading", name="Every strategy against the baseline").evaluate(
+                "e => e.scrollIntoView()"
+            )
             page.wait_for_timeout(500)
             page.screenshot(path=str(DOCS / "app.png"))
             browser.close()

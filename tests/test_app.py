@@ -14,7 +14,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from simulation import load_scenario, parse_scenario
-from simulation.app import levers
+from simulation.app import levers, strategies
 from simulation.errors import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,30 +32,30 @@ def start_app() -> AppTest:
     return at
 
 
-def comparison_row(at: AppTest, label: str) -> dict[str, str]:
+def comparison_row(at: AppTest, label: str, strategy: str = "Variant 1") -> dict[str, str]:
     table = at.table[0].value.reset_index()
-    row = table[table["Metric (whole run)"] == label]
-    assert len(row) == 1, f"no row {label!r}"
+    row = table[(table["Metric (whole run)"] == label) & (table["Strategy"] == strategy)]
+    assert len(row) == 1, f"no row {label!r} of {strategy!r}"
     return {str(k): str(v) for k, v in row.iloc[0].items()}
 
 
 def test_opening_date_changes_the_result() -> None:
     before = multiprocessing.get_context().get_start_method()
     at = start_app()
-    assert at.date_input(key=f"{SID}:home:{EBD2}:open").value == dt.date(2026, 4, 1)
-    # Unedited: the edited scenario is the baseline, so nothing differs.
+    assert at.date_input(key=f"{SID}:v1:home:{EBD2}:open").value == dt.date(2026, 4, 1)
+    # Unedited: the variant is the baseline, so nothing differs.
     at.button(key="run").click().run()
     assert not at.exception and not at.error
-    assert any("equals the baseline" in i.value for i in at.info)
+    assert any("no edits yet: equals the baseline" in m.value for m in at.markdown)
     assert comparison_row(at, "Council homes' running cost")["Difference (95% CI)"] == (
         "£0.0m (£0.0m to £0.0m)"
     )
     # The simulation ran in worker processes, on every core (at least two), and left this
     # process's way of starting processes as it was.
-    assert at.session_state["last"]["edited"].workers >= 2
+    assert at.session_state["last"]["results"]["Variant 1"].workers >= 2
     assert multiprocessing.get_context().get_start_method() == before
     # Open EBD home 2 four years late: four years less running cost, fewer usable beds.
-    at.date_input(key=f"{SID}:home:{EBD2}:open").set_value(dt.date(2030, 4, 1)).run()
+    at.date_input(key=f"{SID}:v1:home:{EBD2}:open").set_value(dt.date(2030, 4, 1)).run()
     assert any("EBD home 2: opens 1 Apr 2030 (was 1 Apr 2026)" in m.value for m in at.markdown)
     # The results of the earlier settings are gone, not shown under a warning.
     assert not at.table and "last" not in at.session_state
@@ -67,21 +67,31 @@ def test_opening_date_changes_the_result() -> None:
     beds = comparison_row(at, "Usable council-home bed-days")
     assert beds["Difference (95% CI)"].startswith("-5,844 ")  # 4 beds x 1,461 days
     assert beds["P(better)"] == "0%"  # fewer usable beds is never better
-    headline = next(m.value for m in at.markdown if "Edited minus baseline, total cost" in m.value)
-    assert "1 Apr 2023 to 31 Mar 2033" in headline and "nominal prices" in headline
-    # Downloads: the edited YAML validates and carries the new date; the zip holds both runs.
-    assert [d.label for d in at.get("download_button")] == [
-        "Download the edited YAML",
-        "Download the results (zip)",
-    ]
+    headline = next(m.value for m in at.markdown if "minus Baseline, total cost" in m.value)
+    assert "1 Apr 2023 to 31 Mar 2033" in headline and "P(Variant 1 cheaper)" in headline
+    assert any("nominal prices" in c.value for c in at.caption)
+    # The cost by financial year: one column per strategy, ten financial years.
+    years = at.table[1].value
+    assert list(years.columns) == ["Baseline", "Variant 1"] and len(years) == 10
+    # The new homes' openings: EBD home 2 planned four years apart, never open before its plan.
+    openings = at.table[2].value.reset_index()
+    ebd2 = openings[openings["Home"] == "EBD home 2"].set_index("Strategy")
+    assert ebd2.loc["Baseline", "Planned opening"] == "1 Apr 2026"
+    assert ebd2.loc["Variant 1", "Planned opening"] == "1 Apr 2030"
+    simulated = ebd2.loc["Variant 1", "Simulated opening: median (5th to 95th percentile)"]
+    assert int(simulated.split(" (")[0].split()[-1]) >= 2030
+    assert set(openings["Strategy"]) == {"Baseline", "Variant 1"}
+    # Downloads: the tables, the figures, each strategy's YAML, a report, the result files.
+    labels = [d.label for d in at.get("download_button")]
+    for label in ("Comparison (CSV)", "Both tables (xlsx)", "Figures (HTML)", "YAML: Variant 1"):
+        assert label in labels, labels
     state = at.session_state["last"]
-    edited = at.session_state["last_edited"]
-    text = levers.scenario_yaml(edited)
-    again = parse_scenario(yaml.safe_load(text))
+    again = parse_scenario(yaml.safe_load(state["yaml"]["Variant 1"]))
     assert again.provision.homes[EBD2].open_date == dt.date(2030, 4, 1)
-    names = zipfile.ZipFile(io.BytesIO(state["zip"])).namelist()
-    assert "comparison.csv" in names and "edited/replications.parquet" in names
-    assert "baseline/scenario.yaml" in names
+    zipped = strategies.results_zip(state["results"], state["comparison"])
+    names = zipfile.ZipFile(io.BytesIO(zipped)).namelist()
+    assert "comparison.csv" in names and "1-Variant-1/replications.parquet" in names
+    assert "0-Baseline/scenario.yaml" in names
     # Switching config clears the results too.
     at.sidebar.selectbox(key="config_name").set_value("minimal.yaml").run()
     assert not at.table and not at.exception
@@ -193,12 +203,12 @@ def test_invalid_edits_are_listed_in_the_page() -> None:
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     # 9 children of the cohort live in the block contract on day one: 5 beds cannot hold them.
-    at.number_input(key=f"{SID}:block:0:beds").set_value(5).run()
+    at.number_input(key=f"{SID}:v1:block:0:beds").set_value(5).run()
     assert not at.exception
     message = at.error[0].value
-    assert message.startswith("These edits make an invalid scenario")
+    assert message.startswith("The edits of Variant 1 make an invalid scenario")
     assert "demand.initial_cohort[1].count" in message and "Traceback" not in message
-    assert not at.button  # nothing to run until the edits are valid
+    assert "run" not in [b.key for b in at.button]  # nothing to run until the edits are valid
 
 
 def test_turnover_and_lifecycle_levers() -> None:

@@ -1,16 +1,18 @@
-"""One real-browser smoke test: the app served by Streamlit, driven in headless Chromium.
+"""The app served by Streamlit, driven in headless Chromium: three strategies compared, the
+downloads opened, no clipped cells at three screen sizes, axe-core clean, Run reachable by
+keyboard, no stale results, and Cancel stopping the workers.
 
-Uses Debian's chromium (``/usr/bin/chromium``) through Playwright's ``executable_path``, since
-Playwright's own browser download needs a network. Skipped when either is missing; CI installs
-both (see .ci/run).
+Uses Debian's chromium (``/usr/bin/chromium``) through Playwright's ``executable_path``
+(``tests/browser.py``), since Playwright's own browser download needs a network. Skipped when
+either is missing; CI installs both (see .ci/run).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,24 +20,22 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import openpyxl
+import pandas as pd
 import pytest
+from browser import CHROMIUM, LAUNCH_ARGS, VIEWPORTS, axe_violations, have_chromium, serious
+
+from simulation.app.strategies import comment_lines
+from simulation.scenario import parse_scenario, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+COVENTRY = ROOT / "configs" / "coventry-2023.yaml"
+KEY = ".st-key-shipped-coventry-2023-yaml"  # the widgets of the default config
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium installed")
+pytestmark = pytest.mark.skipif(not have_chromium(), reason="no chromium installed")
 
 
 SERVER: dict[str, int] = {}  # the pid of the app's CLI process
@@ -112,69 +112,140 @@ def app_url() -> Iterator[str]:
         proc.wait(timeout=20)
 
 
-def _no_clipped_cells(page: object) -> list[str]:
-    """Cells of the results table whose text does not fit (scrolled or cut off)."""
-    return page.evaluate(  # type: ignore[attr-defined, no-any-return]
+def clipped(page: Any) -> list[str]:
+    """Table cells and button labels whose text does not fit (scrolled or cut off)."""
+    return page.evaluate(  # type: ignore[no-any-return]
         """() => [...document.querySelectorAll(
-                '[data-testid=stTable] td, [data-testid=stTable] th')]
-            .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.innerText)"""
+                '[data-testid=stTable] td, [data-testid=stTable] th, button p')]
+            .filter(c => c.offsetParent !== null && c.scrollWidth > c.clientWidth + 1)
+            .map(c => c.innerText)"""
     )
 
 
-def test_change_an_opening_date_run_see_the_result_and_cancel(app_url: str) -> None:
+def smallest_figure_text_px(page: Any) -> float:
+    return page.evaluate(  # type: ignore[no-any-return]
+        """() => Math.min(...[...document.querySelectorAll('.js-plotly-plot text')]
+            .filter(t => t.textContent.trim())
+            .map(t => parseFloat(getComputedStyle(t).fontSize)))"""
+    )
+
+
+def download(page: Any, label: str) -> bytes:
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name=label).click()
+    return Path(info.value.path()).read_bytes()
+
+
+def set_number(page: Any, selector: str, value: str) -> None:
+    box = page.locator(f"{selector} input")
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_three_strategies_compared_downloads_accessibility_and_cancel(app_url: str) -> None:
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            page = browser.new_page(viewport={"width": 1024, "height": 768}, accept_downloads=True)
             page.goto(app_url)
-            run_button = page.get_by_role("button", name="Run baseline and edited")
+            run_button = page.get_by_role("button", name="Run all strategies")
             run_button.wait_for(timeout=60_000)
-            reps = page.locator(".st-key-replications input")
-            reps.fill("4")
-            reps.press("Enter")
-            # EBD home 2 opens in April 2026: move it to April 2030 (type the year segment).
-            key = ".st-key-shipped-coventry-2023-yaml-home-8-open"
-            page.locator(f"{key} [data-type=year]").click()
+            # Run sits above the variants' levers: in view without scrolling.
+            box = run_button.bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 768, box
+            set_number(page, ".st-key-replications", "3")
+            # Variant 1: EBD home 2 opens in April 2030, not 2026 (type the year segment).
+            page.locator(f"{KEY}-v1-home-8-open [data-type=year]").click()
             page.keyboard.type("2030")
             page.get_by_role("heading", name="sufficiency: what if?").click()  # commit the date
             page.get_by_text("EBD home 2: opens 1 Apr 2030 (was 1 Apr 2026)").wait_for(
                 timeout=30_000
             )
-            # Run sits at the top of the levers: in view without scrolling.
-            box = run_button.bounding_box()
-            assert box is not None and box["y"] + box["height"] <= 768, box
-            run_button.click()
-            headline = page.get_by_text(re.compile(r"Edited minus baseline, total cost"))
-            headline.wait_for(timeout=60_000)
-            text = headline.inner_text()
-            # Unedited, both runs are identical and the difference is exactly £0.0m.
-            diff = re.search(r"\(\d+ years\): ([+-])£([\d,.]+)m", text)
-            assert diff is not None, text
-            assert float(diff.group(2).replace(",", "")) > 0.01, text
-            assert "P(edited cheaper)" in text and "nominal prices" in text
-            page.get_by_role("tab", name="Home openings").wait_for(timeout=10_000)
-            for width, height in ((1024, 768), (1366, 768), (1920, 1080)):
+            # A second variant, named, with a bigger block contract.
+            page.get_by_role("button", name="Add a variant").click()
+            page.get_by_role("tab", name="Variant 2").click()
+            name = page.locator(".st-key-variant-2-name input")
+            name.fill("Bigger block")
+            name.press("Enter")
+            page.get_by_role("tab", name="Bigger block").click()
+            page.locator(f"{KEY}-v2-block-0-beds").wait_for(state="attached")
+            page.get_by_text("Block contracts: beds").nth(1).click()
+            set_number(page, f"{KEY}-v2-block-0-beds", "14")
+            page.get_by_text("In-city block (2 providers): 14 beds (was 11)").wait_for(
+                timeout=30_000
+            )
+            # Run is reachable by keyboard: tab from the seed to it and press Enter.
+            page.locator(f"{KEY}-seed input").focus()
+            for _ in range(8):
+                page.keyboard.press("Tab")
+                if page.evaluate("() => document.activeElement.innerText") == "Run all strategies":
+                    break
+            else:
+                pytest.fail("Tab never reached Run")
+            page.keyboard.press("Enter")
+            page.get_by_text(re.compile(r"Bigger block minus Baseline, total cost")).wait_for(
+                timeout=90_000
+            )
+            headline = page.get_by_text(re.compile(r"Variant 1 minus Baseline, total cost"))
+            diff = re.search(r"\(\d+ years\): ([+-])£([\d,.]+)m", headline.inner_text())
+            assert diff is not None and float(diff.group(2).replace(",", "")) > 0.01
+            table = page.locator("[data-testid=stTable]").first.inner_text()
+            assert "Variant 1" in table and "Bigger block" in table
+            page.locator(".js-plotly-plot").nth(3).wait_for(timeout=30_000)  # four figures
+            for width, height in VIEWPORTS:
                 page.set_viewport_size({"width": width, "height": height})
                 page.wait_for_timeout(300)
-                assert not _no_clipped_cells(page), (width, _no_clipped_cells(page))
-            # A change of lever clears the results at once.
-            beds = page.locator(".st-key-shipped-coventry-2023-yaml-home-8-beds input")
-            beds.fill("5")
-            beds.press("Enter")
+                assert not clipped(page), (width, clipped(page))
+                assert smallest_figure_text_px(page) >= 12, width
+            assert not serious(axe_violations(page))
+            # The downloads open: CSV, xlsx, the figures page, a variant's commented YAML.
+            compared = pd.read_csv(io.BytesIO(download(page, "Comparison (CSV)")))
+            assert set(compared["strategy"]) == {"Variant 1", "Bigger block"}
+            assert {"mean_diff", "ci_low", "ci_high", "p_better"} <= set(compared.columns)
+            book = openpyxl.load_workbook(io.BytesIO(download(page, "Both tables (xlsx)")))
+            assert book.sheetnames == ["comparison", "cost by year"]
+            assert book["cost by year"].max_row == 1 + 3 * 10  # 3 strategies, 10 years
+            figures = download(page, "Figures (HTML)").decode()
+            assert "Plotly.newPlot" in figures and '<script src="http' not in figures
+            text = download(page, "YAML: Variant 1").decode()
+            original = comment_lines(COVENTRY.read_text())
+            kept = set(comment_lines(text))
+            assert sum(c in kept for c in original) >= 0.98 * len(original)
+            again = parse_scenario(parse_yaml(text, "Variant-1.yaml"))
+            assert again.provision.homes[8].open_date.year == 2030
+            assert again.run.replications == 3
+            # The About page is axe-clean too.
+            page.get_by_role("tab", name="About the method").click()
+            page.get_by_role("heading", name="How to read the numbers").wait_for()
+            assert not serious(axe_violations(page))
+            page.get_by_role("tab", name="Compare strategies").click()
+            # A change of scenario clears the results at once (a lever's too: tests/test_app.py).
+            page.locator(".st-key-config_name").click()
+            page.get_by_role("option", name="minimal.yaml").click()
             page.get_by_text(re.compile("The settings changed")).wait_for(timeout=30_000)
             assert page.locator("[data-testid=stTable]").count() == 0
+            assert page.get_by_text(re.compile("minus Baseline")).count() == 0
+            page.locator(".st-key-config_name").click()
+            page.get_by_role("option", name="coventry-2023.yaml").click()
+            page.locator(f"{KEY}-v1-home-8-beds").wait_for(state="attached")
             # A long run runs in worker processes (not the server), and Cancel stops it.
-            reps.fill("400")  # batches of 25: a progress update (where a run can stop) each ~2 s
-            reps.press("Enter")
+            set_number(page, ".st-key-replications", "400")  # a progress update each ~2 s
             page.wait_for_timeout(1000)
             run_button.click()
-            page.get_by_text(re.compile(r"Simulating the baseline")).wait_for(timeout=60_000)
+            # The progress shows under Run, with Cancel, and where the results will be.
+            sidebar = page.get_by_test_id("stSidebarUserContent")
+            sidebar.get_by_text(re.compile(r"Simulating the baseline")).wait_for(timeout=60_000)
+            main = page.get_by_test_id("stMainBlockContainer")
+            assert main.get_by_text(re.compile(r"Simulating the baseline")).count() == 1
             assert len(simulation_workers()) >= 2, [cmdline(p) for p in simulation_workers()]
+            cancel = page.get_by_role("button", name="Cancel")
+            box = cancel.bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 768, box
             started = time.monotonic()
-            page.get_by_role("button", name="Cancel").click()
+            cancel.click()
             page.get_by_text("The run was cancelled: nothing was kept.").wait_for(timeout=30_000)
             assert time.monotonic() - started < 15
-            assert page.get_by_text(re.compile("Edited minus baseline")).count() == 0
+            assert page.get_by_text(re.compile("minus Baseline")).count() == 0
             deadline = time.monotonic() + 10
             while simulation_workers() and time.monotonic() < deadline:
                 time.sleep(0.2)

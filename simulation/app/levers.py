@@ -13,21 +13,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-import io
 import json
-import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
-import pandas as pd
-import yaml
-
 from simulation.display import uk_date
 from simulation.errors import Issue, ScenarioError
-from simulation.outputs import write_outputs
-from simulation.runner import RunResult
 from simulation.scenario import (
     MAX_CHILDREN_PER_REPLICATION,
     Scenario,
@@ -38,9 +30,9 @@ from simulation.scenario import (
 
 MAX_UPLOAD_BYTES = 1_000_000
 MAX_CHILDREN_PER_CLICK = 40 * MAX_CHILDREN_PER_REPLICATION
-"""The work one click of *Run* may ask for: children simulated over both runs and every
-replication (the estimate ``validate`` bounds per replication, times the replications, for the
-baseline and the edited scenario). 2,000,000 is about a minute of one core: Coventry 2023's
+"""The work one click of *Run* may ask for: children simulated over every strategy and every
+replication (the estimate ``validate`` bounds per replication, times the replications, summed
+over the baseline and the variants). 2,000,000 is about a minute of one core: Coventry 2023's
 1,000 paired replications, or 20 of a scenario at the per-replication budget."""
 # Parameters of every distribution kind that scale with the variable (lengths in days):
 # multiplying them all by k multiplies every draw, hence the mean, by k.
@@ -292,20 +284,3 @@ def run_key(config: Mapping[str, Any], replications: int, seed: int) -> str:
     """A stable key for caching a run of ``config``."""
     blob = json.dumps({"c": config, "n": replications, "s": seed}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
-
-
-def scenario_yaml(scenario: Scenario) -> str:
-    """A scenario as YAML text (what the page offers for download)."""
-    return yaml.safe_dump(scenario.to_dict(), sort_keys=False, allow_unicode=True)
-
-
-def results_zip(baseline: RunResult, edited: RunResult, comparison: pd.DataFrame) -> bytes:
-    """Both runs' result folders (as ``sufficiency run`` writes them) and the comparison, zipped."""
-    buf = io.BytesIO()
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for label, result in (("baseline", baseline), ("edited", edited)):
-            folder = write_outputs(result, Path(tmp) / label)
-            for f in sorted(folder.iterdir()):
-                z.write(f, f"{label}/{f.name}")
-        z.writestr("comparison.csv", comparison.to_csv(index=False))
-    return buf.getvalue()

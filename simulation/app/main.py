@@ -1,74 +1,66 @@
 """The what-if web page (Streamlit). Start it with ``sufficiency app``.
 
-Pick a shipped config or upload one, move the levers, run: the page runs the unedited baseline
-and the edited scenario with the same seed (common random numbers), shows the edited scenario's
-fans and the paired difference against the baseline, and offers the results and the edited YAML
-for download. Every problem is shown in the page as a message, never as a traceback.
+Pick a base (a shipped config, an uploaded one, or a shipped experiment from ``experiments/``),
+add and name variants of it and move each one's levers (an experiment's strategies are fixed,
+listed with their overrides), then run: the page runs the unedited baseline and every variant
+with the same seed and replications (common random numbers) and compares each with the baseline.
+Every problem is shown in the page as a message, never as a traceback.
 
-The levers live in the sidebar, with *Run* at their top; the results take the page's whole
-width (so nothing is clipped from 1024 pixels up) and are cleared as soon as the scenario or a
-lever changes, or a run starts. Simulations run in worker processes on every core, never in the
-server's own process, and one click's work is bounded (:func:`levers.click_budget_problem`).
-Pressing *Cancel*, or changing anything while a run goes on, stops it: Streamlit interrupts the
-page at its next progress update, and the run's worker processes are stopped.
+The levers live in the sidebar, one tab per variant, with *Run* above them; the results take
+the page's whole width (so nothing is clipped from 1024 pixels up) and are cleared as soon as
+the base, a variant or a lever changes, or a run starts. Simulations run in worker processes on
+every core, never in the server's own process (one pool per browser session, kept between
+runs: :mod:`simulation.app.workers`), and one click's work is bounded
+(:func:`levers.click_budget_problem`). Pressing *Cancel*, or changing anything while a run goes
+on, stops it: Streamlit interrupts the page at its next progress update, and the run's worker
+processes are stopped. A second tab explains the method.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from simulation import display
+from simulation.app.about import about_markdown
+from simulation.app.editor import lever_widgets
 from simulation.app.levers import (
     MAX_UPLOAD_BYTES,
-    Edits,
-    apply_levers,
-    changed_levers,
     click_budget_problem,
-    current_levers,
-    results_zip,
     run_key,
     scenario_from_upload,
-    scenario_yaml,
     shipped_configs,
 )
-from simulation.compare import paired_differences
-from simulation.errors import ScenarioError
-from simulation.plots import (
-    cost_by_year,
-    home_openings,
-    occupancy_fan,
-    openings_from_units,
-    paired_forest,
-    placement_mix,
-    planned_openings,
-    spot_stock_fan,
+from simulation.app.results import show_results
+from simulation.app.strategies import (
+    BASELINE,
+    MAX_VARIANTS,
+    Base,
+    Variant,
+    baseline_variant,
+    comparison,
+    experiment_variant,
+    lever_variant,
+    name_problem,
 )
+from simulation.app.workers import SessionPool
+from simulation.errors import ScenarioError
+from simulation.experiments.spec import Experiment, load_experiment
 from simulation.pool import ProgressCallback
-from simulation.report import png_bytes
 from simulation.runner import RunResult, run
-from simulation.scenario import Scenario, load_scenario, parse_scenario
+from simulation.scenario import Scenario, parse_scenario, parse_yaml, read_yaml
 
 DEFAULT_CONFIG = "coventry-2023.yaml"
-MAX_CACHED_RUNS = 6
-# The headline metrics, plus the parts of the cost an opening date or a bed count moves.
-COMPARED = [
-    *display.HEADLINE_METRICS,
-    "cost_internal_gbp",
-    "cost_spot_gbp",
-    "internal_usable_bed_days",
-]
-TABLE_COLUMNS = ("Metric (whole run)", "Baseline", "Edited", "Difference (95% CI)", "P(better)")
+MAX_CACHED_RUNS = 2 * (MAX_VARIANTS + 1)
+RUN_LABEL = "Run all strategies"
+SOURCES = ("Shipped config", "Shipped experiment", "Upload a YAML file")
 
 
 def workers() -> int:
@@ -85,39 +77,64 @@ def _warm_forkserver() -> bool:
     return True
 
 
-@contextmanager
-def _forkserver() -> Iterator[None]:
-    """Worker processes started from a clean server process, not forked from Streamlit's
-    (which runs threads that a fork would copy mid-flight); the process's default start
-    method is restored afterwards."""
-    before = multiprocessing.get_start_method(allow_none=True)
-    multiprocessing.set_forkserver_preload(["simulation.runner"])
-    multiprocessing.set_start_method("forkserver", force=True)
-    try:
-        yield
-    finally:
-        multiprocessing.set_start_method(before, force=True)
-
-
 def _show_issues(exc: ScenarioError, what: str) -> None:
     st.error(f"{what}:\n\n" + "\n".join(f"- {line}" for line in exc.lines()))
 
 
-def choose_scenario() -> tuple[Scenario, str] | None:
-    """Sidebar: a shipped config by name, or an uploaded YAML. Returns (scenario, id)."""
-    st.sidebar.header("Scenario")
-    shipped = shipped_configs()
-    sources = (["Shipped config"] if shipped else []) + ["Upload a YAML file"]
+def experiments_dir() -> Path:
+    """The shipped ``experiments/`` folder of a source checkout (may not exist when installed)."""
+    return Path(__file__).resolve().parents[2] / "experiments"
+
+
+def is_strategy_experiment(path: Path) -> bool:
+    """A spec of strategies (``strategies``, ``grid`` or ``sweep``), not, say, an optimiser's."""
+    try:
+        data = parse_yaml(path.read_text(encoding="utf-8"), path.name)
+    except (OSError, ScenarioError):
+        return False
+    return isinstance(data, dict) and any(k in data for k in ("strategies", "grid", "sweep"))
+
+
+def shipped_experiments() -> dict[str, Path]:
+    """Shipped experiment specs by file name (the browser sees and sends names only)."""
+    folder = experiments_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.name: p for p in sorted(folder.glob("*.yaml")) if is_strategy_experiment(p)}
+
+
+@st.cache_resource(show_spinner="Loading the experiment…", max_entries=4)
+def _load_experiment(path: str, _modified: float) -> Experiment:
+    return load_experiment(path)
+
+
+def _config_base(path: Path, name: str) -> Base:
+    text = path.read_text(encoding="utf-8")
+    raw = parse_yaml(text, name)
+    return Base(f"shipped:{name}", parse_scenario(raw, name), raw, text)
+
+
+def choose_base() -> Base | None:
+    """Sidebar: a shipped config or experiment by name, or an uploaded YAML."""
+    st.sidebar.header("Base")
+    shipped, experiments = shipped_configs(), shipped_experiments()
+    sources = [
+        s
+        for s, have in zip(SOURCES, (shipped, experiments, True), strict=True)
+        if have  # an installed copy without the folders offers the upload only
+    ]
     source = st.sidebar.radio("Start from", sources, key="source")
     if source == "Shipped config":
         names = list(shipped)
         default = names.index(DEFAULT_CONFIG) if DEFAULT_CONFIG in names else 0
-        name = st.sidebar.selectbox("Config", names, index=default, key="config_name")
+        name = str(st.sidebar.selectbox("Config", names, index=default, key="config_name"))
         try:
-            return load_scenario(shipped[str(name)]), f"shipped:{name}"
+            return _config_base(shipped[name], name)
         except ScenarioError as exc:
             _show_issues(exc, f"The shipped config {name} is not valid")
             return None
+    if source == "Shipped experiment":
+        return _experiment_base(experiments)
     upload = st.sidebar.file_uploader(
         f"Scenario YAML (at most {MAX_UPLOAD_BYTES // 1000} kB)",
         type=["yaml", "yml"],
@@ -132,282 +149,178 @@ def choose_scenario() -> tuple[Scenario, str] | None:
     except ScenarioError as exc:
         _show_issues(exc, "The uploaded config is not valid")
         return None
-    return scenario, "upload:" + hashlib.sha256(content).hexdigest()[:12]
+    text = content.decode("utf-8")
+    sid = "upload:" + hashlib.sha256(content).hexdigest()[:12]
+    return Base(sid, scenario, parse_yaml(text, upload.name), text)
 
 
-def lever_widgets(scenario: Scenario, sid: str) -> Edits:
-    """The lever widgets, keyed by scenario so switching configs starts from its values."""
-    cfg = scenario.to_dict()
-    base = current_levers(cfg)
-    start, end = scenario.run.start_date, scenario.end_date - dt.timedelta(days=1)
-    sidebar = st.sidebar
-    homes: list[dict[str, Any]] = []
-    with sidebar.expander("Council homes: opening dates and beds", expanded=True):
-        st.caption(
-            f"A home opening on or before the start ({display.uk_date(start)}) is open from "
-            "the start. A new home's date is its planned opening: its project stages, and "
-            "their slippage, move with it."
-        )
-        for i, (home, lever) in enumerate(
-            zip(cfg["provision"].get("homes", []), base["homes"], strict=True)
-        ):
-            served = ", ".join(scenario.need_label(n) for n in home["needs"])
-            c1, c2 = st.columns([3, 1])
-            opens = c1.date_input(
-                f"{home['name']} ({served}): opens",
-                value=lever["open_date"] or start,
-                min_value=start,
-                max_value=end,
-                format="DD/MM/YYYY",
-                key=f"{sid}:home:{i}:open",
-            )
-            beds = c2.number_input(
-                "Beds", min_value=1, max_value=50, value=lever["beds"], key=f"{sid}:home:{i}:beds"
-            )
-            homes.append({"open_date": opens if isinstance(opens, dt.date) else None, "beds": beds})
-    block_beds: list[int] = []
-    blocks = cfg["provision"].get("block_contracts", [])
-    if blocks:
-        with sidebar.expander("Block contracts: beds"):
-            for i, (block, beds) in enumerate(zip(blocks, base["block_beds"], strict=True)):
-                block_beds.append(
-                    int(
-                        st.number_input(
-                            block["name"],
-                            min_value=1,
-                            max_value=200,
-                            value=beds,
-                            key=f"{sid}:block:{i}:beds",
-                        )
-                    )
+def _experiment_base(experiments: dict[str, Path]) -> Base | None:
+    names = list(experiments)
+    name = str(st.sidebar.selectbox("Experiment", names, key="experiment_name"))
+    path = experiments[name]
+    try:
+        experiment = _load_experiment(str(path), path.stat().st_mtime)
+    except ScenarioError as exc:
+        _show_issues(exc, f"The experiment {name} cannot be compared here")
+        return None
+    base_path = experiment.base_path
+    text = base_path.read_text(encoding="utf-8")
+    baseline = experiment.strategy(experiment.baseline).scenario
+    return Base(f"experiment:{name}", baseline, read_yaml(base_path), text, experiment)
+
+
+def _add_variant() -> None:
+    variants: list[int] = st.session_state["variants"]
+    variants.append(max(variants, default=0) + 1)
+
+
+def _remove_variant(vid: int) -> None:
+    st.session_state["variants"].remove(vid)
+
+
+def variant_editors(base: Base) -> list[Variant] | None:
+    """Sidebar: one tab per variant (its name, Remove, its levers), and Add. Returns the
+    strategies, baseline first, or None if a name or an edit is not valid."""
+    ids: list[int] = st.session_state.setdefault("variants", [1])
+    st.sidebar.header("Variants")
+    st.sidebar.button(
+        "Add a variant",
+        key="add_variant",
+        on_click=_add_variant,
+        disabled=len(ids) >= MAX_VARIANTS,
+        help=f"Up to {MAX_VARIANTS} variants, each with its own lever values.",
+    )
+    # Tab labels: the names typed so far (a tab needs a label even while its name is empty).
+    names = [
+        str(st.session_state.get(f"variant:{vid}:name", "")).strip() or f"Variant {vid}"
+        for vid in ids
+    ]
+    out = [baseline_variant(base.raw, base.scenario)]
+    problems: list[tuple[str, ScenarioError]] = []
+    with st.sidebar:
+        for vid, tab in zip(ids, st.tabs(names), strict=True):
+            with tab:
+                name = st.text_input(
+                    "Variant name", value=f"Variant {vid}", max_chars=40, key=f"variant:{vid}:name"
+                ).strip()
+                st.button(
+                    "Remove this variant",
+                    key=f"variant:{vid}:remove",
+                    on_click=_remove_variant,
+                    args=(vid,),
+                    disabled=len(ids) == 1,
                 )
-    needs: dict[str, Any] = {}
-    with sidebar.expander("Demand: arrivals and length of stay"):
-        for name, need in base["needs"].items():
-            label = scenario.need_label(name)
-            arrivals = st.number_input(
-                f"{label}: new children per year",
-                min_value=0.0,
-                max_value=10_000.0,
-                value=float(need["arrivals_per_year"]),
-                step=1.0,
-                key=f"{sid}:need:{name}:arrivals",
-            )
-            los = st.number_input(
-                f"{label}: mean length of stay (days)",
-                min_value=1.0,
-                max_value=20_000.0,
-                value=float(round(need["los_mean_days"], 1)),
-                step=10.0,
-                key=f"{sid}:need:{name}:los",
-                help="Scales the whole length-of-stay distribution; its shape is kept.",
-            )
-            needs[name] = {"arrivals_per_year": float(arrivals), "los_mean_days": float(los)}
-    edits: Edits = {
-        "homes": [{"open_date": h["open_date"], "beds": int(h["beds"])} for h in homes],
-        "block_beds": block_beds,
-        "needs": needs,
-    }
-    if "staff_turnover_per_year" in base:
-        with sidebar.expander("Staff: turnover"):
-            turnover = st.number_input(
-                "Care staff leaving per post per year",
-                min_value=0.0,
-                max_value=5.0,
-                value=float(base["staff_turnover_per_year"]),
-                step=0.05,
-                key=f"{sid}:staff:turnover",
-                help="0.33 = a third of posts turn over each year; leavers are replaced after "
-                "the recruitment lead time, and a home short of cover stops admitting.",
-            )
-        edits["staff_turnover_per_year"] = float(turnover)
-    else:
-        sidebar.caption("Staff turnover: this config does not model staffing.")
-    return edits
+                edits = lever_widgets(base.scenario, f"{base.sid}:v{vid}")
+            try:
+                out.append(lever_variant(name, base.raw, base.scenario, edits, name or "variant"))
+            except ScenarioError as exc:
+                problems.append((name, exc))
+    for who, error in problems:
+        _show_issues(error, f"The edits of {who or 'a variant'} make an invalid scenario")
+    problem = name_problem([v.name for v in out[1:]])
+    if problem:
+        st.error(problem)
+    return None if problems or problem else out
+
+
+def experiment_strategies(base: Base) -> list[Variant]:
+    """An experiment's strategies, baseline first, each with its overrides."""
+    experiment = base.experiment
+    assert experiment is not None
+    ordered = sorted(experiment.strategies, key=lambda s: s.name != experiment.baseline)
+    return [experiment_variant(s.name, base.raw, s.scenario, s.overrides) for s in ordered]
+
+
+def describe_strategies(strategies: list[Variant], experiment: Experiment | None) -> None:
+    """What each strategy changes, in the main column."""
+    lines = []
+    for i, v in enumerate(strategies):
+        role = " (the baseline)" if i == 0 else ""
+        what = "; ".join(v.changes) if v.changes else "no changes: the config as it is"
+        if i > 0 and not v.changes:
+            what = "no edits yet: equals the baseline"
+        lines.append(f"- **{v.name}**{role}: {what}")
+    if experiment is not None:
+        st.caption(
+            f"Experiment **{experiment.name}**: {experiment.description} Its strategies are "
+            "fixed: they are listed with their overrides and cannot be edited here."
+        )
+    st.markdown("\n".join(lines))
+
+
+def session_pool() -> SessionPool:
+    """This browser session's worker processes (started at its first run)."""
+    pool: SessionPool = st.session_state.setdefault("pool", SessionPool(workers()))
+    return pool
 
 
 def cached_run(
     scenario: Scenario, replications: int, seed: int, progress: ProgressCallback
 ) -> RunResult:
-    """Run (in worker processes), or reuse a run of the same config, replications and seed
-    from this session."""
+    """Run (in the session's worker processes), or reuse a run of the same config,
+    replications and seed from this session."""
     cache: dict[str, RunResult] = st.session_state.setdefault("runs", {})
     key = run_key(scenario.to_dict(), replications, seed)
     if key in cache:
         progress(replications)
         return cache[key]
-    with _forkserver():
+    workers_ = session_pool()
+    try:
         result = run(
-            scenario, replications=replications, seed=seed, workers=workers(), progress=progress
+            scenario,
+            replications=replications,
+            seed=seed,
+            workers=workers_.workers,
+            progress=progress,
+            pool=workers_.acquire(),
         )
+    except BaseException:
+        # Cancel, a change of settings (Streamlit stops the page in ``progress``) or a failure:
+        # the workers stop now, with whatever they had queued.
+        workers_.stop()
+        raise
+    workers_.release()
     while len(cache) >= MAX_CACHED_RUNS:
         cache.pop(next(iter(cache)))
     cache[key] = result
     return result
 
 
-def run_both(base: Scenario, edited: Scenario, replications: int, seed: int) -> dict[str, Any]:
-    """Run baseline and edited with common random numbers, showing progress and a Cancel
-    button where the results will appear."""
-    st.button("Cancel", key="cancel", help="Stop this run; nothing is kept.")
-    bar = st.progress(0.0, text="Starting the worker processes…")
-    out: dict[str, RunResult] = {}
-    for which, scenario in (("baseline", base), ("edited scenario", edited)):
+def run_all(
+    strategies: list[Variant], replications: int, seed: int, beside_run: Any
+) -> dict[str, Any]:
+    """Run every strategy with common random numbers, then compare each with the baseline (the
+    first). The progress shows both under Run (``beside_run``, with Cancel), where the click
+    was, and where the results will appear."""
+    with beside_run.container():
+        st.button("Cancel", key="cancel", help="Stop this run; nothing is kept.", width="stretch")
+        bars = [st.progress(0.0, text="Starting the worker processes…")]
+    bars.append(st.progress(0.0, text="Starting the worker processes…"))
+    n = len(strategies)
+    results: dict[str, RunResult] = {}
+    for step, variant in enumerate(strategies):
+        who = f"the baseline ({variant.name})" if step == 0 else variant.name
+        if variant.name == BASELINE:
+            who = "the baseline"
         done = [0]
 
-        def tick(k: int, which: str = which, done: list[int] = done) -> None:
+        def tick(k: int, who: str = who, step: int = step, done: list[int] = done) -> None:
             # Each update is also where Streamlit stops the page if Cancel was pressed.
             done[0] += k
-            step = 0 if which == "baseline" else 1
-            bar.progress(
-                min(1.0, (step + done[0] / replications) / 2),
-                text=f"Simulating the {which} (step {step + 1} of 2): "
-                f"{done[0]}/{replications} replications",
-            )
-
-        out[which] = cached_run(scenario, replications, seed, tick)
-    comparison = paired_differences(
-        out["baseline"].summary, out["edited scenario"].summary, COMPARED
-    )
-    return {"baseline": out["baseline"], "edited": out["edited scenario"], "comparison": comparison}
-
-
-def headline_sentence(comparison: pd.DataFrame, scenario: Scenario) -> str:
-    """One sentence on total cost: the difference, its CI, P(edited cheaper), the period and
-    the price basis."""
-    row = comparison.set_index("metric").loc["cost_total_gbp"]
-    d, lo, hi = row["mean_diff"], row["ci_low"], row["ci_high"]
-    like = row["baseline_mean"]
-    diff = display.difference("cost_total_gbp", d, like)
-    ci = display.interval(
-        display.difference("cost_total_gbp", lo, like),
-        display.difference("cost_total_gbp", hi, like),
-    )
-    return (
-        f"Edited minus baseline, total cost over {display.run_period(scenario)}: {diff} "
-        f"(95% CI {ci}); P(edited cheaper) = {display.probability(row['p_edited_lower'])}. "
-        f"In {display.price_basis(scenario)}."
-    )
-
-
-def comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
-    """The paired comparison with display names, units and signed differences."""
-    rows = []
-    for rec in comparison.to_dict("records"):
-        m = str(rec["metric"])
-        like = rec["baseline_mean"]
-        p = display.p_better(m, rec["p_edited_lower"], rec["p_edited_higher"])
-        ci = display.interval(
-            display.difference(m, rec["ci_low"], like), display.difference(m, rec["ci_high"], like)
-        )
-        rows.append(
-            dict(
-                zip(
-                    TABLE_COLUMNS,
-                    (
-                        display.metric_label(m),
-                        display.value(m, like),
-                        display.value(m, rec["edited_mean"], like),
-                        f"{display.difference(m, rec['mean_diff'], like)} ({ci})",
-                        display.probability(p),
-                    ),
-                    strict=True,
+            for bar in bars:
+                bar.progress(
+                    min(1.0, (step + done[0] / replications) / n),
+                    text=f"Simulating {who} (step {step + 1} of {n}): "
+                    f"{done[0]}/{replications} replications",
                 )
-            )
-        )
-    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+        results[variant.name] = cached_run(variant.scenario, replications, seed, tick)
+    beside_run.empty()  # no Cancel once the run is over
+    table = comparison(results, strategies[0].name)
+    return {"results": results, "comparison": table, "strategies": strategies}
 
 
-FIGURE_TABS = [
-    ("Occupancy", "occupancy"),
-    ("Children in spot", "spot"),
-    ("Placement mix", "mix"),
-    ("Home openings", "openings"),
-    ("Cost by year", "cost"),
-]
-
-
-def result_figures(
-    base_r: RunResult, edit_r: RunResult, comparison: pd.DataFrame, edited: Scenario
-) -> dict[str, bytes | str]:
-    """PNG bytes of each figure by name, or a message where a figure cannot be drawn."""
-    out: dict[str, bytes | str] = {}
-    changed = comparison[comparison["mean_diff"].abs() > 0]
-    labels = {m: display.metric_label(m) for m in comparison["metric"]}
-    out["forest"] = (
-        png_bytes(paired_forest(changed, labels))
-        if len(changed)
-        else "No metric differs: the edited scenario equals the baseline."
-    )
-    try:
-        out["occupancy"] = png_bytes(occupancy_fan(edit_r.weekly, edit_r.units))
-    except ValueError as exc:
-        out["occupancy"] = str(exc)
-    out["spot"] = png_bytes(spot_stock_fan(edit_r.weekly, base_r.weekly))
-    out["mix"] = png_bytes(placement_mix(edit_r.weekly))
-    planned = planned_openings(edited.to_dict())
-    # The simulated opening dates (lifecycle slippage), not only the plan.
-    openings = openings_from_units(edit_r.units, edited.run.start_date)
-    out["openings"] = (
-        png_bytes(home_openings(planned, edited.run.start_date, edited.end_date, openings))
-        if len(planned)
-        else "This scenario has no council homes."
-    )
-    out["cost"] = png_bytes(cost_by_year(edit_r.finance))
-    return out
-
-
-def show_results(out: dict[str, Any], edited: Scenario) -> None:
-    """The comparison, the fans and the downloads of the last run."""
-    base_r: RunResult = out["baseline"]
-    edit_r: RunResult = out["edited"]
-    comparison: pd.DataFrame = out["comparison"]
-    st.subheader("Edited scenario against the baseline")
-    st.markdown(f"**{headline_sentence(comparison, edited)}**")
-    st.caption(
-        f"{edit_r.replications} paired replications, seed {edit_r.seed}, on "
-        f"{edit_r.workers} processes: replication r of both runs sees the same children, so "
-        "the difference is the effect of the edits. P(better): the share of paired "
-        "replications in which the edited plan is better (lower, or higher for occupancy and "
-        "usable beds; – where neither is better). Differences of a percentage are in points."
-    )
-    # A static table: its cells wrap on a narrow screen rather than being clipped.
-    st.table(comparison_table(comparison).set_index(TABLE_COLUMNS[0]))
-    if "pngs" not in out:  # figures drawn once per run, not on every rerun of the page
-        out["pngs"] = result_figures(base_r, edit_r, comparison, edited)
-    pngs: dict[str, bytes | str] = out["pngs"]
-    if isinstance(pngs["forest"], bytes):
-        st.image(pngs["forest"], width="stretch")
-    else:
-        st.info(pngs["forest"])
-    tabs = st.tabs([title for title, _ in FIGURE_TABS])
-    for tab, (_, stem) in zip(tabs, FIGURE_TABS, strict=True):
-        with tab:
-            png = pngs[stem]
-            if isinstance(png, bytes):
-                st.image(png, width="stretch")
-            else:
-                st.info(png)
-    c1, c2 = st.columns(2)
-    c1.download_button(
-        "Download the edited YAML",
-        data=scenario_yaml(edited),
-        file_name=f"{edited.name}-edited.yaml",
-        mime="application/x-yaml",
-        key="download_yaml",
-    )
-    if "zip" not in out:
-        out["zip"] = results_zip(base_r, edit_r, comparison)
-    c2.download_button(
-        "Download the results (zip)",
-        data=out["zip"],
-        file_name=f"{edited.name}-what-if-results.zip",
-        mime="application/zip",
-        key="download_zip",
-    )
-
-
-def run_settings(scenario: Scenario, sid: str) -> tuple[int, int]:
+def run_settings(seed_default: int, sid: str) -> tuple[int, int]:
     """Sidebar: replications and seed, each with what it means."""
     replications = int(
         st.sidebar.number_input(
@@ -417,7 +330,7 @@ def run_settings(scenario: Scenario, sid: str) -> tuple[int, int]:
             value=50,
             step=10,
             key="replications",
-            help="How many times each plan is simulated. More replications narrow the "
+            help="How many times each strategy is simulated. More replications narrow the "
             "confidence intervals (about halving them for four times as many) and take "
             "longer: 50 is a quick look, 500 a firm answer.",
         )
@@ -426,37 +339,44 @@ def run_settings(scenario: Scenario, sid: str) -> tuple[int, int]:
         st.sidebar.number_input(
             "Seed",
             min_value=0,
-            value=int(scenario.run.seed),
+            value=int(seed_default),
             step=1,
             key=f"{sid}:seed",
-            help="The root of the random numbers. The same seed gives the same results; both "
-            "plans always share it, so their difference is due to the edits alone.",
+            help="The root of the random numbers. The same seed gives the same results; every "
+            "strategy shares it, so their differences are due to their changes alone.",
         )
     )
     return replications, seed
 
 
-def page() -> None:
-    """The whole page."""
-    st.set_page_config(page_title="sufficiency: what if?", layout="wide")
-    _warm_forkserver()
-    st.title("sufficiency: what if?")
-    st.caption(
-        "Children's residential care capacity simulation. Change the plan, run it many times, "
-        "and compare it with the unedited plan on the same random demand."
-    )
-    chosen = choose_scenario()
-    if chosen is None:
+def compare_page() -> None:
+    """The comparison tab, with its sidebar."""
+    base = choose_base()
+    if base is None:
         return
-    scenario, sid = chosen
     st.sidebar.header("Run")
-    replications, seed = run_settings(scenario, sid)
-    st.sidebar.header("Levers")
-    run_slot = st.sidebar.container()  # Run sits at the top of the levers, filled below
-    edits = lever_widgets(scenario, sid)
-    st.markdown(f"**{scenario.name}** — {scenario.description}")
-    st.caption(f"Runs over {display.run_period(scenario)}, in {display.price_basis(scenario)}.")
-    edited, request = check_edits(scenario, edits, replications, seed)
+    experiment = base.experiment
+    replications, seed = run_settings(
+        experiment.seed if experiment else base.scenario.run.seed, base.sid
+    )
+    run_slot = st.sidebar.container()  # Run sits above the variants' levers, filled below
+    progress_slot = st.sidebar.empty()  # and its progress and Cancel just under it
+    strategies = experiment_strategies(base) if experiment else variant_editors(base)
+    st.markdown(f"**{base.scenario.name}** — {base.scenario.description}")
+    st.caption(
+        f"Runs over {display.run_period(base.scenario)}, in {display.price_basis(base.scenario)}."
+    )
+    if strategies is not None:
+        describe_strategies(strategies, experiment)
+    request = (
+        run_key(
+            {"strategies": [(v.name, v.scenario.to_dict()) for v in strategies]},
+            replications,
+            seed,
+        )
+        if strategies is not None
+        else "invalid"
+    )
     # One slot for the results: replaced at once when a run starts or anything changes.
     results = st.empty()
     if st.session_state.pop("running", False):
@@ -466,63 +386,48 @@ def page() -> None:
             if cancelled
             else "The run stopped when the page changed: press Run again for these settings."
         )
-    if edited is not None and run_slot.button(
-        "Run baseline and edited", type="primary", key="run", width="stretch"
+    if strategies is not None and run_slot.button(
+        RUN_LABEL, type="primary", key="run", width="stretch"
     ):
-        problem = click_budget_problem([scenario, edited], replications)
+        problem = click_budget_problem([v.scenario for v in strategies], replications)
         if problem is not None:
             st.error(problem)
         else:
-            start_run(results, scenario, edited, replications, seed, request)
+            start_run(results, progress_slot, base, strategies, replications, seed, request)
     last = st.session_state.get("last")
     if last is not None and st.session_state.get("last_request") != request:
         # A result of other settings is never shown beside these ones.
-        for key in ("last", "last_request", "last_edited"):
+        for key in ("last", "last_request", "last_base"):
             st.session_state.pop(key, None)
-        last = None
-        results.info("The settings changed: press **Run baseline and edited** for new results.")
+        results.info(f"The settings changed: press **{RUN_LABEL}** for new results.")
         return
     if last is None:
         results.info(
-            "Change the levers in the sidebar, then press **Run baseline and edited** at their "
-            "top: both plans are simulated on the same random demand and compared here."
+            f"Add variants and change their levers in the sidebar, then press **{RUN_LABEL}**: "
+            "every strategy is simulated on the same random demand and compared here with the "
+            "baseline."
         )
         return
     with results.container():
-        show_results(last, st.session_state["last_edited"])
-
-
-def check_edits(
-    scenario: Scenario, edits: Edits, replications: int, seed: int
-) -> tuple[Scenario | None, str]:
-    """The list of edits and the edited scenario (None if invalid), with the key of these
-    settings (config, edits, replications, seed)."""
-    base_cfg = scenario.to_dict()
-    labels = display.need_labels(scenario)
-    changes = changed_levers(current_levers(base_cfg), edits, base_cfg, labels)
-    if changes:
-        st.markdown("**Edits:** " + "; ".join(changes))
-    else:
-        st.caption("No edits yet: the edited scenario equals the baseline.")
-    try:
-        edited = parse_scenario(apply_levers(base_cfg, edits), "edited scenario")
-    except ScenarioError as exc:
-        _show_issues(exc, "These edits make an invalid scenario")
-        return None, "invalid"
-    request = run_key(edited.to_dict(), replications, seed) + run_key(base_cfg, replications, seed)
-    return edited, request
+        show_results(last, st.session_state["last_base"], replications, seed)
 
 
 def start_run(
-    results: Any, scenario: Scenario, edited: Scenario, replications: int, seed: int, request: str
+    results: Any,
+    progress: Any,
+    base: Base,
+    strategies: list[Variant],
+    replications: int,
+    seed: int,
+    request: str,
 ) -> None:
-    """Clear the old results, then run both plans with the progress in their place."""
-    for key in ("last", "last_request", "last_edited"):
+    """Clear the old results, then run every strategy with the progress in their place."""
+    for key in ("last", "last_request", "last_base"):
         st.session_state.pop(key, None)
     st.session_state["running"] = True  # still set on the next page if this run is stopped
     try:
         with results.container():
-            out = run_both(scenario, edited, replications, seed)
+            out = run_all(strategies, replications, seed, progress)
     except ScenarioError as exc:
         st.session_state.pop("running", None)
         _show_issues(exc, "The scenario cannot be run")
@@ -530,7 +435,25 @@ def start_run(
     st.session_state.pop("running", None)
     st.session_state["last"] = out
     st.session_state["last_request"] = request
-    st.session_state["last_edited"] = edited
+    st.session_state["last_base"] = base
+
+
+def page() -> None:
+    """The whole page: the comparison and the About tab."""
+    st.set_page_config(page_title="sufficiency: what if?", layout="wide")
+    _warm_forkserver()
+    # Streamlit's grey captions fall short of WCAG AA contrast (4.5:1) on white: darken them.
+    st.html("<style>[data-testid=stCaptionContainer] {color: #4d4d4d; opacity: 1;}</style>")
+    st.title("sufficiency: what if?")
+    st.caption(
+        "Children's residential care capacity simulation. Change the plan in several ways, run "
+        "each many times, and compare them with the unedited plan on the same random demand."
+    )
+    compare_tab, about_tab = st.tabs(["Compare strategies", "About the method"])
+    with about_tab:
+        st.markdown(about_markdown())
+    with compare_tab:
+        compare_page()
 
 
 def main() -> None:
