@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from simulation import display
 from simulation.app import levers, strategies
 from simulation.compare import paired_differences
 from simulation.display import p_better
@@ -237,3 +238,21 @@ def test_a_shipped_experiment_lists_its_fixed_strategies() -> None:
     }
     assert any(m.value.startswith("- **no new homes** minus base, total cost") for m in at.markdown)
     assert "# Changes from the original config:" in last["yaml"]["framework ends Dec 2024"]
+
+
+def test_the_report_of_every_strategy_is_the_experiment_report_of_their_runs() -> None:
+    """The app's report download: the strategies' runs read as an experiment, summary first,
+    each total-cost difference as the comparison table has it, and each strategy's changes in
+    the appendix."""
+    text, variant = edited_coventry()
+    raw = parse_yaml(text, "coventry-2023.yaml")
+    base = strategies.baseline_variant(raw, parse_scenario(raw))
+    results = {v.name: run(v.scenario, replications=3, seed=11, workers=1) for v in (base, variant)}
+    html = strategies.comparison_report_html(results, [base, variant])
+    assert html.index("<h2>Summary</h2>") < html.index("Every strategy against the baseline")
+    assert "EBD home 2: opens 1 Apr 2030 (was 1 Apr 2026)" in html
+    assert "Baseline:\n  - no changes" in html
+    row = strategies.comparison(results).set_index(["strategy", "metric"])
+    diff = row.loc[(variant.name, "cost_total_gbp")]
+    shown = display.difference("cost_total_gbp", diff["mean_diff"], diff["baseline_mean"])
+    assert shown in html

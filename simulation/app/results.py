@@ -22,6 +22,7 @@ from simulation.app.strategies import (
     commented_yaml,
     comparison_display,
     comparison_download,
+    comparison_report_html,
     costs_by_year,
     costs_by_year_display,
     csv_bytes,
@@ -204,8 +205,18 @@ def downloads(out: dict[str, Any], base: Base) -> None:
             on_click="ignore",
         )
     results: dict[str, RunResult] = out["results"]
+    st.download_button(
+        "Report: every strategy against the baseline (HTML)",
+        _lazy(lambda: comparison_report_html(results, out["strategies"]), "report:all", out),
+        f"{stem}-report.html",
+        "text/html",
+        key="download_report_all",
+        on_click="ignore",
+        help="A summary in plain English, then each strategy against the baseline with "
+        "paired 95% CIs and P(cheaper), and the changes each strategy makes; opens offline.",
+    )
     c1, c2 = st.columns(2)
-    chosen = str(c1.selectbox("Report of", list(results), key="report_of"))
+    chosen = str(c1.selectbox("Report of one strategy", list(results), key="report_of"))
     c1.download_button(
         f"Report: {chosen} (HTML)",
         _lazy(lambda: report_html(results, chosen), f"report:{chosen}", out),

@@ -29,12 +29,14 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from simulation import display
 from simulation.app.levers import Edits, apply_levers, changed_levers, current_levers
 from simulation.compare import paired_differences
+from simulation.experiments.driver import ExperimentResult
 from simulation.experiments.overrides import Override, apply_overrides
-from simulation.experiments.spec import Experiment
+from simulation.experiments.spec import Experiment, Strategy
 from simulation.findings import cost_by_year, opening_dates
 from simulation.outputs import write_outputs
 from simulation.plots import openings_from_units
 from simulation.report import from_result, render_html
+from simulation.report.experiment import ExperimentData, render_experiment_html
 from simulation.runner import RunResult
 from simulation.scenario import Scenario, parse_scenario
 
@@ -399,9 +401,42 @@ def results_zip(results: Mapping[str, RunResult], table: pd.DataFrame) -> bytes:
 
 
 def report_html(results: Mapping[str, RunResult], strategy: str) -> str:
-    """The HTML report offered for download. Today: the run report of ``strategy``; this is
-    the one place to switch to a report of every strategy in ``results``."""
+    """The run report of one strategy (its summary, tables and figures)."""
     return render_html(from_result(results[strategy]))
+
+
+def comparison_report_html(results: Mapping[str, RunResult], strategies: Sequence[Variant]) -> str:
+    """The report of every strategy against the baseline (the first), as ``sufficiency
+    experiment --report`` writes it: the strategies' runs become an experiment's result, and
+    the appendix lists each strategy's changes to the base config."""
+    names = [v.name for v in strategies]
+    first = results[names[0]]
+    summary = pd.concat([results[n].summary.assign(strategy=n) for n in names], ignore_index=True)
+    summary = summary[["strategy", *[c for c in summary.columns if c != "strategy"]]]
+    experiment = Experiment(
+        name=f"{first.scenario.name}: strategies compared in the app",
+        description=first.scenario.description,
+        source="the what-if app",
+        base_path=Path("."),
+        seed=first.seed,
+        replications=first.replications,
+        stop=None,
+        baseline=names[0],
+        metrics=tuple(m for m in COMPARED if m in summary.columns),
+        strategies=tuple(Strategy(v.name, v.scenario) for v in strategies),
+    )
+    result = ExperimentResult(
+        experiment=experiment,
+        replications=first.replications,
+        summary=summary,
+        run_ids={},
+        where=f"{first.workers} processes (the what-if app)",
+    )
+    lines = [f"# Strategies compared in the app, each a set of changes to {first.scenario.name}"]
+    for v in strategies:
+        lines.append(f"{v.name}:")
+        lines += [f"  - {change}" for change in v.changes] or ["  - no changes"]
+    return render_experiment_html(ExperimentData(result, spec_text="\n".join(lines) + "\n"))
 
 
 __all__ = [
@@ -413,6 +448,7 @@ __all__ = [
     "commented_yaml",
     "comparison",
     "comparison_display",
+    "comparison_report_html",
     "costs_by_year",
     "costs_by_year_display",
     "experiment_variant",

@@ -49,6 +49,8 @@ class ExperimentData:
     result: ExperimentResult
     observed: dict[str, pd.DataFrame] = field(default_factory=dict)
     store: str = ""
+    # The appendix's text when the experiment has no spec file (the app's strategies).
+    spec_text: str = ""
 
     @property
     def metrics(self) -> list[str]:
@@ -284,6 +286,8 @@ def _observed(data: ExperimentData, nums: Numbers) -> str | None:
 
 
 def _spec_text(data: ExperimentData) -> str:
+    if data.spec_text:
+        return data.spec_text
     exp = data.result.experiment
     path = Path(exp.source)
     if path.is_file():
