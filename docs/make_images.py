@@ -5,8 +5,9 @@ of the top of a run report.
 
 The screenshot needs Chromium (/usr/bin/chromium) and Playwright (the dev extra). The figures
 come from Coventry 2023 with the config's replications and seed; the screenshot is of the app
-at 1366x768 after moving EBD home 2's opening from April 2026 to April 2030 and running 50
-pairs; the report's is of the top of Coventry 2023's run report at 1366x768.
+at 1366x768 comparing three strategies of Coventry 2023 (the plan, EBD home 2 opening in 2030,
+a 14-bed block contract), 50 replications each; the report's is of the top of Coventry 2023's
+run report at 1366x768.
 tests/test_make_images.py runs the figures part, so the script cannot rot.
 """
 
