@@ -49,16 +49,15 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # What each target installs, redone when pyproject.toml changes. The simulation alone does not
-# download the app's Streamlit nor the test tools (pytest, ruff, mypy, Playwright). --no-compile:
-# Python compiles each module when it is first imported instead (about half the install time).
+# download the app's Streamlit nor the test tools (pytest, ruff, mypy, Playwright).
 $(VENV)/.installed-run: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --no-compile -e .
+	$(PY) -m pip install --quiet -e .
 	@touch $@
 
 $(VENV)/.installed-app: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --no-compile -e ".[app]"
+	$(PY) -m pip install --quiet -e ".[app]"
 	@touch $@ $(VENV)/.installed-run
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --no-compile -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $@ $(VENV)/.installed-run $(VENV)/.installed-app
