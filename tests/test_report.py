@@ -278,7 +278,15 @@ def test_report_of_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[s
     text = out.read_text(encoding="utf-8")
     parser = ResourceCollector()
     parser.feed(text)
-    assert parser.sections == ["summary", "paired", "costs", "forest", "appendix", "provenance"]
+    assert parser.sections == [
+        "summary",
+        "paired",
+        "reduced",
+        "costs",
+        "forest",
+        "appendix",
+        "provenance",
+    ]
     assert parser.images == 1 and all(u.startswith("data:image/png") for u in parser.urls)
     page = keyed(text)
     for key, value in page.summary.items():
@@ -289,6 +297,9 @@ def test_report_of_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[s
             assert f"paired.{i}.cost_total_gbp.{part}" in page.summary
         assert f"paired.{i}.spot_placements.diff" in page.summary
         assert f"paired.{i}.out_of_city_share.diff" in page.summary
+    # The reduced-variance difference, as `sufficiency experiment` prints it, in a table.
+    for i in (1, 2, 3):
+        assert f"reduced.{i}.diff" in page.evidence
     # Building none of the new homes costs more in every future (the spec's measured +£22m).
     assert page.summary["paired.1.cost_total_gbp.diff"].startswith("+£")
     assert page.summary["paired.1.cost_total_gbp.better"] == "0%"
