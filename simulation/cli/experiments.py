@@ -39,7 +39,6 @@ from simulation.experiments.spec import (
     metric_names,
 )
 from simulation.observed import check_values, paired_at_points
-from simulation.precision import paired_reduced_table
 from simulation.runner import summarise
 from simulation.store import DATA_TABLES, DEFAULT_DB, ResultsStore, StoreError, StoreWriteError
 
@@ -176,10 +175,9 @@ def _print_precision(result: ExperimentResult) -> None:
     console.print(out)
 
 
-def _print_reduced_cost(result: ExperimentResult) -> None:
-    """Per strategy: the total-cost difference estimated with reduced variance."""
-    exp = result.experiment
-    table = paired_reduced_table(result.summary, exp.baseline, ["cost_total_gbp"])
+def _print_reduced_cost(table: pd.DataFrame) -> None:
+    """Per strategy: the total-cost difference estimated with reduced variance
+    (:meth:`ExperimentResult.reduced_cost`)."""
     out = Table(
         title="Total cost difference, reduced variance (docs/statistics.md)", title_justify="left"
     )
@@ -260,11 +258,11 @@ def check_report_file(path: Path, option: str) -> None:
     check_output_file(path, option)
 
 
-def _write_experiment_report(
-    result: ExperimentResult, store: ResultsStore | None, path: Path, where: str
-) -> None:
+def write_experiment_report_file(
+    result: ExperimentResult, store: ResultsStore | None, path: Path, where: str, flag: str
+) -> Path:
     """The experiment's HTML report, with the published points when the store has the weekly
-    series (``store`` None: none were stored)."""
+    series (``store`` None: none were stored); a failure is one line naming ``flag``."""
     from simulation.report.experiment import ExperimentData, write_experiment_report
 
     try:
@@ -272,10 +270,9 @@ def _write_experiment_report(
     except StoreError as exc:
         fail(str(exc))
     try:
-        written = write_experiment_report(ExperimentData(result, values, where), path)
+        return write_experiment_report(ExperimentData(result, values, where), path)
     except OSError as exc:
-        fail_write("--report", path, exc, " (nothing was written)")
-    print(written, file=sys.stderr)
+        fail_write(flag, path, exc, " (nothing was written)")
 
 
 def _load_experiment(spec: Path) -> Experiment:
@@ -382,19 +379,16 @@ def experiment_command(
         again = shlex.join(["sufficiency", *sys.argv[1:]])
         interrupted(f"every finished batch is kept in {db}; to resume, run again: {again}")
     if report is not None:
-        _write_experiment_report(result, store, report, str(db))
+        written = write_experiment_report_file(result, store, report, str(db), "--report")
+        print(written, file=sys.stderr)
     if quiet:
         print(db)
         return
     _print_result(result, list(exp.metrics))
     if result.precision is not None:
         _print_precision(result)
-    elif (
-        "cost_total_gbp" in exp.metrics
-        and len(exp.strategies) > 1
-        and not any(s.scenario.uncertain for s in exp.strategies)
-    ):
-        _print_reduced_cost(result)
+    elif "cost_total_gbp" in exp.metrics and (reduced := result.reduced_cost()) is not None:
+        _print_reduced_cost(reduced)
 
     _print_observed(result, store)
     console.print(

@@ -179,9 +179,8 @@ def _experiment_report(
     """Run the experiment in a store of its own (gone afterwards) and write its report."""
     import tempfile
 
-    from simulation.cli.experiments import _load_experiment
-    from simulation.experiments.driver import observed_values, run_experiment
-    from simulation.report.experiment import ExperimentData, write_experiment_report
+    from simulation.cli.experiments import _load_experiment, write_experiment_report_file
+    from simulation.experiments.driver import run_experiment
     from simulation.store import ResultsStore, StoreError
 
     exp = _load_experiment(spec)
@@ -208,17 +207,13 @@ def _experiment_report(
                     progress=advance,
                     set_total=set_total,
                 )
-            values = observed_values(result, store) if observed else {}
+            return write_experiment_report_file(result, store, html_path, "", "--out")
         except StoreError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             interrupted()
         finally:
             store.close()
-    try:
-        return write_experiment_report(ExperimentData(result, values), html_path)
-    except OSError as exc:
-        fail_write("--out", html_path, exc, " (nothing was written)")
 
 
 def _occupancy(data: Any, replications: int, workers: int) -> Any:

@@ -24,7 +24,7 @@ from simulation.experiments.spec import Experiment
 from simulation.observed import point_values
 from simulation.outputs import code_version
 from simulation.pool import ProgressCallback
-from simulation.precision import Reduced, paired_reduced, reduced_mean
+from simulation.precision import Reduced, paired_reduced, paired_reduced_table, reduced_mean
 from simulation.runner import summarise
 from simulation.stats import MeanCI, mean_ci
 from simulation.store import ResultsStore, RunRecord, StoreError
@@ -52,6 +52,21 @@ class ExperimentResult:
         return paired_differences(
             self.summary, self.experiment.baseline, metrics or list(self.experiment.metrics)
         )
+
+    def reduced_cost(self) -> pd.DataFrame | None:
+        """Each strategy's total-cost difference with reduced variance
+        (:func:`simulation.precision.paired_reduced_table`), where it is shown beside the plain
+        one; None for a run to a precision target (its own table has it), with uncertain
+        inputs, or without a total cost or a second strategy."""
+        exp = self.experiment
+        if (
+            self.precision is not None
+            or "cost_total_gbp" not in self.summary.columns
+            or len(exp.strategies) < 2
+            or any(s.scenario.uncertain for s in exp.strategies)
+        ):
+            return None
+        return paired_reduced_table(self.summary, exp.baseline, ["cost_total_gbp"])
 
     def stats(self) -> pd.DataFrame:
         """Mean, percentiles and CI of each metric, per strategy."""

@@ -23,7 +23,6 @@ from simulation.experiments.driver import ExperimentResult
 from simulation.observed import check_values
 from simulation.outputs import code_version
 from simulation.plots import drawn_at, strategy_forest
-from simulation.precision import paired_reduced_table
 from simulation.report.html import FIG_WIDTH_IN, Numbers, appendix, esc, figure, page, section, td
 from simulation.report.html import table as html_table
 from simulation.report.run import observed_html
@@ -137,16 +136,9 @@ def _reduced_section(data: ExperimentData, nums: Numbers) -> str | None:
     """Each strategy's total-cost difference by the reduced-variance estimator (what
     ``sufficiency experiment`` prints beside the plain table; docs/statistics.md). Left out
     where the precision section already shows it, and with uncertain inputs."""
-    r = data.result
-    exp = r.experiment
-    if (
-        r.precision is not None
-        or COST not in r.summary.columns
-        or len(exp.strategies) < 2
-        or any(st.scenario.uncertain for st in exp.strategies)
-    ):
+    table = data.result.reduced_cost()
+    if table is None:
         return None
-    table = paired_reduced_table(r.summary, exp.baseline, [COST])
     names = _strategies(data)
     rows = []
     for rec in table.to_dict("records"):
