@@ -235,7 +235,9 @@ def test_three_strategies_compared_downloads_accessibility_and_cancel(app_url: s
             # The progress shows under Run, with Cancel, and where the results will be.
             sidebar = page.get_by_test_id("stSidebarUserContent")
             sidebar.get_by_text(re.compile(r"Simulating the baseline")).wait_for(timeout=60_000)
+            # The two bars are separate elements, painted one after the other: wait for both.
             main = page.get_by_test_id("stMainBlockContainer")
+            main.get_by_text(re.compile(r"Simulating the baseline")).wait_for(timeout=10_000)
             assert main.get_by_text(re.compile(r"Simulating the baseline")).count() == 1
             assert len(simulation_workers()) >= 2, [cmdline(p) for p in simulation_workers()]
             cancel = page.get_by_role("button", name="Cancel")
