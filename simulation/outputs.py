@@ -208,7 +208,8 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         (
             "cost_total_at_mean_prices_gbp",
             "`cost_total_gbp` with every drawn market price (and retainer) at its "
-            "distribution's mean, uplifts kept: the expected cost given the replication's path, "
+            "distribution's mean and every yearly uplift at its expectation: the expected cost "
+            "given the replication's path, "
             "for the mean cost only (empty when prices steer placements: repatriation of the "
             "most expensive first). See docs/statistics.md",
         ),

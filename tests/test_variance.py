@@ -19,15 +19,17 @@ from simulation.experiments import load_experiment, run_experiment
 from simulation.kinds import KIND
 from simulation.metrics.context import build_context
 from simulation.metrics.control import (
+    _expected_uplift_days,
     _mean_min,
     controls,
     cost_at_mean_prices,
     expectations,
     expected_arrivals,
     prices_steer_placements,
+    uplift_factor_per_round,
 )
 from simulation.metrics.market import retainer_payments
-from simulation.model import simulate
+from simulation.model import april_firsts, simulate
 from simulation.precision import parse_precision, reduced_stats
 from simulation.processes.arrivals import _children_plan, draw_children
 from simulation.queueing import erlang_b
@@ -108,6 +110,66 @@ def test_market_cost_is_price_times_indexed_days() -> None:
     total = summary["cost_total_gbp"]
     assert cost_at_mean_prices(ctx, rep.children, total) == summary["cost_total_at_mean_prices_gbp"]
     assert summary["cost_total_at_mean_prices_gbp"] != total
+
+
+def _with_uplifts(probability: float, uplift: dict[str, Any], price: dict[str, Any]) -> Any:
+    raw = read_yaml(MINIMAL)
+    spot = raw["provision"]["spot"]
+    spot.update(weekly_price_gbp=price, uplift_probability_per_year=probability, uplift=uplift)
+    raw["costs"]["inflation_per_year"] = 0.05  # rounds and the price index both in play
+    return parse_scenario(raw, "uplifts")
+
+
+def test_expected_uplift_days_by_hand() -> None:
+    # No inflation: g(t) = t. Rounds on days 365 and 730 (1 April 2025, 2026 for a run from
+    # 1 April 2024). A placement from day 100 to 800 at factor 1.1 a round: 265 days at 1,
+    # 365 at 1.1, 70 at 1.21. A spell of it split at day 500 (an accepted uplift) is priced from
+    # the same placement start; a placement starting after the first round meets one fewer.
+    s = _with_uplifts(0.5, {"dist": "fixed", "value": 0.2}, {"dist": "fixed", "value": 7000})
+    ctx = build_context(s, simulate(s, 0, 1))
+    ctx.g = lambda t: np.asarray(t, dtype=float)
+    assert april_firsts(s)[:2] == [365.0, 730.0]
+    days = _expected_uplift_days(
+        ctx,
+        np.array([100.0, 100.0, 500.0, 400.0]),
+        np.array([800.0, 500.0, 800.0, 800.0]),
+        np.array([100.0, 100.0, 100.0, 400.0]),
+        1.1,
+    )
+    assert days == pytest.approx(
+        [265 + 365 * 1.1 + 70 * 1.21, 265 + 135 * 1.1, 230 * 1.1 + 70 * 1.21, 330 + 70 * 1.1]
+    )
+
+
+def test_certain_uplifts_and_prices_leave_the_cost_unchanged() -> None:
+    # Every placement gets +20% each 1 April and every price is fixed: nothing is left to
+    # average, so the expected cost given the path is the cost itself (rounds counted right).
+    s = _with_uplifts(1.0, {"dist": "fixed", "value": 0.2}, {"dist": "fixed", "value": 7000})
+    assert uplift_factor_per_round(s, "spot") == pytest.approx(1.2)
+    summary = run_batch(s, range(4), 3, weekly=False)["summary"]
+    assert (summary["cost_spot_gbp"] > 0).all()
+    assert np.allclose(
+        summary["cost_total_at_mean_prices_gbp"], summary["cost_total_gbp"], rtol=1e-12
+    )
+
+
+def test_cost_at_expected_uplifts_is_unbiased_and_less_noisy() -> None:
+    # Uplifts half the time, of 0-60%: the conditional cost's mean is the drawn cost's (their
+    # difference averages 0), and what it leaves out is noise uncorrelated with it, so
+    # var(drawn) = var(conditional) + var(difference) (Rao-Blackwell). The sample variances
+    # themselves need not be ordered when the path's variance dominates.
+    s = _with_uplifts(
+        0.5, {"dist": "uniform", "min": 0.0, "max": 0.6}, {"dist": "fixed", "value": 7000}
+    )
+    assert uplift_factor_per_round(s, "spot") == pytest.approx(1.15)
+    summary = run_batch(s, range(300), 8, weekly=False)["summary"]
+    plain, cond = summary["cost_total_gbp"], summary["cost_total_at_mean_prices_gbp"]
+    ci = mean_ci(plain - cond)
+    assert ci.low <= 0.0 <= ci.high, ci
+    left_out = (plain - cond).to_numpy()
+    assert left_out.std() > 0.001 * cond.std()
+    assert abs(np.corrcoef(left_out, cond)[0, 1]) < 3 / math.sqrt(len(cond))
+    assert uplift_factor_per_round(load_scenario(MINIMAL), "spot") == 1.0
 
 
 def test_no_cost_at_mean_prices_when_prices_steer_placements() -> None:

@@ -4,8 +4,11 @@ control variates whose expectations are known exactly from the scenario.
 Conditional Monte Carlo. Every market placement's weekly price is a draw made for the child
 (``spot_price``, ``fw_price``, ``unregistered_price``), independent of everything that decides
 where and how long children are placed (see :func:`prices_steer_placements` for the one rule
-that would break this). Cost is linear in those prices, so the cost with each drawn price
-replaced by its distribution's mean, uplifts kept, is the cost's expectation given the
+that would break this); so is each yearly uplift (a placement running on 1 April gets one with
+probability ``p``, of a drawn size ``U``, on its market's own streams). Cost is linear in the
+price and multiplied by ``1 + U`` at each uplift, so the cost with each drawn price replaced by
+its distribution's mean and each round's multiplier by its expectation ``1 + p E[U]`` (rounds
+are independent of each other and of the price) is the cost's expectation given the
 replication's path: same mean as the drawn-price cost, never a larger variance
 (``cost_total_at_mean_prices_gbp``). The drawn-price cost stays the one for distributions.
 
@@ -36,6 +39,8 @@ from simulation.distributions import Distribution, Fixed
 from simulation.kinds import KIND
 from simulation.metrics.context import Context
 from simulation.metrics.market import retainer_payments
+from simulation.metrics.steps import Array
+from simulation.model import april_firsts
 from simulation.processes.arrivals import Children, _children_plan, _NeedPlan, _Prices
 from simulation.scenario import Scenario
 from simulation.scenario_cache import per_scenario, read_only
@@ -183,8 +188,46 @@ def _price_ratio(
     return np.divide(m, d, out=np.ones_like(d), where=d != 0.0)
 
 
+def uplift_factor_per_round(scenario: Scenario, kind: str) -> float:
+    """The expected price multiplier of one 1 April uplift round for a placement in the
+    market ``kind``: ``1 + p E[U]`` (1 where the market has no uplifts)."""
+    market = getattr(scenario.provision, kind, None)
+    p = getattr(market, "uplift_probability_per_year", 0.0)
+    size = getattr(market, "uplift", None)
+    if p <= 0 or size is None:
+        return 1.0
+    return 1.0 + p * size.mean
+
+
+def _placement_starts(sp_start: Array, placement: NDArray[np.int64]) -> Array:
+    """The start of the placement each spell belongs to (spells split by a price change share
+    a placement)."""
+    ids, inverse = np.unique(placement, return_inverse=True)
+    first = np.full(len(ids), np.inf)
+    np.minimum.at(first, inverse, sp_start)
+    return first[inverse]
+
+
+def _expected_uplift_days(
+    ctx: Context, start: Array, end: Array, placed_at: Array, factor: float
+) -> Array:
+    """Σ over the pieces of each spell between 1 April rounds of ``factor**k`` times the piece's
+    price-indexed days, ``k`` the rounds the placement has met by then (those after it
+    started): the spell's expected uplift multiplier, integrated over its days."""
+    rounds = np.asarray(april_firsts(ctx.scenario), dtype=float)
+    edges = np.concatenate([[-np.inf], rounds, [np.inf]])
+    lo = np.clip(edges[None, :-1], start[:, None], end[:, None])
+    hi = np.clip(edges[None, 1:], start[:, None], end[:, None])
+    # Between edges k and k+1 the rounds met are those at or before edge k, after the start.
+    met = np.arange(len(rounds) + 1)[None, :] - np.searchsorted(rounds, placed_at, "right")[:, None]
+    weight = factor ** np.maximum(met, 0)
+    return np.sum(weight * (ctx.g(hi) - ctx.g(lo)), axis=1)
+
+
 def cost_at_mean_prices(ctx: Context, children: Children, cost_total_gbp: float) -> float:
-    """``cost_total_gbp`` with every drawn market price at its mean (uplifts kept)."""
+    """``cost_total_gbp`` with every drawn market price at its mean and every yearly uplift
+    at its expectation (the cost's expectation given the path: neither changes where or how
+    long a child is placed)."""
     scenario = ctx.scenario
     if prices_steer_placements(scenario):
         return math.nan
@@ -198,9 +241,19 @@ def cost_at_mean_prices(ctx: Context, children: Children, cost_total_gbp: float)
             continue
         here = sp.unit == unit.index
         if here.any():
-            ratio = _price_ratio(scenario, children, sp.child[here].astype(np.intp), attr)
+            child = sp.child[here].astype(np.intp)
+            ratio = _price_ratio(scenario, children, child, attr)
             spent = sp.price[here] / 7.0 * (g_end[here] - g_start[here])
-            shift += float(np.sum((ratio - 1.0) * spent))
+            factor = uplift_factor_per_round(scenario, unit.kind)
+            if factor == 1.0:
+                shift += float(np.sum((ratio - 1.0) * spent))
+            else:
+                # The price at placement is the child's draw: the mean is ratio * draw.
+                drawn = np.array([getattr(children, attr)[i] for i in child.tolist()])
+                start = sp.start[here]
+                placed_at = _placement_starts(start, sp.placement[here])
+                days = _expected_uplift_days(ctx, start, sp.end[here], placed_at, factor)
+                shift += float(np.sum(ratio * drawn / 7.0 * days - spent))
         held = ctx.log.unit[ret_rows] == unit.index
         if held.any():
             who = ctx.log.child[ret_rows][held].astype(np.intp)
