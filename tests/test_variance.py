@@ -4,6 +4,7 @@ coverage of a known answer (an M/M/c/c loss system, Erlang B), and the precision
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -323,6 +324,21 @@ def test_precision_stops_when_met_and_respects_the_cap(tmp_path: Path) -> None:
     for r in table.to_dict(orient="records"):
         assert r["met"] or r["n"] == 20
         assert n[r["strategy"]] == r["n"]
+
+
+def test_precision_table_reads_in_the_metrics_units(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _precision_spec(tmp_path, "5m", "units", max=10, metrics=["cost_total_gbp"])
+    db = tmp_path / "u.duckdb"
+    assert main(["experiment", str(spec), "--db", str(db), "-w", "1", "--no-weekly"]) == 0
+    out = capsys.readouterr().out
+    title = out[out.index("Precision reached") :]
+    assert "within ±£5.0m; cap 10 replications a strategy" in " ".join(title.split())
+    rows = [line for line in title.splitlines() if "Total cost" in line]
+    assert len(rows) == 2 and "cost_total_gbp" not in title, title
+    for line in rows:  # a signed difference, its interval and the target, on the target's scale
+        assert re.search(r"[+-]£\d+\.\dm .*±£\d+\.\dm .*±£5\.0m", line), line
 
 
 def test_precision_run_same_rows_with_1_and_2_workers_and_on_resume(tmp_path: Path) -> None:

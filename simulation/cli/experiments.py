@@ -143,32 +143,35 @@ def _print_result(result: ExperimentResult, metrics: list[str]) -> None:
     console.print(f"Totals {display.totals_basis(scenario)}.", markup=False)
 
 
-def _figure(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
 def _print_precision(result: ExperimentResult) -> None:
     """Per strategy: the precision its paired differences reached, and with what."""
     table = result.precision
     rule = result.experiment.precision
     assert table is not None and rule is not None
+    if rule.target.relative:
+        target = f"{display.number(100 * rule.target.value, 1)}% of the baseline's mean"
+    else:
+        metrics = dict.fromkeys(str(m) for m in table["metric"])
+        target = ", ".join(display.plus_minus(m, rule.target.value) for m in metrics)
     out = Table(
-        title=f"Precision reached (target: 95% CI half-width within {rule.target}; cap "
-        f"{rule.max} replications)",
+        title=f"Precision reached (target: 95% CI half-width within {target}; cap "
+        f"{rule.max:,} replications a strategy)",
         title_justify="left",
     )
-    for col in ("strategy", "metric", "replications", "difference", "± half-width", "target"):
+    for col in ("strategy", "metric", "replications", "difference", "95% CI", "target"):
         out.add_column(col, justify="left" if col in ("strategy", "metric") else "right")
     out.add_column("met")
     out.add_column("variance reduction", justify="right")
     for r in table.to_dict(orient="records"):
+        m = str(r["metric"])
         out.add_row(
             str(r["strategy"]),
-            str(r["metric"]),
-            f"{r['n']:,}",
-            _figure(r["mean_diff"]),
-            _figure(r["half_width"]),
-            _figure(r["target"]),
+            display.metric_label(m),
+            display.number(r["n"]),
+            # On the target's scale: against ±£0.5m, pounds; against ±£5m, £m.
+            display.difference(m, r["mean_diff"], r["target"]),
+            display.plus_minus(m, r["half_width"], r["target"]),
+            display.plus_minus(m, r["target"]),
             "yes" if r["met"] else "no",
             f"x{r['variance_reduction']:.1f} ({r['reduced_by']})",
         )
@@ -186,9 +189,9 @@ def _print_reduced_cost(table: pd.DataFrame) -> None:
     for r in table.to_dict(orient="records"):
         out.add_row(
             str(r["strategy"]),
-            f"{r['n']:,}",
-            _figure(r["reduced_diff"]),
-            _figure(r["reduced_half_width"]),
+            display.number(r["n"]),
+            display.difference("cost_total_gbp", r["reduced_diff"]),
+            display.plus_minus("cost_total_gbp", r["reduced_half_width"], r["reduced_diff"]),
             f"x{r['variance_reduction']:.1f} ({r['reduced_by']})",
         )
     console.print(out)

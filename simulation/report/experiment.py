@@ -284,9 +284,10 @@ def _precision(data: ExperimentData) -> str | None:
             td(r["strategy"]),
             td(display.metric_label(str(r["metric"]))),
             td(display.number(r["n"])),
-            td(display.difference(str(r["metric"]), r["mean_diff"])),
-            td(display.plus_minus(str(r["metric"]), r["half_width"], r["mean_diff"])),
-            td(display.plus_minus(str(r["metric"]), r["target"], r["mean_diff"])),
+            # On the target's scale, as the command line prints them.
+            td(display.difference(str(r["metric"]), r["mean_diff"], r["target"])),
+            td(display.plus_minus(str(r["metric"]), r["half_width"], r["target"])),
+            td(display.plus_minus(str(r["metric"]), r["target"])),
             td("yes" if r["met"] else "no"),
             td(f"x{r['variance_reduction']:.1f} ({r['reduced_by']})"),
         ]
