@@ -226,12 +226,34 @@ def test_pdf_without_an_engine_says_so(
     out.unlink()
 
 
+def test_the_pdf_prints_collapsed_sections_open() -> None:
+    text = "<details><summary>Config</summary>a</details><details open>b</details>"
+    text += '<details class="x">c</details><detailsx>'
+    assert report_pdf.printable_html(text) == (
+        "<details open><summary>Config</summary>a</details><details open>b</details>"
+        '<details open class="x">c</details><detailsx>'
+    )
+
+
+def _pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+
+
 @pytest.mark.skipif(report_mod.find_pdf_engine() is None, reason="no PDF engine installed")
 def test_pdf_with_an_engine(results_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     assert main(["report", str(results_dir), "-o", str(out), "--pdf"]) == 0
     pdf = out.with_suffix(".pdf").read_bytes()
     assert pdf[:5] == b"%PDF-" and len(pdf) > 50_000
+    # The config appendix (~470 lines) is printed, not left collapsed: the same report with
+    # nothing to open prints fewer pages.
+    shut = tmp_path / "shut.html"
+    shut.write_text(
+        out.read_text("utf-8").replace("<details", "<div").replace("</details", "</div")
+    )
+    shut.write_text(re.sub(r"<pre[^>]*>.*?</pre>", "", shut.read_text("utf-8"), flags=re.S))
+    report_pdf.html_to_pdf(shut, tmp_path / "shut.pdf")
+    assert _pages(pdf) >= _pages((tmp_path / "shut.pdf").read_bytes()) + 5
 
 
 def test_load_results_names_missing_files(results_dir: Path, tmp_path: Path) -> None:
@@ -308,6 +330,57 @@ def test_report_of_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert sum(cheapest) == 100
     assert "<details><summary>The experiment spec (YAML)" in text
     assert "name: coventry-2023-strategy" in text
+
+
+def test_report_of_many_strategies_counts_them_and_lists_the_largest(tmp_path: Path) -> None:
+    """Eight strategies: the summary counts those that cost more, less or no clear difference
+    (the counts add up to eight, and agree with the table's intervals), then describes only the
+    six whose total cost differs most; every number it quotes is still a table cell."""
+    spec = tmp_path / "many.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "many",
+                "base": str(ROOT / "configs" / "minimal.yaml"),
+                "replications": 6,
+                "metrics": ["cost_total_gbp"],
+                "sweep": [
+                    {
+                        "name": "arrivals",
+                        "path": "demand.needs.ebd.arrivals_per_year",
+                        "scale": [0.6, 0.8, 0.9, 1.1, 1.2, 1.4, 1.6, 2.0],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "many.html"
+    args = ["experiment", str(spec), "-w", "1", "--db", str(tmp_path / "m.duckdb"), "-q"]
+    assert main([*args, "--no-weekly", "--report", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    page = keyed(text)
+    for key, value in page.summary.items():
+        assert value in page.evidence.get(key, []), (key, value)
+    summary = text[text.index("<section id='summary'>") : text.index("</section>")]
+    counts = re.search(
+        r"of the (\d+) strategies, (\d+) cost more .*?, (\d+) cost less, and for (\d+) the",
+        html.unescape(re.sub(r"<[^>]+>", "", summary)),
+    )
+    assert counts is not None, summary
+    total, more, less, unclear = map(int, counts.groups())
+    assert total == 8 and more + less + unclear == 8 and more >= 3  # busier costs more
+    described = {k.split(".")[1] for k in page.summary if k.endswith("cost_total_gbp.diff")}
+    assert len(described) == 6
+
+    # The two left out are the two smallest differences (in absolute value) of the table's.
+    def pounds(text: str) -> float:
+        body = text.replace("£", "").replace(",", "")
+        return float(body.rstrip("m")) * (1e6 if body.endswith("m") else 1.0)
+
+    diffs = {i: pounds(page.evidence[f"paired.{i}.cost_total_gbp.diff"][0]) for i in range(1, 9)}
+    left_out = set(map(str, diffs)) - described
+    assert max(abs(diffs[int(i)]) for i in left_out) <= min(abs(diffs[int(i)]) for i in described)
 
 
 @pytest.mark.parametrize(

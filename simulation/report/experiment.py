@@ -189,14 +189,42 @@ def _costs_section(data: ExperimentData, nums: Numbers) -> str:
     )
 
 
-def _summary(data: ExperimentData, nums: Numbers) -> str:
+MAX_LISTED = 6
+"""Strategies the summary describes one by one; with more, it counts them and describes those
+whose total cost differs most from the baseline's (the tables give every one)."""
+
+
+def _overview(paired: pd.DataFrame, base: str) -> tuple[str, set[str]]:
+    """With many strategies: how many cost more or less than the baseline (95% CI clear of 0),
+    and the names of the :data:`MAX_LISTED` whose mean total cost differs most."""
+    cost = paired[paired["metric"] == COST]
+    cost = cost[cost["strategy"] != base].reset_index(drop=True)
+    more, less = int((cost["ci_low"] > 0).sum()), int((cost["ci_high"] < 0).sum())
+    unclear = len(cost) - more - less
+    order = cost["mean_diff"].abs().sort_values(ascending=False, kind="stable").index
+    listed = set(cost.loc[order[:MAX_LISTED], "strategy"].astype(str))
+    text = (
+        f"<strong>In short:</strong> of the {len(cost)} strategies, {more} cost more than "
+        f"{esc(base)} over the run (the 95% CI of the difference above 0), {less} cost less, "
+        f"and for {unclear} the difference cannot be told from 0 at this precision. The "
+        f"{MAX_LISTED} whose total cost differs most follow; the table of each strategy "
+        "against the baseline gives every one."
+    )
+    return text, listed
+
+
+def _summary(data: ExperimentData, nums: Numbers, paired: pd.DataFrame) -> str:
     exp = data.result.experiment
     scenario = exp.strategies[0].scenario
     base = exp.baseline
     described = {s.name: s.description for s in exp.spec.strategies} if exp.spec else {}
     items = []
+    listed = {s.name for s in exp.strategies}
+    if len(exp.strategies) - 1 > MAX_LISTED and COST in set(paired["metric"]):
+        text, listed = _overview(paired, base)
+        items.append(text)
     for i, st in enumerate(exp.strategies):
-        if st.name == base:
+        if st.name == base or st.name not in listed:
             continue
         key = f"paired.{i}"
         text = (
@@ -374,7 +402,7 @@ def render_experiment_html(data: ExperimentData) -> str:
         "appendix": appendix("The experiment spec (YAML)", _spec_text(data)),
         "provenance": _provenance(data),
     }
-    bodies["summary"] = _summary(data, nums)
+    bodies["summary"] = _summary(data, nums, paired)
     sections = [
         section(sid, title, body) for sid, title in SECTIONS.items() if (body := bodies[sid])
     ]

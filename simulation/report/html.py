@@ -54,7 +54,7 @@ dl { display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }
 dt { font-weight: 600; } dd { margin: 0; }
 .note { font-size: 0.85rem; color: #444; }
 @media print { body { margin: 0; max-width: none; } h2 { page-break-after: avoid; }
-               details > pre { display: block; } }
+               pre { white-space: pre-wrap; overflow-wrap: anywhere; overflow: visible; } }
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +33,15 @@ def find_pdf_engine() -> tuple[str, str] | None:
     return None
 
 
+_DETAILS = re.compile(r"<details(?=[\s>])(?![^>]*\bopen\b)")
+
+
+def printable_html(text: str) -> str:
+    """The report as it should print: every collapsed section (the appendix) open, since a
+    reader of the PDF cannot click to expand it."""
+    return _DETAILS.sub("<details open", text)
+
+
 def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout_s: float = 120.0) -> str:
     """Print the HTML report to PDF; returns the engine used.
 
@@ -48,8 +58,14 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout_s: float = 
             "no PDF engine found (install WeasyPrint with 'pip install weasyprint', or Chromium); "
             "open the HTML report in a browser and print it to PDF instead"
         )
-    src, out = Path(html_path).resolve(), Path(pdf_path)
-    with atomic_file(out, suffix=".pdf") as tmp:
+    out = Path(pdf_path)
+    with (
+        atomic_file(out, suffix=".pdf") as tmp,
+        tempfile.TemporaryDirectory() as work,
+    ):
+        # The report is self-contained, so its printable copy can live anywhere.
+        src = Path(work) / "report.html"
+        src.write_text(printable_html(Path(html_path).read_text(encoding="utf-8")), "utf-8")
         if engine[0] == "weasyprint":
             import weasyprint
 
