@@ -17,6 +17,8 @@ from simulation.calendar import DAYS_PER_YEAR
 from simulation.cli import main
 from simulation.distributions import Exponential, Lognormal
 from simulation.experiments import load_experiment, run_experiment
+from simulation.experiments.driver import next_reach
+from simulation.experiments.spec import PrecisionRule
 from simulation.kinds import KIND
 from simulation.metrics.context import build_context
 from simulation.metrics.control import (
@@ -339,6 +341,23 @@ def test_precision_table_reads_in_the_metrics_units(
     assert len(rows) == 2 and "cost_total_gbp" not in title, title
     for line in rows:  # a signed difference, its interval and the target, on the target's scale
         assert re.search(r"[+-]£\d+\.\dm .*±£\d+\.\dm .*±£5\.0m", line), line
+
+
+def test_next_reach_projects_the_replications_a_target_needs() -> None:
+    # Half-widths shrink as 1/sqrt(n): at 1.5x the target after 50, about 50 * 1.5^2 = 112.5
+    # are needed; rounded up to steps of 10: 120. At least one step, at most the cap; the
+    # metric furthest from its target decides; an unknown half-width just adds a step.
+    rule = PrecisionRule(half_width="1m", min=50, step=10, max=400)
+
+    def rows(*ratios: float) -> pd.DataFrame:
+        return pd.DataFrame({"half_width": [r * 1e6 for r in ratios], "target": 1e6})
+
+    assert next_reach(rule, 50, rows(1.5)) == 120
+    assert next_reach(rule, 50, rows(1.5, 0.5)) == 120
+    assert next_reach(rule, 50, rows(1.01)) == 60
+    assert next_reach(rule, 50, rows(10.0)) == 400
+    assert next_reach(rule, 50, rows(math.nan)) == 60
+    assert next_reach(PrecisionRule(half_width="1m", min=50), 50, rows(1.2)) == 100
 
 
 def test_precision_run_same_rows_with_1_and_2_workers_and_on_resume(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Run a whole experiment into the results store, resuming whatever is already there.
 
 Replications run in rounds (one round of ``replications`` for a fixed count; rounds of
-``step`` for a stopping rule). In each round every strategy runs the same replication
-indices on the same root seed, so the strategies stay paired. Finished batches are committed
+``step`` for a stopping rule; for a precision target, each strategy as far as its precision
+projects). Replication r of every strategy runs on the same root seed, so the strategies
+stay paired. Finished batches are committed
 to the store together every two seconds or so; on a re-run, replications already stored are
 not run again, so an interrupted experiment picks up where it stopped and ends with exactly
 the rows an uninterrupted run would have written.
@@ -16,11 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from simulation.experiments.executor import Runner, Task
 from simulation.experiments.paired import paired_differences
-from simulation.experiments.spec import Experiment
+from simulation.experiments.spec import Experiment, PrecisionRule
 from simulation.observed import point_values
 from simulation.outputs import code_version
 from simulation.pool import ProgressCallback
@@ -297,14 +299,17 @@ def _store_tasks(
     return ran
 
 
-def _precision_edges(exp: Experiment) -> list[int]:
-    rule = exp.precision
-    assert rule is not None
+def next_reach(rule: PrecisionRule, n: int, rows: pd.DataFrame) -> int:
+    """Replications a strategy that missed its target runs to next: what its half-widths
+    project (they shrink as 1/sqrt(n), so ``n (h / target)^2``, the largest over its metrics),
+    rounded up to a whole number of ``step``s, at least one step more, at most ``max``."""
     step = rule.step or rule.min
-    edges = [rule.min]
-    while edges[-1] < rule.max:
-        edges.append(min(rule.max, edges[-1] + step))
-    return edges
+    ratio = (rows["half_width"] / rows["target"]).to_numpy(dtype=float)
+    need = n + step
+    if len(ratio) and np.isfinite(ratio).all():
+        projected = n * float(np.max(ratio)) ** 2
+        need = max(need, n + step * math.ceil((projected - n) / step - 1e-9))
+    return min(rule.max, need)
 
 
 def precision_table(
@@ -372,30 +377,38 @@ def _run_to_precision(
     assert rule is not None
     run_ids, done, writer = state
     reached = dict.fromkeys(run_ids, 0)
+    # Where each strategy runs to next: first ``min``, then as far as its precision projects.
+    goal = {s.name: min(rule.min, rule.max) for s in exp.strategies}
     open_names = [s.name for s in exp.strategies if s.name != exp.baseline]
     ran = 0
     table = pd.DataFrame()
     try:
-        for hi in _precision_edges(exp):
+        while open_names:
+            # The baseline runs as far as the furthest strategy (its pairs are the first n).
+            goal[exp.baseline] = max(reached[exp.baseline], *(goal[n] for n in open_names))
             names = [*open_names, exp.baseline]
-            already = sum(len({r for r in done[n] if reached[n] <= r < hi}) for n in names)
+            already = sum(len({r for r in done[n] if reached[n] <= r < goal[n]}) for n in names)
             if progress and already:
                 progress(already)
             missing = {
-                i: sorted(set(range(reached[s.name], hi)) - done[s.name])
+                i: sorted(set(range(reached[s.name], goal[s.name])) - done[s.name])
                 for i, s in enumerate(exp.strategies)
                 if s.name in names
             }
             tasks = _tasks(exp, missing, batch_size, active.slots, weekly)
             ran += _store_tasks(exp, active, tasks, (run_ids, done, writer), progress)
             for n in names:
-                reached[n] = hi
-            summary = _load_summary(store, exp, run_ids, hi)
+                reached[n] = goal[n]
+            summary = _load_summary(store, exp, run_ids, max(reached.values()))
             table = precision_table(exp, summary, reached)
-            met = table.groupby("strategy", sort=False)["met"].all()
-            open_names = [n for n in open_names if not met.get(n, False)]
-            if not open_names:
-                break
+            rows = dict(tuple(table.groupby("strategy", sort=False)))
+            still = []
+            for n in open_names:
+                if bool(rows[n]["met"].all()) or reached[n] >= rule.max:
+                    continue
+                goal[n] = next_reach(rule, reached[n], rows[n])
+                still.append(n)
+            open_names = still
         # What the stopped strategies did not need, off the progress bar's total.
         if set_total:
             set_total(sum(reached.values()))

@@ -156,7 +156,12 @@ class StoppingRule(_Strict):
     )
     min: int = Field(50, ge=2, description="Replications before the rule is first checked.")
     max: int = Field(ge=2, le=1_000_000, description="Cap on replications per strategy.")
-    step: int | None = Field(None, ge=1, description="Replications added per round (default min).")
+    step: int | None = Field(
+        None,
+        ge=1,
+        description="Replications are added in whole steps (default min): a strategy short of "
+        "its target runs on to what its half-width projects, at least one step more.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> StoppingRule:
@@ -170,9 +175,11 @@ class StoppingRule(_Strict):
 class PrecisionRule(_Strict):
     """Run rounds until every strategy's paired difference from the baseline is precise.
 
-    A strategy stops as soon as the 95% CI half-width of its reduced-variance paired difference
-    (docs/statistics.md) is within ``half_width`` for every metric listed; the baseline runs on
-    while any strategy does; nothing runs past ``max``.
+    Every strategy first runs ``min`` replications. A strategy stops as soon as the 95% CI
+    half-width of its reduced-variance paired difference (docs/statistics.md) is within
+    ``half_width`` for every metric listed; one that is not runs on to the replications its
+    half-widths project, in whole ``step``s (:func:`simulation.experiments.driver.next_reach`);
+    the baseline runs as far as the furthest strategy; nothing runs past ``max``.
     """
 
     half_width: str | float = Field(
@@ -185,7 +192,12 @@ class PrecisionRule(_Strict):
         description="Metrics whose paired differences must reach the target.",
     )
     min: int = Field(50, ge=10, description="Replications before the target is first checked.")
-    step: int | None = Field(None, ge=1, description="Replications added per round (default min).")
+    step: int | None = Field(
+        None,
+        ge=1,
+        description="Replications are added in whole steps (default min): a strategy short of "
+        "its target runs on to what its half-width projects, at least one step more.",
+    )
     max: int = Field(2000, ge=10, le=1_000_000, description="Cap on replications per strategy.")
     reduce_variance: bool = Field(
         True,
