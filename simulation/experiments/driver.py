@@ -2,11 +2,10 @@
 
 Replications run in rounds (one round of ``replications`` for a fixed count; rounds of
 ``step`` for a stopping rule; for a precision target, each strategy as far as its precision
-projects). Replication r of every strategy runs on the same root seed, so the strategies
-stay paired. Finished batches are committed
-to the store together every two seconds or so; on a re-run, replications already stored are
-not run again, so an interrupted experiment picks up where it stopped and ends with exactly
-the rows an uninterrupted run would have written.
+projects). Replication r of every strategy runs on the same root seed, so the strategies stay
+paired. Finished batches are committed to the store together every two seconds or so; on a
+re-run, replications already stored are not run again, so an interrupted experiment picks up
+where it stopped and ends with exactly the rows an uninterrupted run would have written.
 """
 
 from __future__ import annotations

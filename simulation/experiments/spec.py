@@ -156,12 +156,7 @@ class StoppingRule(_Strict):
     )
     min: int = Field(50, ge=2, description="Replications before the rule is first checked.")
     max: int = Field(ge=2, le=1_000_000, description="Cap on replications per strategy.")
-    step: int | None = Field(
-        None,
-        ge=1,
-        description="Replications are added in whole steps (default min): a strategy short of "
-        "its target runs on to what its half-width projects, at least one step more.",
-    )
+    step: int | None = Field(None, ge=1, description="Replications added per round (default min).")
 
     @model_validator(mode="after")
     def _check(self) -> StoppingRule:
