@@ -6,6 +6,7 @@ import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -332,29 +333,23 @@ def test_report_of_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "name: coventry-2023-strategy" in text
 
 
-def test_report_of_many_strategies_counts_them_and_lists_the_largest(tmp_path: Path) -> None:
-    """Eight strategies: the summary counts those that cost more, less or no clear difference
-    (the counts add up to eight, and agree with the table's intervals), then describes only the
-    six whose total cost differs most; every number it quotes is still a table cell."""
+def _many_strategies_report(tmp_path: Path, **extra: Any) -> tuple[str, KeyedText]:
+    """An experiment report of eight strategies (arrivals scaled) on the minimal config."""
     spec = tmp_path / "many.yaml"
-    spec.write_text(
-        yaml.safe_dump(
+    doc = {
+        "name": "many",
+        "base": str(ROOT / "configs" / "minimal.yaml"),
+        "metrics": ["cost_total_gbp"],
+        "sweep": [
             {
-                "name": "many",
-                "base": str(ROOT / "configs" / "minimal.yaml"),
-                "replications": 6,
-                "metrics": ["cost_total_gbp"],
-                "sweep": [
-                    {
-                        "name": "arrivals",
-                        "path": "demand.needs.ebd.arrivals_per_year",
-                        "scale": [0.6, 0.8, 0.9, 1.1, 1.2, 1.4, 1.6, 2.0],
-                    }
-                ],
+                "name": "arrivals",
+                "path": "demand.needs.ebd.arrivals_per_year",
+                "scale": [0.6, 0.8, 0.9, 1.1, 1.2, 1.4, 1.6, 2.0],
             }
-        ),
-        encoding="utf-8",
-    )
+        ],
+        **extra,
+    }
+    spec.write_text(yaml.safe_dump(doc), encoding="utf-8")
     out = tmp_path / "many.html"
     args = ["experiment", str(spec), "-w", "1", "--db", str(tmp_path / "m.duckdb"), "-q"]
     assert main([*args, "--no-weekly", "--report", str(out)]) == 0
@@ -363,24 +358,64 @@ def test_report_of_many_strategies_counts_them_and_lists_the_largest(tmp_path: P
     for key, value in page.summary.items():
         assert value in page.evidence.get(key, []), (key, value)
     summary = text[text.index("<section id='summary'>") : text.index("</section>")]
-    counts = re.search(
+    return html.unescape(re.sub(r"<[^>]+>", "", summary)), page
+
+
+def _counts(summary: str) -> tuple[int, int, int, int]:
+    found = re.search(
         r"of the (\d+) strategies, (\d+) cost more .*?, (\d+) cost less, and for (\d+) the",
-        html.unescape(re.sub(r"<[^>]+>", "", summary)),
+        summary,
     )
-    assert counts is not None, summary
-    total, more, less, unclear = map(int, counts.groups())
+    assert found is not None, summary
+    total, more, less, unclear = map(int, found.groups())
+    return total, more, less, unclear
+
+
+def _pounds(text: str) -> float:
+    body = text.lstrip("±").replace("£", "").replace(",", "")
+    return float(body.rstrip("m")) * (1e6 if body.endswith("m") else 1.0)
+
+
+def test_report_of_many_strategies_counts_them_and_lists_the_largest(tmp_path: Path) -> None:
+    """Eight strategies: the summary counts those that cost more, less or no clear difference
+    (the counts add up to eight), then describes only the six whose total cost differs most;
+    every number it quotes is still a table cell."""
+    summary, page = _many_strategies_report(tmp_path, replications=6)
+    total, more, less, unclear = _counts(summary)
     assert total == 8 and more + less + unclear == 8 and more >= 3  # busier costs more
+    assert "in 6 paired futures." in " ".join(summary.split())
     described = {k.split(".")[1] for k in page.summary if k.endswith("cost_total_gbp.diff")}
     assert len(described) == 6
-
     # The two left out are the two smallest differences (in absolute value) of the table's.
-    def pounds(text: str) -> float:
-        body = text.replace("£", "").replace(",", "")
-        return float(body.rstrip("m")) * (1e6 if body.endswith("m") else 1.0)
-
-    diffs = {i: pounds(page.evidence[f"paired.{i}.cost_total_gbp.diff"][0]) for i in range(1, 9)}
+    diffs = {i: _pounds(page.evidence[f"paired.{i}.cost_total_gbp.diff"][0]) for i in range(1, 9)}
     left_out = set(map(str, diffs)) - described
     assert max(abs(diffs[int(i)]) for i in left_out) <= min(abs(diffs[int(i)]) for i in described)
+
+
+def test_report_of_a_precision_run_quotes_what_it_was_judged_on(tmp_path: Path) -> None:
+    """Run to a precision target, the summary leads each strategy with the reduced-variance
+    difference the run was judged on (a cell of the precision table), counts by those
+    intervals, and says how many futures each strategy took."""
+    rule = {"half_width": "3%", "min": 10, "step": 10, "max": 30}
+    summary, page = _many_strategies_report(tmp_path, precision=rule)
+    flat = " ".join(summary.split())
+    assert re.search(r"in (\d+|\d+ to \d+) paired futures a strategy \(each ran until", flat)
+    reduced = {
+        i: (
+            _pounds(page.evidence[f"reduced.{i}.diff"][0]),
+            _pounds(page.evidence[f"reduced.{i}.half"][0]),
+        )
+        for i in range(1, 9)
+    }
+    total, more, less, _ = _counts(summary)
+    assert total == 8
+    # The table's cells are rounded (to £0.1m at most): an interval that close to 0 could
+    # count either way.
+    tol = 50_000.0
+    ends = [(d - h, d + h) for d, h in reduced.values()]
+    assert sum(lo > tol for lo, _ in ends) <= more <= sum(lo > -tol for lo, _ in ends)
+    assert sum(hi < -tol for _, hi in ends) <= less <= sum(hi < tol for _, hi in ends)
+    assert flat.count("(95% CI, reduced variance; plain:") == 6
 
 
 @pytest.mark.parametrize(

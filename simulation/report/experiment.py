@@ -194,18 +194,29 @@ MAX_LISTED = 6
 whose total cost differs most from the baseline's (the tables give every one)."""
 
 
-def _overview(paired: pd.DataFrame, base: str) -> tuple[str, set[str]]:
+def _overview(
+    paired: pd.DataFrame, base: str, precision: pd.DataFrame | None
+) -> tuple[str, set[str]]:
     """With many strategies: how many cost more or less than the baseline (95% CI clear of 0),
-    and the names of the :data:`MAX_LISTED` whose mean total cost differs most."""
+    and the names of the :data:`MAX_LISTED` whose mean total cost differs most. For a run to a
+    precision target, by the reduced-variance differences it was judged on."""
     cost = paired[paired["metric"] == COST]
     cost = cost[cost["strategy"] != base].reset_index(drop=True)
+    by = ""
+    if precision is not None and COST in set(precision["metric"]):
+        by = ", reduced variance"
+        judged = precision[precision["metric"] == COST].reset_index(drop=True)
+        cost = judged.assign(
+            ci_low=judged["mean_diff"] - judged["half_width"],
+            ci_high=judged["mean_diff"] + judged["half_width"],
+        )
     more, less = int((cost["ci_low"] > 0).sum()), int((cost["ci_high"] < 0).sum())
     unclear = len(cost) - more - less
     order = cost["mean_diff"].abs().sort_values(ascending=False, kind="stable").index
     listed = set(cost.loc[order[:MAX_LISTED], "strategy"].astype(str))
     text = (
         f"<strong>In short:</strong> of the {len(cost)} strategies, {more} cost more than "
-        f"{esc(base)} over the run (the 95% CI of the difference above 0), {less} cost less, "
+        f"{esc(base)} over the run (the 95% CI of the difference above 0{by}), {less} cost less, "
         f"and for {unclear} the difference cannot be told from 0 at this precision. The "
         f"{MAX_LISTED} whose total cost differs most follow; the table of each strategy "
         "against the baseline gives every one."
@@ -219,26 +230,39 @@ def _summary(data: ExperimentData, nums: Numbers, paired: pd.DataFrame) -> str:
     base = exp.baseline
     described = {s.name: s.description for s in exp.spec.strategies} if exp.spec else {}
     items = []
+    precision = data.result.precision
+    judged = precision is not None and COST in set(precision["metric"])
     listed = {s.name for s in exp.strategies}
     if len(exp.strategies) - 1 > MAX_LISTED and COST in set(paired["metric"]):
-        text, listed = _overview(paired, base)
+        text, listed = _overview(paired, base, data.result.precision)
         items.append(text)
     for i, st in enumerate(exp.strategies):
         if st.name == base or st.name not in listed:
             continue
         key = f"paired.{i}"
-        text = (
-            f"<strong>{esc(st.name)}</strong>"
-            + (f": {esc(described[st.name])}." if described.get(st.name) else ":")
-            + f" Total cost {nums.span(f'{key}.{COST}.diff')} against {esc(base)} (95% CI "
-            f"{nums.span(f'{key}.{COST}.ci')}), cheaper in {nums.span(f'{key}.{COST}.better')}"
-            " of paired futures"
+        reduced = f"reduced.{i}.half" in nums and nums.text[f"reduced.{i}.half"] != display.DASH
+        text = f"<strong>{esc(st.name)}</strong>" + (
+            f": {esc(described[st.name])}." if described.get(st.name) else ":"
         )
-        if f"reduced.{i}.half" in nums and nums.text[f"reduced.{i}.half"] != display.DASH:
+        if reduced and judged:
+            # A run to a precision target: lead with the estimate it was judged on.
             text += (
-                f" (with reduced variance: {nums.span(f'reduced.{i}.diff')} "
-                f"{nums.span(f'reduced.{i}.half')})"
+                f" Total cost {nums.span(f'reduced.{i}.diff')} "
+                f"{nums.span(f'reduced.{i}.half')} against {esc(base)} (95% CI, reduced "
+                f"variance; plain: {nums.span(f'{key}.{COST}.ci')}), cheaper in "
+                f"{nums.span(f'{key}.{COST}.better')} of paired futures"
             )
+        else:
+            text += (
+                f" Total cost {nums.span(f'{key}.{COST}.diff')} against {esc(base)} (95% CI "
+                f"{nums.span(f'{key}.{COST}.ci')}), cheaper in "
+                f"{nums.span(f'{key}.{COST}.better')} of paired futures"
+            )
+            if reduced:
+                text += (
+                    f" (with reduced variance: {nums.span(f'reduced.{i}.diff')} "
+                    f"{nums.span(f'reduced.{i}.half')})"
+                )
         if f"{key}.spot_placements.diff" in nums:
             text += (
                 f"; new spot placements {nums.span(f'{key}.spot_placements.diff')} (95% CI "
@@ -272,13 +296,18 @@ def _summary(data: ExperimentData, nums: Numbers, paired: pd.DataFrame) -> str:
     ]
     if covered:
         items.append("<strong>Against published figures:</strong> " + "; ".join(covered) + ".")
-    n = data.result.replications
+    futures = f"{display.number(data.result.replications)} paired futures"
+    if precision is not None and len(precision):
+        low, high = int(precision["n"].min()), int(precision["n"].max())
+        futures = f"{display.number(low) if low == high else f'{low:,} to {high:,}'} paired "
+        rule = exp.precision
+        cap = "" if rule is None or bool(precision["met"].all()) else f" or the cap of {rule.max:,}"
+        futures += f"futures a strategy (each ran until its differences met the target{cap})"
     lede = (
         f"<p>{esc(exp.description)} Each of {len(exp.strategies) - 1} strategies is set against "
-        f"<strong>{esc(base)}</strong> over {esc(display.run_period(scenario))}, in {n} "
-        "paired futures (the same children arrive under every strategy, so the differences "
-        f"are the strategies', not chance's). Costs are in {esc(display.price_basis(scenario))}."
-        "</p>"
+        f"<strong>{esc(base)}</strong> over {esc(display.run_period(scenario))}, in {futures}. "
+        "The same children arrive under every strategy, so the differences are the "
+        f"strategies', not chance's. Costs are in {esc(display.price_basis(scenario))}.</p>"
     )
     return lede + "<ul>" + "".join(f"<li>{t}</li>" for t in items) + "</ul>"
 
@@ -303,24 +332,33 @@ def _forest(data: ExperimentData, paired: pd.DataFrame) -> str:
     return figure("forest", "Each strategy minus the baseline", fig, alt, caption, shorten=False)
 
 
-def _precision(data: ExperimentData) -> str | None:
+def _precision(data: ExperimentData, nums: Numbers) -> str | None:
+    """The precision each strategy reached. Its total-cost cells are the reduced-variance
+    differences the summary quotes for a run to a precision target (under the keys the
+    reduced-cost section uses otherwise)."""
     table = data.result.precision
     if table is None or table.empty:
         return None
-    rows = [
-        [
-            td(r["strategy"]),
-            td(display.metric_label(str(r["metric"]))),
-            td(display.number(r["n"])),
-            # On the target's scale, as the command line prints them.
-            td(display.difference(str(r["metric"]), r["mean_diff"], r["target"])),
-            td(display.plus_minus(str(r["metric"]), r["half_width"], r["target"])),
-            td(display.plus_minus(str(r["metric"]), r["target"])),
-            td("yes" if r["met"] else "no"),
-            td(f"x{r['variance_reduction']:.1f} ({r['reduced_by']})"),
-        ]
-        for r in table.to_dict("records")
-    ]
+    names = _strategies(data)
+    rows = []
+    for r in table.to_dict("records"):
+        m = str(r["metric"])
+        # On the target's scale, as the command line prints them.
+        diff = display.difference(m, r["mean_diff"], r["target"])
+        half = display.plus_minus(m, r["half_width"], r["target"])
+        i = names.index(str(r["strategy"]))
+        rows.append(
+            [
+                td(r["strategy"]),
+                td(display.metric_label(m)),
+                td(display.number(r["n"])),
+                nums.put(f"reduced.{i}.diff", diff) if m == COST else td(diff),
+                nums.put(f"reduced.{i}.half", half) if m == COST else td(half),
+                td(display.plus_minus(m, r["target"])),
+                td("yes" if r["met"] else "no"),
+                td(f"x{r['variance_reduction']:.1f} ({r['reduced_by']})"),
+            ]
+        )
     return html_table(
         [
             "Strategy",
@@ -397,7 +435,7 @@ def render_experiment_html(data: ExperimentData) -> str:
         "reduced": _reduced_section(data, nums),
         "costs": _costs_section(data, nums),
         "forest": _forest(data, paired),
-        "precision": _precision(data),
+        "precision": _precision(data, nums),
         "observed": _observed(data, nums),
         "appendix": appendix("The experiment spec (YAML)", _spec_text(data)),
         "provenance": _provenance(data),
