@@ -444,9 +444,11 @@ def render_experiment_html(data: ExperimentData) -> str:
     sections = [
         section(sid, title, body) for sid, title in SECTIONS.items() if (body := bodies[sid])
     ]
+    counts = data.result.summary.groupby("strategy", sort=False)["replication"].count()
+    low, high = int(counts.min()), int(counts.max())
     lede = (
-        f"{len(exp.strategies)} strategies x {data.result.replications} replications, seed "
-        f"{esc(exp.seed)}, each against '{esc(exp.baseline)}'"
+        f"{len(exp.strategies)} strategies x {low if low == high else f'{low}-{high}'} "
+        f"replications, seed {esc(exp.seed)}, each against '{esc(exp.baseline)}'"
     )
     return page(
         f"{exp.name}: sufficiency experiment report",
