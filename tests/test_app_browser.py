@@ -130,6 +130,16 @@ def smallest_figure_text_px(page: Any) -> float:
     )
 
 
+def gone(locator: Any, seconds: float = 3.0) -> bool:
+    """Whether ``locator`` matches nothing within ``seconds``: the browser applies a rerun's
+    changes one element after another, so an element due to go may outlive, by a moment, the
+    message that replaces it."""
+    deadline = time.monotonic() + seconds
+    while locator.count() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return locator.count() == 0
+
+
 def download(page: Any, label: str) -> bytes:
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name=label).click()
@@ -223,8 +233,8 @@ def test_three_strategies_compared_downloads_accessibility_and_cancel(app_url: s
             page.locator(".st-key-config_name").click()
             page.get_by_role("option", name="minimal.yaml").click()
             page.get_by_text(re.compile("The settings changed")).wait_for(timeout=30_000)
-            assert page.locator("[data-testid=stTable]").count() == 0
-            assert page.get_by_text(re.compile("minus Baseline")).count() == 0
+            assert gone(page.locator("[data-testid=stTable]"))
+            assert gone(page.get_by_text(re.compile("minus Baseline")))
             page.locator(".st-key-config_name").click()
             page.get_by_role("option", name="coventry-2023.yaml").click()
             page.locator(f"{KEY}-v1-home-8-beds").wait_for(state="attached")
@@ -247,7 +257,7 @@ def test_three_strategies_compared_downloads_accessibility_and_cancel(app_url: s
             cancel.click()
             page.get_by_text("The run was cancelled: nothing was kept.").wait_for(timeout=30_000)
             assert time.monotonic() - started < 15
-            assert page.get_by_text(re.compile("minus Baseline")).count() == 0
+            assert gone(page.get_by_text(re.compile("minus Baseline")))
             deadline = time.monotonic() + 10
             while simulation_workers() and time.monotonic() < deadline:
                 time.sleep(0.2)
