@@ -254,6 +254,25 @@ def plus_minus(metric: str, half: Any, like: Any = None) -> str:
     return "±" + text.lstrip("+-").removesuffix(" pts")
 
 
+def observed_check(
+    rec: Mapping[Any, Any], between: str = " to ", no: str = "no"
+) -> tuple[str, str, str, str, str, str]:
+    """A published point against the simulation (a row of
+    :data:`simulation.observed.CHECK_COLUMNS`), formatted: its date, the figure, the published
+    value, the simulated mean, P5 ``between`` P95, and whether it falls inside (``no`` where it
+    does not; – where that is unknown)."""
+    m = str(rec["metric"])
+    inside = rec["inside"]
+    return (
+        uk_date(rec["date"]),
+        metric_label(m),
+        value(m, rec["value"]),
+        value(m, rec["mean"]),
+        f"{value(m, rec['p5'])}{between}{value(m, rec['p95'])}",
+        DASH if _missing_date(inside) else ("yes" if inside else no),  # None, NaN or NA
+    )
+
+
 def interval(low: str, high: str) -> str:
     """Two formatted ends of an interval."""
     return f"{low} to {high}"
@@ -346,6 +365,7 @@ __all__ = [
     "need_label",
     "need_labels",
     "number",
+    "observed_check",
     "p_better",
     "percent",
     "plus_minus",

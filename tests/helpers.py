@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import math
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -232,3 +233,12 @@ def assert_logs_equal(log: Any, expected: Any, key: str) -> None:
             np.testing.assert_allclose(actual, pinned, rtol=1e-12, atol=1e-9, err_msg=col)
         else:
             np.testing.assert_array_equal(actual, pinned, err_msg=col)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (Linux: /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

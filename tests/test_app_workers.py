@@ -6,21 +6,14 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
+
+from helpers import alive
 
 from simulation.app.workers import SessionPool
 
 
 def worker_processes(pool: ProcessPoolExecutor) -> list[int]:
     return [p.pid for p in (getattr(pool, "_processes", None) or {}).values() if p.is_alive()]
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def wait_until(condition: object, seconds: float = 15.0) -> bool:

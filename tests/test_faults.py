@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import alive
 
 from simulation.cli import main
 from simulation.outputs import MARKER, OUTPUT_FILES
@@ -234,14 +235,6 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _start_run(out: Path) -> tuple[subprocess.Popen[str], list[int]]:
     """``sufficiency run`` of a long run on 2 workers, once both workers are busy."""
     cmd = [sys.executable, "-m", "simulation.cli", "run", COVENTRY, "-n", "3000", "--workers"]
@@ -264,9 +257,9 @@ def _start_run(out: Path) -> tuple[subprocess.Popen[str], list[int]]:
 
 def _wait_gone(pids: list[int], seconds: float) -> list[int]:
     deadline = time.monotonic() + seconds
-    while (alive := [p for p in pids if _alive(p)]) and time.monotonic() < deadline:
+    while (living := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return alive
+    return living
 
 
 needs_proc = pytest.mark.skipif(
@@ -301,7 +294,7 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
         assert _wait_gone(kids, 5) == []
     finally:
         for pid in kids:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
     # Nothing in place of the results; the hidden folder the killed run was writing into is
     # removed by the next run to the same place (its writer is gone).

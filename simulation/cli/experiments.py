@@ -261,6 +261,21 @@ def check_report_file(path: Path, option: str) -> None:
     check_output_file(path, option)
 
 
+def run_with_progress(
+    exp: Experiment,
+    store: ResultsStore,
+    quiet: bool,
+    on: Console,
+    label: str = "Experiment",
+    **options: Any,
+) -> ExperimentResult:
+    """:func:`run_experiment` behind a progress bar over every replication it may run (a run
+    to a precision target lowers the total as strategies stop)."""
+    total = exp.max_replications * len(exp.strategies)
+    with progress_bar(f"{label} {exp.name}", total, quiet, on=on) as (advance, set_total):
+        return run_experiment(exp, store, progress=advance, set_total=set_total, **options)
+
+
 def write_experiment_report_file(
     result: ExperimentResult, store: ResultsStore | None, path: Path, where: str, flag: str
 ) -> Path:
@@ -358,22 +373,18 @@ def experiment_command(
         store.prepare_for_writing()
     except StoreError as exc:
         fail(str(exc))
-    total = exp.max_replications * len(exp.strategies)
+    total = exp.max_replications * len(exp.strategies)  # for the line printed at the end
     try:
-        with progress_bar(f"Experiment {exp.name}", total, quiet, on=console) as (
-            advance,
-            set_total,
-        ):
-            result = run_experiment(
-                exp,
-                store,
-                scheduler=scheduler,
-                workers=workers,
-                weekly=weekly,
-                batch_size=batch_size,
-                progress=advance,
-                set_total=set_total,
-            )
+        result = run_with_progress(
+            exp,
+            store,
+            quiet,
+            console,
+            scheduler=scheduler,
+            workers=workers,
+            weekly=weekly,
+            batch_size=batch_size,
+        )
     except StoreWriteError as exc:  # a full disk: the store keeps whole batches; resume later
         fail(f"{exc}; to resume, run again: {shlex.join(['sufficiency', *sys.argv[1:]])}")
     except (StoreError, SchedulerError) as exc:
@@ -653,20 +664,16 @@ def sensitivity_command(
             fail(f"{spec}: a tornado needs a sweep and the base config as baseline")
         if replications is not None:
             exp = exp.with_replications(replications)
-        total = exp.max_replications * len(exp.strategies)
         try:
-            with progress_bar(f"Sweep {exp.name}", total, quiet, on=console) as (
-                advance,
-                set_total,
-            ):
-                result = run_experiment(
-                    exp,
-                    ResultsStore(db),
-                    scheduler=scheduler,
-                    workers=workers,
-                    progress=advance,
-                    set_total=set_total,
-                )
+            result = run_with_progress(
+                exp,
+                ResultsStore(db),
+                quiet,
+                console,
+                "Sweep",
+                scheduler=scheduler,
+                workers=workers,
+            )
         except (StoreError, SchedulerError) as exc:
             fail(str(exc))
         df = tornado(result, metric)

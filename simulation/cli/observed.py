@@ -32,14 +32,5 @@ def observed_table(checks: pd.DataFrame, title: str) -> Table:
     for col in ("Published", "Mean", "P5-P95", "Inside"):
         table.add_column(col, justify="right", no_wrap=True)
     for rec in checks.to_dict("records"):
-        m = str(rec["metric"])
-        inside = rec["inside"]
-        table.add_row(
-            display.uk_date(rec["date"]),
-            display.metric_label(m),
-            display.value(m, rec["value"]),
-            display.value(m, rec["mean"]),
-            f"{display.value(m, rec['p5'])}-{display.value(m, rec['p95'])}",
-            display.DASH if inside is None or pd.isna(inside) else ("yes" if inside else "NO"),
-        )
+        table.add_row(*display.observed_check(rec, between="-", no="NO"))
     return table

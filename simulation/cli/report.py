@@ -179,8 +179,11 @@ def _experiment_report(
     """Run the experiment in a store of its own (gone afterwards) and write its report."""
     import tempfile
 
-    from simulation.cli.experiments import _load_experiment, write_experiment_report_file
-    from simulation.experiments.driver import run_experiment
+    from simulation.cli.experiments import (
+        _load_experiment,
+        run_with_progress,
+        write_experiment_report_file,
+    )
     from simulation.store import ResultsStore, StoreError
 
     exp = _load_experiment(spec)
@@ -191,22 +194,17 @@ def _experiment_report(
     if seed is not None:
         exp = exp.with_seed(seed)
     observed = any(st.scenario.observed for st in exp.strategies)
-    total = exp.max_replications * len(exp.strategies)
     with tempfile.TemporaryDirectory(prefix="sufficiency-report-") as tmp:
         store = ResultsStore(Path(tmp) / "results.duckdb")
         try:
-            with progress_bar(f"Experiment {exp.name}", total, False, on=err_console) as (
-                advance,
-                set_total,
-            ):
-                result = run_experiment(
-                    exp,
-                    store,
-                    workers=workers,
-                    weekly=observed,  # the weekly series only for the published points
-                    progress=advance,
-                    set_total=set_total,
-                )
+            result = run_with_progress(
+                exp,
+                store,
+                False,
+                err_console,
+                workers=workers,
+                weekly=observed,  # the weekly series only for the published points
+            )
             return write_experiment_report_file(result, store, html_path, "", "--out")
         except StoreError as exc:
             fail(str(exc))

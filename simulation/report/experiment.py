@@ -23,7 +23,17 @@ from simulation.experiments.driver import ExperimentResult
 from simulation.observed import check_values
 from simulation.outputs import code_version
 from simulation.plots import drawn_at, strategy_forest
-from simulation.report.html import FIG_WIDTH_IN, Numbers, appendix, esc, figure, page, section, td
+from simulation.report.html import (
+    FIG_WIDTH_IN,
+    Numbers,
+    appendix,
+    esc,
+    figure,
+    page,
+    provenance,
+    section,
+    td,
+)
 from simulation.report.html import table as html_table
 from simulation.report.run import observed_html
 
@@ -417,11 +427,11 @@ def _provenance(data: ExperimentData) -> str:
         ("Report written", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
         ("Code version", code_version()),
     ]
-    dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
-    return (
-        f"<dl>{dl}</dl><p>Run <code>sufficiency experiment {esc(exp.source)} --replications "
+    return provenance(
+        items,
+        f"Run <code>sufficiency experiment {esc(exp.source)} --replications "
         f"{esc(r.replications)} --seed {esc(exp.seed)}</code> with the same code version to "
-        "reproduce every number in this report.</p>"
+        "reproduce every number in this report.",
     )
 
 

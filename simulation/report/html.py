@@ -148,6 +148,13 @@ def appendix(what: str, text: str) -> str:
     )
 
 
+def provenance(items: Iterable[tuple[str, Any]], reproduce: str) -> str:
+    """How a report came about: a definition list of ``items``, then ``reproduce`` (ready
+    HTML: the command that gives every number again)."""
+    dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
+    return f"<dl>{dl}</dl><p>{reproduce}</p>"
+
+
 def page(title: str, heading: str, lede: str, sections: Iterable[str]) -> str:
     """The whole document: no scripts, fonts or stylesheets from anywhere else."""
     return (

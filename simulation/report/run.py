@@ -36,6 +36,7 @@ from simulation.report.html import (
     esc,
     figure,
     page,
+    provenance,
     section,
     table,
     td,
@@ -389,18 +390,7 @@ def observed_html(checks: pd.DataFrame, nums: Numbers, key: str, caption: str = 
     with how many the simulated range covers (kept as ``{key}.coverage``)."""
     rows = []
     for r in checks.to_dict("records"):
-        m = str(r["metric"])
-        inside = r["inside"]
-        cells = (
-            display.uk_date(r["date"]),
-            display.metric_label(m),
-            display.value(m, r["value"]),
-            display.value(m, r["mean"]),
-            f"{display.value(m, r['p5'])} to {display.value(m, r['p95'])}",
-            display.DASH if inside is None or pd.isna(inside) else ("yes" if inside else "no"),
-            r["source"],
-        )
-        rows.append([td(c) for c in cells])
+        rows.append([td(c) for c in (*display.observed_check(r), r["source"])])
     nums.put(f"{key}.coverage", coverage_text(checks))
     return (
         f"<p>{nums.span(f'{key}.coverage')}. Each figure the council published is set beside "
@@ -521,11 +511,11 @@ def _provenance_section(data: RunData) -> str:
         ("Report written", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
         ("Report code version", code_version()),
     ]
-    dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
-    return (
-        f"<dl>{dl}</dl><p>Save the configuration above as <code>{esc(name)}.yaml</code> and run "
+    return provenance(
+        items,
+        f"Save the configuration above as <code>{esc(name)}.yaml</code> and run "
         f"<code>sufficiency run {esc(name)}.yaml --replications {esc(reps)} --seed {esc(seed)}"
-        "</code> with the same code version to reproduce every number in this report.</p>"
+        "</code> with the same code version to reproduce every number in this report.",
     )
 
 
